@@ -1,0 +1,114 @@
+"""`tf.data` pipelines over in-memory arrays."""
+
+import tensorflow as tf
+
+from kzoo.data.augment import SimSiamAugmentation
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def _check_batch_size(batch_size):
+    if int(batch_size) != batch_size or batch_size < 1:
+        raise ValueError(
+            "`batch_size` must be a positive integer. "
+            f"Received: batch_size={batch_size}"
+        )
+
+
+def two_view_dataset(images, batch_size, augment=None, seed=None,
+                     shuffle=True, drop_remainder=True, num_views=2):
+    """Batches of independently augmented views of the same images.
+
+    Elements are dicts `{"view_1": [B, H, W, 3], "view_2": ...}` of
+    `float32` pixels in `[0, 255]`, ready for `kzoo.models.SimSiam.fit`.
+    The augmentation runs once per batch (vectorised) with a fresh stateless
+    seed for each batch and view, drawn from `seed`: the same `seed` gives
+    the same views, epoch after epoch, whatever the `tf.data` parallelism.
+    The decoded images stay in memory (the cache); batches are prefetched
+    with `AUTOTUNE`. Batches are global: under `tf.distribute`, Keras splits
+    each batch across the replicas.
+
+    Args:
+        images: `uint8` array `[N, H, W, 3]`.
+        batch_size: global batch size. Defaults to none (required).
+        augment: callable `(images, seed) -> views`. Defaults to
+            `kzoo.data.SimSiamAugmentation()`.
+        seed: integer seed of the shuffle and the augmentation. Defaults to
+            `None` (nondeterministic).
+        shuffle: reshuffle the examples every epoch. Defaults to `True`.
+        drop_remainder: drop the last partial batch (SimSiam's batch
+            statistics are poor on tiny batches). Defaults to `True`.
+        num_views: number of views (`view_1` ... `view_n`). Defaults to `2`.
+
+    Returns:
+        A `tf.data.Dataset`.
+
+    Example:
+
+    >>> ds = kzoo.data.two_view_dataset(train.images, batch_size=128, seed=0)
+    >>> model.fit(ds, epochs=5)
+    """
+    _check_batch_size(batch_size)
+    if num_views < 1:
+        raise ValueError(
+            f"`num_views` must be >= 1. Received: num_views={num_views}"
+        )
+    augment = augment or SimSiamAugmentation()
+    n = len(images)
+    if drop_remainder and n < batch_size:
+        raise ValueError(
+            f"The dataset has {n} images, fewer than one batch, and "
+            f"drop_remainder=True. Received: batch_size={batch_size}"
+        )
+    ds = tf.data.Dataset.from_tensor_slices(images)
+    if shuffle:
+        ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    seeds = tf.data.Dataset.random(
+        seed=seed, rerandomize_each_iteration=True
+    ).batch(2 * num_views)
+    ds = tf.data.Dataset.zip((ds, seeds))
+
+    def make_views(batch, s):
+        s = tf.reshape(s, [num_views, 2])
+        return {
+            f"view_{i + 1}": augment(batch, s[i]) for i in range(num_views)
+        }
+
+    ds = ds.map(make_views, num_parallel_calls=AUTOTUNE,
+                deterministic=seed is not None)
+    return ds.prefetch(AUTOTUNE)
+
+
+def labeled_dataset(images, labels, batch_size, shuffle=False, seed=None,
+                    augment=None):
+    """Batches of `(float32 images in [0, 255], labels)` for supervised use.
+
+    Args:
+        images: `uint8` array `[N, H, W, 3]`.
+        labels: integer array `[N]`.
+        batch_size: global batch size.
+        shuffle: reshuffle every epoch. Defaults to `False`.
+        seed: shuffle / augmentation seed. Defaults to `None`.
+        augment: optional callable `(images, seed) -> images` applied per
+            batch. Defaults to `None`.
+
+    Returns:
+        A `tf.data.Dataset`.
+    """
+    _check_batch_size(batch_size)
+    ds = tf.data.Dataset.from_tensor_slices((images, labels))
+    if shuffle:
+        ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+    if augment is not None:
+        seeds = tf.data.Dataset.random(
+            seed=seed, rerandomize_each_iteration=True).batch(2)
+        ds = tf.data.Dataset.zip((ds, seeds)).map(
+            lambda xy, s: (augment(xy[0], s), xy[1]),
+            num_parallel_calls=AUTOTUNE, deterministic=seed is not None,
+        )
+    else:
+        ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y),
+                    num_parallel_calls=AUTOTUNE)
+    return ds.prefetch(AUTOTUNE)

@@ -1,0 +1,3 @@
+"""Reusable Keras layers."""
+
+from kzoo.layers.mlp_head import MLPHead

@@ -1,0 +1,6 @@
+"""Backbones and task models."""
+
+from kzoo.models.cifar_resnet import cifar_resnet_v2
+from kzoo.models.cifar_resnet import resnet18_cifar
+from kzoo.models.cifar_resnet import resnet20_cifar
+from kzoo.models.simsiam import SimSiam

@@ -1,0 +1,175 @@
+"""SimSiam: a backbone, a projector, a predictor and a stop-gradient."""
+
+import keras
+from keras import ops
+
+from kzoo.layers.mlp_head import MLPHead
+from kzoo.losses.simsiam_loss import SimSiamLoss
+
+
+def _scale_for_replicas(value):
+    """Divides a per-replica loss term by the number of replicas.
+
+    Keras' convention under `tf.distribute`: each replica returns its local
+    mean divided by the number of replicas, the gradients are summed across
+    replicas, so the update is the one of the global-batch mean.
+    (`keras.losses.Loss.__call__` does the same for compiled losses.)
+    """
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        if replicas > 1:
+            value = value * (1.0 / replicas)
+    return value
+
+
+@keras.saving.register_keras_serializable(package="kzoo")
+class SimSiam(keras.Model):
+    """SimSiam (Chen & He, 2021) as a `keras.Model` that trains with `fit`.
+
+    Encoder `f` = backbone + projector MLP; predictor `h` = bottleneck MLP.
+    For two augmented views `x1, x2`: `z_i = f(x_i)`, `p_i = h(z_i)`, and the
+    loss is `D(p1, z2) / 2 + D(p2, z1) / 2`, with `D` the negative cosine
+    similarity and a stop-gradient on `z` (`kzoo.losses.SimSiamLoss`).
+
+    Feed it a dataset whose elements are dicts `{"view_1": x1, "view_2": x2}`
+    of image batches (see `kzoo.data.two_view_dataset`); batches are global,
+    and under `tf.distribute` each replica's loss is scaled so the summed
+    gradients equal those of the global-batch mean. Called on a plain image
+    tensor, the model returns the backbone features (what you evaluate and
+    export); called on a two-view dict it returns `{"p1", "p2", "z1", "z2"}`.
+
+    Regularization losses of the backbone and heads (`model.losses`) are
+    added to the training loss. The paper's weight decay is better given to
+    the optimizer (`keras.optimizers.SGD(weight_decay=5e-4)`), which keeps
+    the logged `loss` the pure SimSiam loss (in `[-1, 1]`; a value stuck at
+    -1 early is the sign of collapse).
+
+    Args:
+        backbone: a `keras.Model` mapping images to features `[B, F]`.
+        projection_dim: output width of the projector (and predictor).
+            Defaults to `2048` (the paper's and keras-io's value).
+        projection_hidden_dims: hidden widths of the projector. The paper
+            uses two hidden layers on ImageNet and one on CIFAR (as
+            keras-io does). Defaults to `(2048,)`.
+        predictor_dim: bottleneck width of the predictor. Defaults to `512`.
+        synchronized_bn: cross-replica batch statistics in the heads.
+            Defaults to `False`.
+        **kwargs: base `keras.Model` arguments (`name`, ...).
+
+    Example:
+
+    ```python
+    backbone = kzoo.models.resnet20_cifar()
+    model = kzoo.models.SimSiam(backbone)
+    model.compile(optimizer=keras.optimizers.SGD(0.03, momentum=0.6))
+    model.fit(kzoo.data.two_view_dataset(images, batch_size=128), epochs=5)
+    features = model.predict(test_images)  # backbone features
+    ```
+
+    Reference:
+        - [Chen & He, 2021, "Exploring Simple Siamese Representation
+          Learning"](https://arxiv.org/abs/2011.10566).
+        - [keras-io SimSiam example](
+          https://keras.io/examples/vision/simsiam/).
+    """
+
+    def __init__(
+        self,
+        backbone,
+        projection_dim=2048,
+        projection_hidden_dims=(2048,),
+        predictor_dim=512,
+        synchronized_bn=False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.backbone = backbone
+        self.projection_dim = int(projection_dim)
+        self.projection_hidden_dims = [int(d) for d in projection_hidden_dims]
+        self.predictor_dim = int(predictor_dim)
+        self.synchronized_bn = synchronized_bn
+        self.projector = MLPHead(
+            hidden_dims=self.projection_hidden_dims,
+            output_dim=self.projection_dim,
+            output_batch_norm=True,
+            output_use_bias=False,
+            synchronized=synchronized_bn,
+            name="projector",
+        )
+        self.predictor = MLPHead(
+            hidden_dims=[self.predictor_dim],
+            output_dim=self.projection_dim,
+            output_batch_norm=False,
+            output_use_bias=True,
+            synchronized=synchronized_bn,
+            name="predictor",
+        )
+        self.simsiam_loss = SimSiamLoss()
+        if getattr(backbone, "built", False) and backbone.inputs:
+            self.build(tuple(backbone.inputs[0].shape))
+
+    def build(self, input_shape=None):
+        if not self.backbone.built:
+            self.backbone.build(input_shape)
+        feature_shape = tuple(self.backbone.outputs[0].shape)
+        self.projector.build(feature_shape)
+        self.predictor.build(feature_shape[:-1] + (self.projection_dim,))
+        self.built = True
+
+    def encode(self, images, training=False):
+        """Projector output `z` for a batch of images."""
+        return self.projector(
+            self.backbone(images, training=training), training=training
+        )
+
+    def call(self, inputs, training=False):
+        if isinstance(inputs, dict):
+            if set(inputs) != {"view_1", "view_2"}:
+                raise ValueError(
+                    "SimSiam takes a dict with keys 'view_1' and 'view_2' "
+                    f"(or an image tensor). Received: inputs keys={sorted(inputs)}"
+                )
+            z1 = self.encode(inputs["view_1"], training=training)
+            z2 = self.encode(inputs["view_2"], training=training)
+            p1 = self.predictor(z1, training=training)
+            p2 = self.predictor(z2, training=training)
+            return {"p1": p1, "p2": p2, "z1": z1, "z2": z2}
+        return self.backbone(inputs, training=training)
+
+    def compute_loss(
+        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
+    ):
+        if not isinstance(y_pred, dict):
+            # predict()/evaluate() on plain images: there is no SimSiam loss.
+            return None
+        # Loss.__call__ reduces to the local batch mean and scales it by
+        # 1 / num_replicas under tf.distribute.
+        loss = self.simsiam_loss(None, y_pred, sample_weight=sample_weight)
+        for extra in self.losses:
+            loss = loss + _scale_for_replicas(
+                ops.sum(ops.cast(extra, loss.dtype))
+            )
+        return loss
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "backbone": keras.saving.serialize_keras_object(self.backbone),
+                "projection_dim": self.projection_dim,
+                "projection_hidden_dims": list(self.projection_hidden_dims),
+                "predictor_dim": self.predictor_dim,
+                "synchronized_bn": self.synchronized_bn,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["backbone"] = keras.saving.deserialize_keras_object(
+            config["backbone"]
+        )
+        return cls(**config)

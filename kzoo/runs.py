@@ -1,0 +1,231 @@
+"""What every recipe shares: flags, the output directory, callbacks, metrics.
+
+A recipe is a thin script: it adds its own flags (whose defaults reproduce
+its reference), then calls these helpers, so that every run of every recipe
+writes the same things next to its checkpoints:
+
+* `args.json`: the resolved flags, versions, strategy and machine;
+* `history.csv` and TensorBoard logs (`logs/`);
+* `checkpoints/` (weights per epoch) and `backup/`
+  (`keras.callbacks.BackupAndRestore`: a killed run restarted with the same
+  `--output-dir` resumes at the epoch after the last completed one);
+* `metrics.json`: the final figures.
+"""
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+FAULT_ENV = "KZOO_FAULT_EXIT_AFTER_EPOCH"
+
+
+def positive_int(text):
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def positive_float(text):
+    """argparse type: a float > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def non_negative_float(text):
+    """argparse type: a float >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def add_common_args(parser, *, dataset="cifar10", datasets=("cifar10",),
+                    epochs, batch_size, seed=0, output_dir, model_name,
+                    reference=""):
+    """Adds the flags every recipe has, with the recipe's defaults.
+
+    Groups: data (`--dataset`, `--data-dir`, `--limit`), training
+    (`--epochs`, `--batch-size`, `--seed`, `--jit/--no-jit`), output
+    (`--output-dir`, `--export-dir`, `--model-name`) and distribution
+    (`--strategy`, `--cpu-replicas`, from `kzoo.distribute`).
+    """
+    from kzoo import distribute
+
+    ref = f" ({reference})" if reference else ""
+    data = parser.add_argument_group("data")
+    data.add_argument(
+        "--dataset", choices=list(datasets), default=dataset,
+        help=f"dataset: a TFDS name, or 'digits' for scikit-learn's embedded "
+        f"8x8 digits (no download). Default: {dataset}.")
+    data.add_argument(
+        "--data-dir", default=None,
+        help="image folder laid out DIR/train/<class>/*.jpg and "
+        "DIR/test/<class>/*.jpg, or a root holding DIR/<dataset>/train/... "
+        "Default: $KZOO_DATA_DIR if set, else TFDS (downloads on first use).")
+    data.add_argument(
+        "--limit", type=positive_int, default=None,
+        help="use only the first N examples of each split (smoke runs).")
+    train = parser.add_argument_group("training")
+    train.add_argument("--epochs", type=positive_int, default=epochs,
+                       help=f"training epochs. Default: {epochs}{ref}.")
+    train.add_argument("--batch-size", type=positive_int, default=batch_size,
+                       help=f"GLOBAL batch size (split across replicas). "
+                       f"Default: {batch_size}{ref}.")
+    train.add_argument("--seed", type=int, default=seed,
+                       help=f"seed of weights, shuffling and augmentation. "
+                       f"Default: {seed}.")
+    train.add_argument("--jit", action=argparse.BooleanOptionalAction,
+                       default=False,
+                       help="XLA-compile the train step (--jit / --no-jit). "
+                       "Default: --no-jit (measured slower on CPU, see "
+                       "benchmarks/).")
+    out = parser.add_argument_group("output")
+    out.add_argument("--output-dir", default=output_dir,
+                     help="where args.json, history.csv, logs/, checkpoints/ "
+                     f"and metrics.json go. Default: {output_dir}.")
+    out.add_argument("--export-dir", default="saved_models",
+                     help="TF Serving model base directory; the SavedModel "
+                     "goes to EXPORT_DIR/MODEL_NAME/<version>/. '' disables "
+                     "the export. Default: saved_models.")
+    out.add_argument("--model-name", default=model_name,
+                     help=f"served model name. Default: {model_name}.")
+    distribute.add_distribute_args(parser)
+    return parser
+
+
+def quiet_tensorflow():
+    """Silences TensorFlow's C++ INFO/WARNING logs (call before importing it)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+class Run:
+    """The output directory of one recipe run.
+
+    Args:
+        args: the parsed `argparse.Namespace`.
+        strategy: the `tf.distribute.Strategy` in use.
+    """
+
+    def __init__(self, args, strategy):
+        from kzoo import distribute
+
+        self.args = args
+        self.strategy = strategy
+        self.chief = distribute.is_chief(strategy)
+        # Non-chief workers write to their own scratch directory: Keras'
+        # ModelCheckpoint / BackupAndRestore would race on shared files.
+        self.output_dir = distribute.worker_scoped_dir(args.output_dir, strategy)
+        os.makedirs(self.output_dir, exist_ok=True)
+        self.start_time = time.time()
+        self.write_json("args.json", self._describe())
+
+    def path(self, *parts):
+        return os.path.join(self.output_dir, *parts)
+
+    def _describe(self):
+        import keras
+        import tensorflow as tf
+
+        return {
+            "args": vars(self.args),
+            "command": " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:]),
+            "strategy": type(self.strategy).__name__,
+            "replicas": self.strategy.num_replicas_in_sync,
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "python": platform.python_version(),
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+
+    def write_json(self, name, data):
+        path = self.path(name)
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(data, f, indent=2, sort_keys=True, default=str)
+            f.write("\n")
+        os.replace(tmp, path)
+        return path
+
+    def callbacks(self, monitors=()):
+        """BackupAndRestore, the monitors, CSVLogger, TensorBoard, checkpoints.
+
+        Order matters: monitors (e.g. `kzoo.eval.KNNMonitor`) write into the
+        epoch logs before CSVLogger and TensorBoard read them.
+        """
+        import keras
+
+        callbacks = [
+            keras.callbacks.BackupAndRestore(self.path("backup")),
+            *monitors,
+            keras.callbacks.CSVLogger(self.path("history.csv"), append=True),
+            keras.callbacks.TensorBoard(self.path("logs")),
+            keras.callbacks.ModelCheckpoint(
+                self.path("checkpoints", "epoch_{epoch:03d}.weights.h5"),
+                save_weights_only=True,
+            ),
+        ]
+        if os.environ.get(FAULT_ENV):
+            callbacks.append(_ExitAfterEpoch(int(os.environ[FAULT_ENV])))
+        return callbacks
+
+    def finish(self, metrics):
+        """Writes `metrics.json` (adding the wall time) and prints it."""
+        metrics = dict(metrics)
+        metrics["wall_time_seconds"] = round(time.time() - self.start_time, 1)
+        path = self.write_json("metrics.json", metrics)
+        print(json.dumps(metrics, indent=2, sort_keys=True))
+        print(f"metrics written to {path}")
+        return metrics
+
+
+class _ExitAfterEpoch:
+    """Fault injection for tests: hard-exits the process after epoch N.
+
+    Enabled only by the `KZOO_FAULT_EXIT_AFTER_EPOCH=N` environment
+    variable. `os._exit` skips every cleanup, like a killed process; it runs
+    after BackupAndRestore and the checkpoint of that epoch were written.
+    """
+
+    def __new__(cls, epoch):
+        import keras
+
+        class ExitAfterEpoch(keras.callbacks.Callback):
+            def on_epoch_end(self, e, logs=None):
+                if e + 1 >= epoch:
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                    os._exit(75)
+
+        return ExitAfterEpoch()
+
+
+def main_guard(main):
+    """Runs `main()`, turning `DataUnavailableError` into a short message.
+
+    Missing data (offline without `--data-dir`) is a usage problem, not a
+    bug: the user gets one paragraph saying what to pass, and exit code 2.
+    """
+    from kzoo.data.sources import DataUnavailableError
+
+    try:
+        return main()
+    except DataUnavailableError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,45 @@
+import os
+import sys
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO_ROOT not in sys.path:
+    sys.path.insert(0, REPO_ROOT)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Slow tests run with KZOO_SLOW=1 or when selected with `-m slow`."""
+    if os.environ.get("KZOO_SLOW") or "slow" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason="slow: set KZOO_SLOW=1 or use -m slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+def datasets_root():
+    root = os.environ.get("KZOO_DATA_DIR") or os.path.join(
+        REPO_ROOT, "..", "shared", "datasets"
+    )
+    return os.path.abspath(root)
+
+
+@pytest.fixture
+def cifar_dir():
+    path = os.path.join(datasets_root(), "cifar10")
+    if not os.path.isdir(os.path.join(path, "train")):
+        pytest.skip(f"real CIFAR-10 image folder not found at {path} "
+                    "(set KZOO_DATA_DIR)")
+    return path
+
+
+def subprocess_env(**extra):
+    """Environment for child Python processes: repo importable, quiet TF."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = REPO_ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
