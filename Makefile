@@ -20,7 +20,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) recipes/simsiam_cifar.py --dataset digits \
-	    --epochs 15 --batch-size 64 --learning-rate 0.05 --knn-every 5
+	    --epochs 15 --batch-size 64 --learning-rate 0.05
 
 test: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest $(PYTEST_ARGS)

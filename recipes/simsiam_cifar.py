@@ -16,6 +16,7 @@ and exports the backbone as an embedding SavedModel.
 import argparse
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -80,13 +81,14 @@ def main(argv=None):
 
     # The strategy first: MultiWorkerMirroredStrategy and logical CPU devices
     # must exist before any other TensorFlow op runs.
-    strategy = distribute.resolve_strategy(args.strategy, args.cpu_replicas)
+    strategy = distribute.resolve_strategy(args.strategy, args.cpu_replicas,
+                                           verbose=False)
     print(distribute.describe_strategy(strategy, args.batch_size))
     distribute.per_replica_batch_size(args.batch_size, strategy)
 
     import keras
 
-    from kzoo import data, eval as kz_eval, export, models
+    from kzoo import data, eval as kz_eval, models
 
     keras.utils.set_random_seed(args.seed)
     run = runs.Run(args, strategy)
@@ -128,7 +130,8 @@ def main(argv=None):
         probe = kz_eval.linear_probe(train_f, train.labels, test_f,
                                      test.labels, epochs=args.probe_epochs,
                                      seed=args.seed)
-        print(f"{prefix}kNN accuracy {knn:.4f}, linear probe "
+        label = "random init" if prefix else "trained"
+        print(f"{label}: kNN accuracy {knn:.4f}, linear probe "
               f"{probe['accuracy']:.4f}")
         return {f"{prefix}knn_accuracy": knn,
                 f"{prefix}linear_probe_accuracy": probe["accuracy"]}
@@ -145,10 +148,9 @@ def main(argv=None):
             temperature=args.knn_temperature,
             embedding_fn=lambda x: kz_eval.embed(backbone, x)))
     ds = data.two_view_dataset(train.images, args.batch_size, seed=args.seed)
-    import time
     fit_start = time.time()
     history = model.fit(ds, epochs=args.epochs, callbacks=run.callbacks(monitors),
-                        verbose=2)
+                        shuffle=False, verbose=2)
     fit_seconds = time.time() - fit_start
     epochs_run = len(history.history.get("loss", []))
 
@@ -169,6 +171,8 @@ def main(argv=None):
         "knn_temperature": args.knn_temperature,
     })
     if args.export_dir and run.chief:
+        from kzoo import export
+
         version_dir = export.export_embedding_model(
             backbone, args.export_dir, args.model_name,
             image_shape=train.images.shape[1:])

@@ -9,6 +9,7 @@ import collections
 import concurrent.futures
 import logging
 import os
+import threading
 import warnings
 
 import numpy as np
@@ -203,6 +204,45 @@ def load_image_folder(
     )
 
 
+_OFFLINE_HINT = (
+    "If this machine is offline, pass --data-dir DIR (or set KZOO_DATA_DIR) "
+    "pointing at an image folder laid out DIR/train/<class>/*.jpg and "
+    "DIR/test/<class>/*.jpg."
+)
+
+
+def _check_download_hosts(name, builder, timeout=10.0):
+    """Fails fast when the dataset's download hosts do not resolve.
+
+    TFDS retries a failed download for minutes; an offline machine should get
+    the message at once.
+    """
+    import socket
+    import urllib.parse
+
+    urls = list(getattr(builder, "url_infos", None) or {})
+    hosts = sorted({urllib.parse.urlparse(u).hostname for u in urls} - {None})
+    for host in hosts:
+        result = {}
+
+        def resolve(host=host):
+            try:
+                socket.getaddrinfo(host, 443)
+                result["ok"] = True
+            except OSError as e:
+                result["error"] = e
+
+        thread = threading.Thread(target=resolve, daemon=True)
+        thread.start()
+        thread.join(timeout)
+        if not result.get("ok"):
+            reason = result.get("error", f"no answer in {timeout:.0f} s")
+            raise DataUnavailableError(
+                f"Cannot download TFDS dataset '{name}': its host {host} is "
+                f"unreachable ({reason}). " + _OFFLINE_HINT
+            )
+
+
 def load_tfds(name, split="train", data_dir=None, limit=None, download=True):
     """Loads a TFDS image classification dataset into memory.
 
@@ -234,15 +274,14 @@ def load_tfds(name, split="train", data_dir=None, limit=None, download=True):
                 f"TFDS dataset '{name}' is not prepared in "
                 f"{builder.data_dir} and download=False."
             )
+        _check_download_hosts(name, builder)
         try:
             builder.download_and_prepare()
         except Exception as e:
             raise DataUnavailableError(
                 f"Could not download TFDS dataset '{name}' "
                 f"({type(e).__name__}: {str(e).splitlines()[0][:200]}). "
-                "If this machine is offline, pass --data-dir DIR (or set "
-                "KZOO_DATA_DIR) pointing at an image folder laid out "
-                "DIR/train/<class>/*.jpg and DIR/test/<class>/*.jpg."
+                + _OFFLINE_HINT
             ) from e
     ds = builder.as_dataset(split=tfds_split, as_supervised=True)
     images, labels = [], []

@@ -1,0 +1,173 @@
+"""Helper process for tests/test_distribute.py: train a tiny CNN under a
+strategy chosen by `kzoo.distribute` and write what happened to a JSON file.
+
+Each run needs a fresh TensorFlow runtime (logical CPU devices and
+MultiWorkerMirroredStrategy can only be set up before the first TensorFlow
+op), hence a separate process per configuration.
+
+    python tests/distribute_worker.py --output OUT.json \\
+        [--strategy mirrored --cpu-replicas 2] [--bn sync,local] \\
+        [--examples 16 --global-batch 16] [--scoped-dir DIR] [--late-configure]
+
+For each BatchNormalization variant in `--bn` the model is rebuilt from the
+same seed and trained for one epoch of `examples / global_batch` steps on the
+same seeded data; the JSON file gets the epoch's loss, the weights before and
+after training, and a checksum of the trained weights.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from kzoo import distribute  # noqa: E402  (does not import TensorFlow)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--output", required=True, help="JSON file to write.")
+    parser.add_argument("--bn", default="sync",
+                        help="comma-separated BatchNormalization variants to "
+                        "train: 'sync' (synchronized=True) and/or 'local'; "
+                        "'' trains nothing.")
+    parser.add_argument("--examples", type=int, default=16)
+    parser.add_argument("--global-batch", type=int, default=16)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--scoped-dir", default="out",
+                        help="path given to worker_scoped_dir.")
+    parser.add_argument("--late-configure", action="store_true",
+                        help="after training, call configure_cpu_replicas "
+                        "again (same n: no-op; other n: RuntimeError).")
+    distribute.add_distribute_args(parser)
+    return parser.parse_args(argv)
+
+
+def build_model(synchronized):
+    import keras
+    from keras import layers
+
+    # BatchNormalization(synchronized=True) all-reduces the batch mean and
+    # variance across replicas, so each replica normalises with the
+    # statistics of the GLOBAL batch: the forward pass, the loss and the
+    # gradients are then those of a single replica seeing the whole batch.
+    # With synchronized=False each replica normalises with the statistics
+    # of its own slice (8 of the 16 examples here), which changes the
+    # outputs and the loss, so N replicas no longer train like 1.
+    inputs = keras.Input((8, 8, 3))
+    x = inputs
+    for i, filters in enumerate((8, 8)):
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False,
+                          name=f"conv{i}")(x)
+        x = layers.BatchNormalization(synchronized=synchronized,
+                                      name=f"bn{i}")(x)
+        x = layers.ReLU()(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    outputs = layers.Dense(3, name="logits")(x)
+    return keras.Model(inputs, outputs)
+
+
+def make_data(examples, seed):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(examples, 8, 8, 3)).astype("float32")
+    y = rng.integers(0, 3, size=(examples,)).astype("int32")
+    return x, y
+
+
+def make_dataset(x, y, global_batch):
+    import tensorflow as tf
+
+    # Batched GLOBALLY: Keras splits each batch across the replicas.
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(global_batch)
+    options = tf.data.Options()
+    # Under MultiWorkerMirroredStrategy Keras auto-shards the dataset. Every
+    # worker builds the same in-memory dataset (same seed) and there are no
+    # files to shard, so the default AUTO policy would fall back to DATA
+    # with a warning; DATA says it explicitly: each worker keeps its own
+    # share of every global batch (worker i gets replica i's slice), so the
+    # workers together see each global batch exactly once. OFF would make
+    # every worker train on every example (duplicated data).
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.DATA
+    )
+    return dataset.with_options(options)
+
+
+def flat_weights(model):
+    import numpy as np
+
+    return np.concatenate(
+        [np.asarray(w, dtype="float64").ravel() for w in model.get_weights()]
+    )
+
+
+def train(strategy, synchronized, args):
+    import keras
+
+    keras.utils.set_random_seed(args.seed)
+    x, y = make_data(args.examples, args.seed)
+    with strategy.scope():
+        model = build_model(synchronized)
+        model.compile(
+            optimizer=keras.optimizers.SGD(learning_rate=0.1),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
+    initial = flat_weights(model)
+    history = model.fit(make_dataset(x, y, args.global_batch), epochs=1,
+                        shuffle=False, verbose=0)
+    final = flat_weights(model)
+    return {
+        "loss": float(history.history["loss"][-1]),
+        "initial_weights": initial.tolist(),
+        "weights": final.tolist(),
+        "checksum": float(abs(final).sum()),
+    }
+
+
+def late_configure():
+    import tensorflow as tf
+
+    current = len(tf.config.list_logical_devices("CPU"))
+    distribute.configure_cpu_replicas(current)  # same n: must be a no-op
+    try:
+        distribute.configure_cpu_replicas(current + 1)
+    except RuntimeError as e:
+        return {"current": current, "error": str(e)}
+    return {"current": current, "error": None}
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    # The strategy first, before any other TensorFlow op.
+    strategy = distribute.resolve_strategy(args.strategy, args.cpu_replicas)
+    print(distribute.describe_strategy(strategy, args.global_batch),
+          flush=True)
+    result = {
+        "strategy": type(strategy).__name__,
+        "replicas": strategy.num_replicas_in_sync,
+        "description": distribute.describe_strategy(strategy),
+        "per_replica_batch": distribute.per_replica_batch_size(
+            args.global_batch, strategy),
+        "is_chief": distribute.is_chief(strategy),
+        "worker_scoped_dir": distribute.worker_scoped_dir(
+            args.scoped_dir, strategy),
+        "runs": {},
+    }
+    for variant in filter(None, args.bn.split(",")):
+        result["runs"][variant] = train(strategy, variant == "sync", args)
+    if args.late_configure:
+        result["late_configure"] = late_configure()
+    tmp = args.output + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(result, f)
+    os.replace(tmp, args.output)
+    for variant, run in result["runs"].items():
+        print(f"{variant}: loss {run['loss']:.6f} checksum {run['checksum']:.6f}")
+
+
+if __name__ == "__main__":
+    main()
