@@ -17,6 +17,7 @@ _SUBMODULES = (
     "layers",
     "losses",
     "models",
+    "ops",
     "runs",
 )
 

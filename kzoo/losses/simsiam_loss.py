@@ -130,4 +130,7 @@ class SimSiamLoss(keras.losses.Loss):
         return simsiam_loss(y_pred["p1"], y_pred["p2"], y_pred["z1"], y_pred["z2"])
 
     def get_config(self):
-        return super().get_config()
+        config = super().get_config()
+        # keras.losses.Loss.get_config() omits the dtype policy.
+        config["dtype"] = self._dtype_policy.name
+        return config

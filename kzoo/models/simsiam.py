@@ -1,5 +1,7 @@
 """SimSiam: a backbone, a projector, a predictor and a stop-gradient."""
 
+import copy
+
 import keras
 from keras import ops
 
@@ -168,7 +170,8 @@ class SimSiam(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
+        # deserialize_keras_object consumes the nested dict: copy it first.
+        config = copy.deepcopy(config)
         config["backbone"] = keras.saving.deserialize_keras_object(
             config["backbone"]
         )

@@ -1,0 +1,72 @@
+"""Numerical building blocks shared by losses, layers and metrics (keras.ops)."""
+
+from keras import ops
+
+
+def l2_normalize(x, axis=-1, epsilon=1e-12):
+    """`x / max(||x||, sqrt(epsilon))` along `axis`, computed in float32.
+
+    A zero vector maps to zero (not NaN), with finite gradients.
+
+    Args:
+        x: tensor.
+        axis: axis to normalise. Defaults to `-1`.
+        epsilon: lower bound of the squared norm. Defaults to `1e-12`.
+
+    Returns:
+        Float32 tensor of the shape of `x`.
+    """
+    x = ops.cast(x, "float32")
+    sq = ops.sum(ops.square(x), axis=axis, keepdims=True)
+    return x * ops.rsqrt(ops.maximum(sq, epsilon))
+
+
+def pairwise_distance(x, y=None, squared=False):
+    """Pairwise Euclidean distances between the rows of `x` (and `y`).
+
+    Computed in float32 as `|a|^2 - 2 a.b + |b|^2`, clipped at 0. For
+    `squared=False` the square root is taken with a safe gradient: where the
+    squared distance is 0 (the diagonal, duplicated embeddings) the distance
+    is exactly 0 and its gradient 0, never NaN (the derivative of `sqrt` at
+    0 is infinite). With `y=None` the diagonal is exactly 0.
+
+    Args:
+        x: `[N, D]` embeddings.
+        y: `[M, D]` embeddings; `None` means `x`. Defaults to `None`.
+        squared: return squared distances. Defaults to `False`.
+
+    Returns:
+        `[N, M]` float32 distances.
+
+    Example:
+
+    >>> kzoo.ops.pairwise_distance(np.array([[0., 0.], [3., 4.]]))
+    array([[0., 5.], [5., 0.]])
+    """
+    x = ops.cast(x, "float32")
+    same = y is None
+    y = x if same else ops.cast(y, "float32")
+    x_sq = ops.sum(ops.square(x), axis=-1, keepdims=True)
+    y_sq = ops.sum(ops.square(y), axis=-1, keepdims=True)
+    d2 = x_sq - 2.0 * ops.matmul(x, ops.transpose(y)) + ops.transpose(y_sq)
+    d2 = ops.maximum(d2, 0.0)
+    if same:
+        n = ops.shape(x)[0]
+        d2 = d2 * (1.0 - ops.eye(n, dtype="float32"))
+    if squared:
+        return d2
+    return safe_sqrt(d2)
+
+
+def safe_sqrt(x):
+    """`sqrt(x)` for `x >= 0` with a zero (not infinite/NaN) gradient at 0."""
+    positive = ops.greater(x, 0.0)
+    safe = ops.where(positive, x, ops.ones_like(x))
+    return ops.where(positive, ops.sqrt(safe), ops.zeros_like(x))
+
+
+def cosine_distance(x, y=None):
+    """Pairwise cosine distance `1 - cos(x_i, y_j)`, in `[0, 2]`, float32."""
+    xn = l2_normalize(x)
+    yn = xn if y is None else l2_normalize(y)
+    return 1.0 - ops.matmul(xn, ops.transpose(yn))
