@@ -16,7 +16,7 @@ from tests.conftest import REPO_ROOT, subprocess_env
 RECIPE = os.path.join(REPO_ROOT, "recipes", "simsiam_cifar.py")
 # Small model and budget: these tests check wiring, not accuracy.
 SMALL = ["--projection-dim", "64", "--predictor-dim", "16",
-         "--probe-epochs", "2", "--knn-k", "20"]
+         "--probe-epochs", "1", "--feature-probe-epochs", "2", "--knn-k", "20"]
 
 
 def run_recipe(args, timeout=300, env=None, check=True):
@@ -41,7 +41,7 @@ def test_digits_end_to_end_writes_everything(tmp_path):
                        "--batch-size", "64", "--output-dir", out,
                        "--export-dir", exp, *SMALL])
     metrics = json.load(open(os.path.join(out, "metrics.json")))
-    for key in ("knn_accuracy", "linear_probe_accuracy",
+    for key in ("knn_accuracy", "linear_probe_accuracy", "feature_linear_probe_accuracy",
                 "random_init_knn_accuracy", "random_init_linear_probe_accuracy"):
         assert 0.0 <= metrics[key] <= 1.0, key
     assert metrics["epochs_run_in_this_process"] == 2
