@@ -7,24 +7,44 @@ Layout (what `tensorflow_model_server --model_config_file` expects):
     <export_dir>/<model_name>/<version>/variables/
 
 The exported `serving_default` signature takes raw `uint8` images, so a
-TF Serving client sends pixels and needs no Python pre- or post-processing.
+TF Serving client sends pixels and needs no Python pre- or post-processing;
+the SavedModel loads with TensorFlow alone (no Keras, no kzoo).
 """
 
-import json
+import numbers
+import operator
 import os
 import re
 import shutil
 import tempfile
 
+_NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
 
-def _versions(model_dir):
+
+def _versions(model_dir, require_saved_model=True):
+    """Sorted integer version directories under `model_dir`."""
     if not os.path.isdir(model_dir):
         return []
     return sorted(
         int(d) for d in os.listdir(model_dir)
-        if d.isdigit()
-        and os.path.isfile(os.path.join(model_dir, d, "saved_model.pb"))
+        if d.isascii() and d.isdigit() and os.path.isdir(os.path.join(model_dir, d))
+        and (not require_saved_model
+             or os.path.isfile(os.path.join(model_dir, d, "saved_model.pb")))
     )
+
+
+def _pbtxt_string(value):
+    """Quotes `value` as a protobuf text-format string literal."""
+    out = []
+    for byte in str(value).encode("utf-8"):
+        ch = chr(byte)
+        if ch in ('"', "\\"):
+            out.append("\\" + ch)
+        elif 0x20 <= byte < 0x7F:
+            out.append(ch)
+        else:
+            out.append(f"\\{byte:03o}")
+    return '"' + "".join(out) + '"'
 
 
 def export_embedding_model(model, export_dir="saved_models",
@@ -38,82 +58,101 @@ def export_embedding_model(model, export_dir="saved_models",
     `model(images, training=False)` (the model holds its own rescaling, as
     kzoo backbones do) and returns `embeddings`, `float32` `[None, D]`,
     L2-normalised when `normalize` (a zero vector stays zero, never NaN).
-    The version is written to a temporary sibling directory and renamed at
-    the end, so TF Serving never sees a half-written version.
+    The version is written to a temporary hidden sibling directory and
+    renamed at the end, so TF Serving never sees a half-written version.
 
     Args:
-        model: a Keras model mapping float images in `[0, 255]` to `[B, D]`.
+        model: a Keras model mapping `float32` images with pixel values in
+            `[0, 255]` to feature vectors `[B, D]`.
         export_dir: TF Serving base directory. Defaults to `"saved_models"`.
-        model_name: served model name (a directory under `export_dir`).
-            Defaults to `"embedding"`.
+        model_name: served model name (a directory under `export_dir`;
+            letters, digits, `_`, `.` and `-`). Defaults to `"embedding"`.
         version: integer version; `None` means one more than the largest
-            version already exported (1 for the first). Defaults to `None`.
+            version already exported (1 for the first). An existing version
+            is never overwritten. Defaults to `None`.
         image_shape: `(H, W, 3)` of the served images. Defaults to
             `(32, 32, 3)`.
         normalize: L2-normalise the embeddings. Defaults to `True`.
         write_config: (re)write `<export_dir>/models.config` listing every
-            exported model. Defaults to `True`.
+            exported model under `export_dir`. Defaults to `True`.
         verbose: print Keras' export summary. Defaults to `False`.
 
     Returns:
-        The version directory, as a string.
+        The version directory `<export_dir>/<model_name>/<version>`, as a
+        string.
 
     Example:
 
-    >>> kzoo.export.export_embedding_model(backbone, "saved_models",
-    ...                                    "simsiam_cifar10")
+    >>> kzoo.export.export_embedding_model(
+    ...     backbone, "saved_models", "simsiam_cifar10")
     'saved_models/simsiam_cifar10/1'
     """
     import keras
     import tensorflow as tf
 
-    if not re.fullmatch(r"[A-Za-z0-9_.-]+", model_name or ""):
+    if not isinstance(model_name, str) or not _NAME_RE.fullmatch(model_name):
         raise ValueError(
             "`model_name` must be a non-empty name of letters, digits, '_', "
             f"'.' or '-'. Received: model_name={model_name!r}"
         )
-    image_shape = tuple(int(d) for d in image_shape)
-    if len(image_shape) != 3:
+    try:
+        shape = tuple(operator.index(d) for d in image_shape)
+    except TypeError:
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1:
         raise ValueError(
-            f"`image_shape` must be (H, W, C). Received: image_shape={image_shape}"
+            "`image_shape` must be (H, W, C) positive integers. "
+            f"Received: image_shape={image_shape!r}"
         )
+    image_shape = shape
     model_dir = os.path.join(export_dir, model_name)
-    existing = _versions(model_dir)
+    # Every integer directory counts (even one without saved_model.pb), so
+    # a new version never lands on an existing directory.
+    existing = _versions(model_dir, require_saved_model=False)
     if version is None:
         version = (existing[-1] + 1) if existing else 1
-    elif int(version) != version or version < 0:
-        raise ValueError(
-            f"`version` must be a non-negative integer. Received: version={version}"
-        )
-    elif int(version) in existing:
-        raise ValueError(
-            f"{model_dir}/{version} already exists; TF Serving versions are "
-            f"immutable. Received: version={version}"
-        )
-    version = int(version)
+    else:
+        if (isinstance(version, bool)
+                or not isinstance(version, numbers.Integral) or version < 0):
+            raise ValueError(
+                "`version` must be a non-negative integer or None. "
+                f"Received: version={version!r}"
+            )
+        version = int(version)
+        if version in existing or os.path.exists(
+                os.path.join(model_dir, str(version))):
+            raise ValueError(
+                f"{os.path.join(model_dir, str(version))} already exists and "
+                "TF Serving versions are immutable; pass a new version or "
+                f"version=None. Received: version={version}"
+            )
 
     def serve(images):
         x = tf.cast(images, tf.float32)
         emb = tf.cast(model(x, training=False), tf.float32)
         if normalize:
+            # Same as tf.math.l2_normalize: a zero row stays zero.
             emb = emb * tf.math.rsqrt(tf.maximum(
                 tf.reduce_sum(tf.square(emb), axis=-1, keepdims=True), 1e-12))
         return {"embeddings": emb}
 
     archive = keras.export.ExportArchive()
     archive.track(model)
+    # Registered under the literal name "serving_default", so Keras adds no
+    # alias; the returned dict's key becomes the signature's output key.
     archive.add_endpoint(
         "serving_default", serve,
         input_signature=[tf.TensorSpec((None,) + image_shape, tf.uint8,
                                        name="images")],
     )
     os.makedirs(model_dir, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{version}.tmp-", dir=model_dir)
+    # Hidden, non-integer sibling: TF Serving ignores it, even after a crash.
+    tmp = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=model_dir)
     final = os.path.join(model_dir, str(version))
     try:
         target = os.path.join(tmp, "model")
         archive.write_out(target, verbose=verbose)
-        os.replace(target, final)
+        os.rename(target, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if write_config:
@@ -124,42 +163,68 @@ def export_embedding_model(model, export_dir="saved_models",
 def write_models_config(export_dir="saved_models", model_names=None):
     """Writes TF Serving's `models.config` for the models under `export_dir`.
 
-    One `config` entry per model directory holding at least one integer
-    version with a `saved_model.pb` (or exactly `model_names`), with
-    absolute base paths, in TF Serving's text protobuf format.
+    The file is a `ModelServerConfig` in protobuf text format, with one
+    `config` entry (name, absolute `base_path`, `model_platform:
+    "tensorflow"`) per model, for
+    `tensorflow_model_server --model_config_file=<export_dir>/models.config`.
 
     Args:
         export_dir: TF Serving base directory. Defaults to `"saved_models"`.
-        model_names: names to list. Defaults to `None` (all exported models).
+        model_names: names to list, in order. `None` lists every directory
+            under `export_dir` holding at least one integer version with a
+            `saved_model.pb`, sorted. Defaults to `None`.
 
     Returns:
-        The path of the written file.
+        The path of the written `models.config`, as a string.
+
+    Example:
+
+    >>> kzoo.export.write_models_config("saved_models")
+    'saved_models/models.config'
     """
+    if not os.path.isdir(export_dir):
+        raise ValueError(
+            f"`export_dir` must be an existing directory. "
+            f"Received: export_dir={export_dir!r}"
+        )
     if model_names is None:
         model_names = sorted(
             d for d in os.listdir(export_dir)
             if _versions(os.path.join(export_dir, d))
         )
+    elif isinstance(model_names, str):
+        model_names = [model_names]
+    model_names = list(model_names)
+    for name in model_names:
+        if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
+            raise ValueError(
+                "Each model name must be a non-empty name of letters, digits, "
+                f"'_', '.' or '-'. Received: model_names={model_names!r}"
+            )
     entries = []
     for name in model_names:
         base = os.path.abspath(os.path.join(export_dir, name))
         entries.append(
             "  config {\n"
-            f"    name: {json.dumps(name)}\n"
-            f"    base_path: {json.dumps(base)}\n"
+            f"    name: {_pbtxt_string(name)}\n"
+            f"    base_path: {_pbtxt_string(base)}\n"
             '    model_platform: "tensorflow"\n'
             "  }\n"
         )
     path = os.path.join(export_dir, "models.config")
-    with open(path + ".tmp", "w") as f:
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="ascii") as f:
         f.write("model_config_list {\n" + "".join(entries) + "}\n")
-    os.replace(path + ".tmp", path)
+    os.replace(tmp, path)
     return path
 
 
 def rest_request_example(model_name, image_shape=(32, 32, 3),
                          host="localhost", port=8501):
-    """The `curl` command a TF Serving REST client sends (abbreviated).
+    """Returns the `curl` command of a TF Serving REST predict request.
+
+    The JSON body is abbreviated: a real request sends each image as an
+    `H x W x 3` nested list of integers in `[0, 255]`.
 
     Args:
         model_name: served model name.
@@ -170,8 +235,12 @@ def rest_request_example(model_name, image_shape=(32, 32, 3),
 
     Returns:
         A multi-line string.
+
+    Example:
+
+    >>> print(kzoo.export.rest_request_example("simsiam_cifar10"))
     """
-    h, w, c = image_shape
+    h, w, c = (int(d) for d in image_shape)
     pixel = "[" + ", ".join(["255"] + ["0"] * (c - 1)) + "]"
     return (
         f"TF Serving REST request (one {h}x{w}x{c} uint8 image):\n"
@@ -183,7 +252,22 @@ def rest_request_example(model_name, image_shape=(32, 32, 3),
 
 
 def load_serving_fn(version_dir):
-    """The `serving_default` function of an exported version directory."""
+    """Loads the `serving_default` signature of an exported version.
+
+    Needs only TensorFlow; call it as `fn(images=uint8_batch)["embeddings"]`.
+
+    Args:
+        version_dir: a `<export_dir>/<model_name>/<version>` directory.
+
+    Returns:
+        The `serving_default` concrete function.
+
+    Example:
+
+    >>> serve = kzoo.export.load_serving_fn("saved_models/simsiam_cifar10/1")
+    >>> serve(images=tf.zeros([2, 32, 32, 3], tf.uint8))["embeddings"].shape
+    TensorShape([2, 128])
+    """
     import tensorflow as tf
 
-    return tf.saved_model.load(version_dir).signatures["serving_default"]
+    return tf.saved_model.load(str(version_dir)).signatures["serving_default"]

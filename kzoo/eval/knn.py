@@ -117,10 +117,15 @@ def embed(model, images, batch_size=256):
     batch_size = _check_positive_int(batch_size, "batch_size")
     images = _to_numpy(images)
     num_images = len(images)
-    if isinstance(model, keras.Model):
+    strategy = getattr(model, "distribute_strategy", None)
+    replicas = getattr(strategy, "num_replicas_in_sync", 1)
+    if isinstance(model, keras.Model) and replicas == 1:
         def forward(x):
             return model.predict_on_batch(x)
     elif callable(model):
+        # Also models built under a multi-replica tf.distribute strategy:
+        # there `predict_on_batch` runs the whole batch on every replica and
+        # concatenates the copies (Keras 3.15), returning too many rows.
         def forward(x):
             return model(x, training=False)
     else:

@@ -137,7 +137,12 @@ def test_first_step_same_under_one_and_two_cpu_replicas(tmp_path):
               "--batch-size", "64", "--export-dir", "", "--knn-every", "0",
               "--sync-bn", *SMALL]
     one, two = str(tmp_path / "one"), str(tmp_path / "two")
-    run_recipe(common + ["--output-dir", one, "--strategy", "default"])
+    # Both runs go through Keras' distributed path (a 1-replica
+    # MirroredStrategy vs 2 replicas): under any tf.distribute strategy,
+    # Keras 3 draws one batch from an extra iterator to build the model,
+    # which advances the seeded augmentation stream by one iteration
+    # compared with the no-strategy path.
+    run_recipe(common + ["--output-dir", one, "--strategy", "mirrored"])
     proc = run_recipe(common + ["--output-dir", two, "--cpu-replicas", "2"])
     assert "2 replicas" in proc.stdout
     loss1 = float(read_history(one)[0]["loss"])
@@ -146,9 +151,13 @@ def test_first_step_same_under_one_and_two_cpu_replicas(tmp_path):
     w1 = _weights(os.path.join(one, "checkpoints", "epoch_001.weights.h5"))
     w2 = _weights(os.path.join(two, "checkpoints", "epoch_001.weights.h5"))
     assert w1.keys() == w2.keys() and len(w1) > 10
-    for name in w1:
-        np.testing.assert_allclose(w1[name], w2[name], rtol=1e-3, atol=1e-5,
-                                   err_msg=name)
+    # Float32 all-reduces and synchronised batch statistics sum in another
+    # order than one device does. Measured here: max |difference| 1.8e-5 and
+    # relative norm 3e-6 with synchronised BN; 4e-2 and 2e-3 without.
+    v1 = np.concatenate([w1[k].ravel() for k in sorted(w1)])
+    v2 = np.concatenate([w2[k].ravel() for k in sorted(w1)])
+    assert np.abs(v1 - v2).max() < 2e-4
+    assert np.linalg.norm(v1 - v2) / np.linalg.norm(v1) < 5e-5
 
 
 def _free_port():

@@ -1,0 +1,144 @@
+"""N-pairs losses, compatible with `tfa.losses.npairs` (tensorflow-addons 0.23)."""
+
+import keras
+from keras import ops
+
+from kzoo.addons.losses import _common
+
+
+def _soft_target_cross_entropy(targets, logits):
+    """Mean over rows of `-sum(targets * log_softmax(logits))`; 0 for B = 0."""
+    log_probs = ops.log_softmax(logits, axis=-1)
+    # where(): a -inf logit with a zero target adds 0, not 0 * -inf = NaN.
+    per_row = -ops.sum(
+        ops.where(targets > 0, targets * log_probs, 0.0), axis=-1
+    )
+    count = ops.cast(ops.shape(per_row)[0], per_row.dtype)
+    return ops.divide_no_nan(ops.sum(per_row), count)
+
+
+@keras.saving.register_keras_serializable(package="kzoo.addons")
+def npairs_loss(y_true, y_pred):
+    """N-pairs loss of a similarity matrix, as `tfa.losses`.
+
+    Each row `i` of the similarity matrix `y_pred` (e.g. `a @ b.T` for
+    anchors `a` and positives `b`) is a vector of logits; its target is
+    uniform over the columns `j` with `y_true[j] == y_true[i]`. The loss is
+    the softmax cross-entropy averaged over rows.
+
+    Formula:
+
+    ```python
+    target[i, j] = (y_true[i] == y_true[j]) / count_j(y_true[i] == y_true[j])
+    loss = mean_i(-sum_j target[i, j] * log_softmax(y_pred[i])[j])
+    ```
+
+    Computed in float32 (float64 stays float64), returned in the dtype of
+    `y_pred`. `y_true` may be `[B]` or `[B, 1]` (tfa required `[B]`). An
+    empty batch gives 0 (tfa: NaN).
+
+    Args:
+        y_true: integer class labels `[B]` or `[B, 1]`.
+        y_pred: `[B, B]` similarity logits.
+
+    Returns:
+        Scalar loss in the dtype of `y_pred`.
+
+    Reference:
+        - [Sohn, 2016](https://papers.nips.cc/paper/6200-improved-deep-metric-learning-with-multi-class-n-pair-loss-objective).
+    """
+    y_pred = ops.convert_to_tensor(y_pred)
+    dtype = _common.compute_dtype(y_pred)
+    logits = ops.cast(y_pred, dtype)
+    labels = _common.labels_column(y_true)
+    targets = ops.cast(ops.equal(labels, ops.transpose(labels)), dtype)
+    targets = targets / ops.sum(targets, axis=1, keepdims=True)
+    loss = _soft_target_cross_entropy(targets, logits)
+    return ops.cast(loss, _common.output_dtype(y_pred))
+
+
+@keras.saving.register_keras_serializable(package="kzoo.addons")
+def npairs_multilabel_loss(y_true, y_pred):
+    """N-pairs loss for multi-label data, as `tfa.losses`.
+
+    `y_true[i, c] = 1` if sample `i` has class `c` (a dense `[B, C]` binary
+    indicator or a `tf.SparseTensor`). Row `i`'s target is proportional to
+    the label-overlap counts `|labels(i) & labels(j)|`.
+
+    Formula:
+
+    ```python
+    overlap = y_true @ y_true.T
+    target = overlap / overlap.sum(axis=1, keepdims=True)
+    loss = mean_i(-sum_j target[i, j] * log_softmax(y_pred[i])[j])
+    ```
+
+    Difference from tfa: a sample without any label has an all-zero target
+    and contributes 0 (tfa: 0 / 0 = NaN for the whole batch); the mean is
+    still over all `B` rows.
+
+    Args:
+        y_true: `[B, C]` binary indicators (dense or sparse).
+        y_pred: `[B, B]` similarity logits.
+
+    Returns:
+        Scalar loss in the dtype of `y_pred`.
+    """
+    y_pred = ops.convert_to_tensor(y_pred)
+    dtype = _common.compute_dtype(y_pred)
+    logits = ops.cast(y_pred, dtype)
+    labels = ops.cast(ops.convert_to_tensor(y_true, sparse=False), dtype)
+    overlap = ops.matmul(labels, ops.transpose(labels))
+    targets = ops.divide_no_nan(
+        overlap, ops.sum(overlap, axis=1, keepdims=True)
+    )
+    loss = _soft_target_cross_entropy(targets, logits)
+    return ops.cast(loss, _common.output_dtype(y_pred))
+
+
+@keras.saving.register_keras_serializable(package="kzoo.addons")
+class NpairsLoss(_common.LabelLoss):
+    """N-pairs loss (`tfa.losses` drop-in).
+
+    `y_true`: integer labels `[B]` or `[B, 1]`; `y_pred`: the `[B, B]`
+    similarity logits between anchors and positives. `call` returns the
+    batch's scalar loss; see `kzoo.addons.losses.npairs_loss`.
+
+    Args:
+        name: name of the loss. Defaults to `"npairs_loss"`.
+        reduction: applied by `keras.losses.Loss` to the scalar (only
+            matters with `sample_weight`); `"auto"` means `"none"`.
+            Defaults to `"none"` (tfa's fixed value).
+        dtype: dtype of the loss's computations. Defaults to `None`
+            (floatx).
+    """
+
+    def __init__(self, name="npairs_loss", reduction="none", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+
+    def call(self, y_true, y_pred):
+        return npairs_loss(y_true, y_pred)
+
+
+@keras.saving.register_keras_serializable(package="kzoo.addons")
+class NpairsMultilabelLoss(_common.AddonsLoss):
+    """Multi-label N-pairs loss (`tfa.losses` drop-in).
+
+    `y_true`: `[B, C]` binary class indicators (dense or `tf.SparseTensor`);
+    `y_pred`: `[B, B]` similarity logits. See
+    `kzoo.addons.losses.npairs_multilabel_loss`.
+
+    Args:
+        name: name of the loss. Defaults to `"npairs_multilabel_loss"`.
+        reduction: as in `NpairsLoss`. Defaults to `"none"`.
+        dtype: dtype of the loss's computations. Defaults to `None`
+            (floatx).
+    """
+
+    def __init__(
+        self, name="npairs_multilabel_loss", reduction="none", dtype=None
+    ):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+
+    def call(self, y_true, y_pred):
+        return npairs_multilabel_loss(y_true, y_pred)
