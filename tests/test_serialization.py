@@ -26,12 +26,29 @@ EXAMPLES = {
         batch_norm=False, output_batch_norm=True, output_use_bias=False,
         synchronized=True, kernel_regularizer=keras.regularizers.L2(0.1)),
     "kzoo>SimSiamLoss": lambda: dict(reduction="sum", name="ssl", dtype="float16"),
+    "kzoo>ContrastiveLoss": lambda: dict(
+        margin=0.5, squared_margin=False, reduction="sum", name="cl",
+        dtype="float16"),
+    "kzoo>TripletLoss": lambda: dict(
+        margin=0.2, distance="cosine", mining="semi-hard", reduction="sum",
+        name="tl", dtype="float16"),
+    "kzoo>SupConLoss": lambda: dict(
+        temperature=0.07, reduction="sum", name="sc", dtype="float16"),
+    "kzoo>NTXentLoss": lambda: dict(
+        temperature=0.5, reduction="sum", name="ntx", dtype="float16"),
+    "kzoo>ActiveTripletFraction": lambda: dict(
+        margin=0.2, distance="l2", name="atf", dtype="float16"),
     "kzoo>SimSiam": lambda: dict(
         backbone=_tiny_backbone(), projection_dim=6,
         projection_hidden_dims=[5, 7], predictor_dim=3, synchronized_bn=True),
     "kzoo>SimSiamAugmentation": lambda: dict(
         crop_scale=(0.3, 0.9), flip=False, jitter=(0.1, 0.2, 0.3, 0.05),
         jitter_probability=0.5, grayscale_probability=0.1),
+    "kzoo>Distance": lambda: dict(metric="cosine"),
+    "kzoo>L2Normalize": lambda: dict(axis=1, epsilon=1e-6),
+    "kzoo>EmbeddingHead": lambda: dict(
+        embedding_dim=5, normalize=False, hidden_dims=[7, 3],
+        activation="gelu"),
 }
 
 

@@ -7,6 +7,10 @@
 - `kzoo.eval.augmented_linear_probe`: keras-io's protocol, a softmax layer
   trained through the frozen backbone on flipped images.
 - `kzoo.eval.KNNMonitor`: Keras callback logging kNN accuracy during `fit()`.
+- `kzoo.eval.recall_at_k` / `precision_at_1` / `r_precision` / `map_at_r` /
+  `retrieval_metrics`: retrieval metrics of Musgrave et al. (2020).
+- `kzoo.eval.verification_accuracy` / `kzoo.eval.roc_auc`: pair verification
+  from distances (label 0 = similar pair).
 """
 
 from kzoo.eval.augmented_probe import augmented_linear_probe
@@ -18,3 +22,15 @@ from kzoo.eval.linear_probe import linear_probe
 
 __all__ = ["embed", "knn_predict", "knn_accuracy", "linear_probe", "augmented_linear_probe",
            "KNNMonitor"]
+
+# Retrieval (Musgrave et al., 2020) and pair-verification metrics.
+from kzoo.eval.retrieval import map_at_r  # noqa: E402
+from kzoo.eval.retrieval import precision_at_1  # noqa: E402
+from kzoo.eval.retrieval import r_precision  # noqa: E402
+from kzoo.eval.retrieval import recall_at_k  # noqa: E402
+from kzoo.eval.retrieval import retrieval_metrics  # noqa: E402
+from kzoo.eval.retrieval import roc_auc  # noqa: E402
+from kzoo.eval.retrieval import verification_accuracy  # noqa: E402
+
+__all__ += ["recall_at_k", "precision_at_1", "r_precision", "map_at_r",
+            "retrieval_metrics", "verification_accuracy", "roc_auc"]

@@ -1,3 +1,6 @@
 """Reusable Keras layers."""
 
 from kzoo.layers.mlp_head import MLPHead
+from kzoo.layers.distance import Distance
+from kzoo.layers.embedding_head import EmbeddingHead
+from kzoo.layers.l2_normalize import L2Normalize

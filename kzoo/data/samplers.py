@@ -1,0 +1,738 @@
+"""Pair, triplet and class-balanced samplers for metric learning.
+
+`tf.data` datasets over in-memory arrays `images [N, ...]` and integer
+`labels [N]`, for the three ways of feeding a metric-learning model:
+
+- `pair_dataset`: `((x1, x2), y)` pairs for a siamese network and a
+  contrastive loss (`kzoo.models.siamese_network`);
+- `triplet_dataset`: stacked `[B, 3, ...]` (anchor, positive, negative)
+  triplets for a triplet network without mining
+  (`kzoo.models.triplet_network`), and `OfflineHardMiner`, which yields the
+  same triplets chosen by offline hard mining over a memory bank;
+- `class_balanced_dataset`: `P x K` batches (P classes, K examples each)
+  for losses that mine pairs or triplets inside the batch (online mining:
+  batch-hard, semi-hard, lifted, N-pairs, ...).
+
+The arrays stay in memory and are captured by the `tf.data` functions
+(`tf.gather` on index batches); images are cast to `float32` per batch, as
+in `kzoo.data.labeled_dataset`. Every sampler is seedable: the same `seed`
+gives the same batches, epoch after epoch, and a new epoch draws new pairs /
+triplets / classes. Batches are global: under `tf.distribute`, Keras splits
+each batch across the replicas (see `num_replicas` of
+`class_balanced_dataset`).
+"""
+
+import math
+import numbers
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kzoo.ops import cosine_distance
+from kzoo.ops import pairwise_distance
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def _check_positive_int(value, arg_name):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or value < 1
+    ):
+        raise ValueError(
+            f"`{arg_name}` must be a positive integer. "
+            f"Received: {arg_name}={value!r}"
+        )
+    return int(value)
+
+
+def _check_arrays(images, labels):
+    images = np.asarray(images)
+    labels = np.asarray(labels)
+    if labels.ndim == 2 and labels.shape[-1] == 1:
+        labels = labels.reshape(-1)
+    if len(images.shape) < 1 or labels.ndim != 1 or (
+        labels.shape[0] != images.shape[0]
+    ):
+        raise ValueError(
+            "`images` must be an array `[N, ...]` and `labels` an integer "
+            "array `[N]` with one label per image. "
+            f"Received: images.shape={tuple(images.shape)}, "
+            f"labels.shape={labels.shape}"
+        )
+    if labels.shape[0] == 0:
+        raise ValueError(
+            "`images` must contain at least one example. "
+            f"Received: images.shape={tuple(images.shape)}"
+        )
+    if not np.issubdtype(labels.dtype, np.integer):
+        as_int = labels.astype("int64")
+        if not np.array_equal(as_int, labels):
+            raise ValueError(
+                "`labels` must contain integer class ids. "
+                f"Received: labels.dtype={labels.dtype}"
+            )
+        labels = as_int
+    return images, labels.astype("int64")
+
+
+class _ClassIndex:
+    """Examples grouped by class: `order[starts[c] : starts[c] + counts[c]]`
+    are the indices of class `classes[c]`; `class_of[i]` is the class
+    position of example `i` and `rank[i]` its position in `order`."""
+
+    def __init__(self, labels):
+        self.order = np.argsort(labels, kind="stable").astype("int64")
+        self.classes, self.starts, self.counts = np.unique(
+            labels[self.order], return_index=True, return_counts=True
+        )
+        self.starts = self.starts.astype("int64")
+        self.counts = self.counts.astype("int64")
+        self.class_of = np.searchsorted(self.classes, labels).astype("int64")
+        self.rank = np.empty_like(self.order)
+        self.rank[self.order] = np.arange(len(labels), dtype="int64")
+        self.num_examples = len(labels)
+
+    def eligible_anchors(self):
+        """Indices of the examples whose class has at least two examples."""
+        return np.flatnonzero(self.counts[self.class_of] >= 2).astype("int64")
+
+    def tensors(self):
+        return {
+            name: tf.constant(getattr(self, name))
+            for name in ("order", "starts", "counts", "class_of", "rank")
+        }
+
+
+def _uniform_below(shape, maxval, seed):
+    """Stateless uniform integers in `[0, maxval)`, `maxval` a tensor >= 1
+    broadcast to `shape` (element-wise bounds)."""
+    u = tf.random.stateless_uniform(shape, seed=seed, dtype=tf.float64)
+    maxval = tf.cast(maxval, tf.float64)
+    draw = tf.cast(tf.floor(u * maxval), tf.int64)
+    return tf.minimum(draw, tf.cast(maxval, tf.int64) - 1)
+
+
+def _other_example_of_class(anchors, t, seed):
+    """A uniformly drawn *different* example of the anchor's class (the class
+    must have at least two examples)."""
+    c = tf.gather(t["class_of"], anchors)
+    start = tf.gather(t["starts"], c)
+    count = tf.gather(t["counts"], c)
+    offset = _uniform_below(tf.shape(anchors), count - 1, seed) + 1
+    position = start + (tf.gather(t["rank"], anchors) - start + offset) % count
+    return tf.gather(t["order"], position)
+
+
+def _example_of_other_class(anchors, t, num_examples, seed):
+    """A uniformly drawn example of any other class than the anchor's."""
+    c = tf.gather(t["class_of"], anchors)
+    start = tf.gather(t["starts"], c)
+    count = tf.gather(t["counts"], c)
+    r = _uniform_below(tf.shape(anchors), num_examples - count, seed)
+    position = tf.where(r >= start, r + count, r)
+    return tf.gather(t["order"], position)
+
+
+def _gather_images(images, indices):
+    return tf.cast(tf.gather(images, indices), tf.float32)
+
+
+def _batch_seeds(seed):
+    """An infinite dataset of `[2]` stateless seeds, new ones every epoch."""
+    return tf.data.Dataset.random(
+        seed=seed, rerandomize_each_iteration=True
+    ).batch(2)
+
+
+def pair_dataset(images, labels, batch_size, positive_fraction=0.5,
+                 seed=None):
+    """Batches of random similar / dissimilar pairs for a siamese network.
+
+    Elements are `((x1, x2), y)`: `x1`, `x2` are `float32` batches
+    `[b, ...]` of the images, `y` a `float32` `[b, 1]` tensor with
+    **`y = 0` for a similar pair** (same label) and **`y = 1` for a
+    dissimilar pair** (different labels). This is the convention of
+    keras-io's Keras 3 `siamese_contrastive` example, whose contrastive loss
+    is `(1 - y) * d**2 + y * max(margin - d, 0)**2` on the `[B, 1]`
+    distances `d` of `kzoo.models.siamese_network` (the shape of `y`).
+    tensorflow-addons' `ContrastiveLoss` (`kzoo.addons.losses`) uses the
+    opposite convention (1 = similar): give it `1 - y`.
+
+    Every batch holds exactly `round(positive_fraction * b)` similar pairs
+    and the rest dissimilar, in random order. A similar pair is an example
+    and a uniformly drawn *different* example of its class (anchors are
+    drawn uniformly among the examples of classes with at least two
+    examples); a dissimilar pair is a uniformly drawn example and a
+    uniformly drawn example of any other class. Pairs are drawn with
+    replacement and redrawn every epoch; one epoch is `N` pairs
+    (`ceil(N / batch_size)` batches, the last one possibly smaller).
+
+    Args:
+        images: array `[N, ...]` (images or features), any numeric dtype.
+        labels: integer array `[N]` of class ids.
+        batch_size: number of pairs per batch. Defaults to none (required).
+        positive_fraction: fraction of similar pairs in every batch, in
+            `[0, 1]`. Defaults to `0.5` (balanced).
+        seed: integer seed. Defaults to `None` (nondeterministic).
+
+    Returns:
+        A `tf.data.Dataset` of `((x1, x2), y)`.
+
+    Example:
+
+    ```python
+    ds = kzoo.data.pair_dataset(x_train, y_train, batch_size=64, seed=0)
+    model = kzoo.models.siamese_network(tower)
+    model.compile("rmsprop", loss=contrastive_loss)  # y = 0: similar
+    model.fit(ds, epochs=10)
+    ```
+
+    Reference:
+        - [keras-io siamese network with a contrastive loss](
+          https://keras.io/examples/vision/siamese_contrastive/).
+        - [Hadsell et al., 2006](http://yann.lecun.com/exdb/publis/pdf/hadsell-chopra-lecun-06.pdf).
+    """
+    images, labels = _check_arrays(images, labels)
+    batch_size = _check_positive_int(batch_size, "batch_size")
+    if (
+        isinstance(positive_fraction, bool)
+        or not isinstance(positive_fraction, numbers.Real)
+        or not 0.0 <= positive_fraction <= 1.0
+    ):
+        raise ValueError(
+            "`positive_fraction` must be a number in [0, 1]. "
+            f"Received: positive_fraction={positive_fraction!r}"
+        )
+    index = _ClassIndex(labels)
+    eligible = index.eligible_anchors()
+    if positive_fraction > 0 and eligible.size == 0:
+        raise ValueError(
+            "Similar pairs need a class with at least two examples, and every "
+            "class has one. Received: positive_fraction="
+            f"{positive_fraction}, number of classes={len(index.classes)}"
+        )
+    if positive_fraction < 1 and len(index.classes) < 2:
+        raise ValueError(
+            "Dissimilar pairs need at least two classes. Received: "
+            f"positive_fraction={positive_fraction}, "
+            f"labels with a single class={index.classes.tolist()}"
+        )
+    n = index.num_examples
+    num_batches = math.ceil(n / batch_size)
+    last_size = n - (num_batches - 1) * batch_size
+    t = index.tensors()
+    eligible_t = tf.constant(eligible if eligible.size else np.zeros(1, "int64"))
+    num_eligible = max(int(eligible.size), 1)
+    images_t = tf.convert_to_tensor(images)
+    fraction = float(positive_fraction)
+
+    def make_batch(i, s):
+        size = tf.where(i == num_batches - 1, last_size, batch_size)
+        size = tf.cast(size, tf.int64)
+        num_pos = tf.cast(
+            tf.round(fraction * tf.cast(size, tf.float64)), tf.int64
+        )
+        num_neg = size - num_pos
+        s = tf.random.experimental.stateless_split(s, num=5)
+        pos_anchor = tf.gather(
+            eligible_t, _uniform_below([num_pos], num_eligible, s[0])
+        )
+        pos_other = _other_example_of_class(pos_anchor, t, s[1])
+        neg_anchor = _uniform_below([num_neg], n, s[2])
+        neg_other = _example_of_other_class(neg_anchor, t, n, s[3])
+        first = tf.concat([pos_anchor, neg_anchor], 0)
+        second = tf.concat([pos_other, neg_other], 0)
+        y = tf.concat(
+            [tf.zeros([num_pos], tf.float32), tf.ones([num_neg], tf.float32)],
+            0,
+        )
+        perm = tf.argsort(
+            tf.random.stateless_uniform([size], seed=s[4]), stable=True
+        )
+        first, second, y = (tf.gather(v, perm) for v in (first, second, y))
+        x1 = _gather_images(images_t, first)
+        x2 = _gather_images(images_t, second)
+        return (x1, x2), tf.expand_dims(y, -1)
+
+    ds = tf.data.Dataset.zip(
+        (tf.data.Dataset.range(num_batches), _batch_seeds(seed))
+    )
+    ds = ds.map(make_batch, num_parallel_calls=AUTOTUNE,
+                deterministic=seed is not None)
+    return ds.prefetch(AUTOTUNE)
+
+
+def triplet_dataset(images, labels, batch_size, seed=None):
+    """Batches of random (anchor, positive, negative) triplets.
+
+    Elements are `(triplets, triplet_labels)`:
+
+    - `triplets`: `float32` `[b, 3, ...]`, the anchor, positive and negative
+      images stacked along axis 1: the input of
+      `kzoo.models.triplet_network`, whose `[b, 3, D]` output is the
+      `y_pred` of a triplet loss without mining
+      (`TripletLoss(mining="none")`);
+    - `triplet_labels`: `int32` `[b, 3]`, the class labels of the three
+      (the anchor's twice, then the negative's). Losses without mining ignore
+      them; they make `model.fit(ds)` work unchanged and the batches
+      checkable.
+
+    Every example of a class with at least two examples is the anchor of
+    exactly one triplet per epoch, in a new random order each epoch;
+    examples of single-example classes are never anchors (they have no
+    positive) but can be negatives. The positive is a uniformly drawn
+    *different* example of the anchor's class, the negative a uniformly
+    drawn example of any other class; both are redrawn every epoch. The
+    last batch of an epoch may be smaller.
+
+    Args:
+        images: array `[N, ...]`, any numeric dtype.
+        labels: integer array `[N]` of class ids.
+        batch_size: number of triplets per batch. Defaults to none
+            (required).
+        seed: integer seed. Defaults to `None` (nondeterministic).
+
+    Returns:
+        A `tf.data.Dataset` of `(triplets, triplet_labels)`.
+
+    Example:
+
+    ```python
+    ds = kzoo.data.triplet_dataset(x_train, y_train, batch_size=32, seed=0)
+    model = kzoo.models.triplet_network(tower)
+    model.compile("adam", loss=triplet_loss)  # y_pred: [B, 3, D]
+    model.fit(ds, epochs=10)
+    ```
+
+    Reference:
+        - [Schroff et al., 2015, "FaceNet"](https://arxiv.org/abs/1503.03832).
+        - [keras-io siamese network with a triplet loss](
+          https://keras.io/examples/vision/siamese_network/).
+    """
+    images, labels = _check_arrays(images, labels)
+    batch_size = _check_positive_int(batch_size, "batch_size")
+    index = _ClassIndex(labels)
+    eligible = index.eligible_anchors()
+    if eligible.size == 0 or len(index.classes) < 2:
+        raise ValueError(
+            "Triplets need a class with at least two examples (anchor and "
+            "positive) and a second class (negative). Received: labels with "
+            f"{len(index.classes)} classes and largest class size "
+            f"{int(index.counts.max())}"
+        )
+    t = index.tensors()
+    n = index.num_examples
+    images_t = tf.convert_to_tensor(images)
+    labels_t = tf.constant(labels.astype("int32"))
+
+    def make_batch(anchors, s):
+        s = tf.random.experimental.stateless_split(s, num=2)
+        positives = _other_example_of_class(anchors, t, s[0])
+        negatives = _example_of_other_class(anchors, t, n, s[1])
+        indices = tf.stack([anchors, positives, negatives], axis=1)
+        return _gather_images(images_t, indices), tf.gather(labels_t, indices)
+
+    ds = tf.data.Dataset.from_tensor_slices(eligible)
+    ds = ds.shuffle(eligible.size, seed=seed, reshuffle_each_iteration=True)
+    ds = tf.data.Dataset.zip((ds.batch(batch_size), _batch_seeds(seed)))
+    ds = ds.map(make_batch, num_parallel_calls=AUTOTUNE,
+                deterministic=seed is not None)
+    return ds.prefetch(AUTOTUNE)
+
+
+def class_balanced_dataset(images, labels, classes_per_batch,
+                           examples_per_class, seed=None, num_replicas=1,
+                           steps_per_epoch=None):
+    """`P x K` batches (P classes, K examples each) for online mining.
+
+    Losses that mine pairs or triplets inside the batch (batch-hard and
+    semi-hard triplet, lifted structure, multi-similarity, ...) need several
+    examples of each class in every batch. Built like tensorflow-similarity's
+    samplers: one infinite, reshuffled dataset of example indices per class,
+    interleaved by `tf.data.Dataset.choose_from_datasets` following a stream
+    of class choices: `P = classes_per_batch` distinct classes drawn
+    uniformly (without replacement) per block, each repeated
+    `K = examples_per_class` times. Elements are `(images, labels)`:
+    `float32` `[R * P * K, ...]` and `int32` `[R * P * K]`, block after
+    block, each block's `K` examples of a class consecutive.
+
+    Within a class, examples come in a random order without repetition
+    until the class is exhausted, then in a new random order; a class with
+    fewer than `K` examples therefore repeats examples inside a block (a
+    class with a single example gives `K` copies of it).
+
+    Distributed training: with `num_replicas=R` the global batch is `R`
+    consecutive `P x K` blocks (`R * P * K` examples). Keras (`tf.distribute`)
+    splits a global batch into `R` consecutive equal slices, one per
+    replica, so every replica sees a full `P x K` structure and its
+    in-batch mining finds its `K - 1` positives per anchor. Blocks are drawn
+    independently: two replicas may see the same class.
+
+    Args:
+        images: array `[N, ...]`, any numeric dtype.
+        labels: integer array `[N]` of class ids.
+        classes_per_batch: `P`, distinct classes per block, at most the
+            number of classes. Defaults to none (required).
+        examples_per_class: `K`, examples per class in a block. Defaults to
+            none (required).
+        seed: integer seed. Defaults to `None` (nondeterministic).
+        num_replicas: `R`, number of `P x K` blocks per global batch (the
+            number of replicas of the `tf.distribute` strategy). Defaults to
+            `1`.
+        steps_per_epoch: number of batches per epoch (per iteration of the
+            dataset). Defaults to `None` (`max(1, N // (R * P * K))`, about
+            one pass over the data).
+
+    Returns:
+        A `tf.data.Dataset` of `(images, labels)`.
+
+    Example:
+
+    ```python
+    strategy = tf.distribute.MirroredStrategy()
+    ds = kzoo.data.class_balanced_dataset(
+        x_train, y_train, classes_per_batch=16, examples_per_class=4,
+        seed=0, num_replicas=strategy.num_replicas_in_sync)
+    model.compile("adam", loss=kzoo.addons.losses.TripletSemiHardLoss())
+    model.fit(ds, epochs=10)
+    ```
+
+    Reference:
+        - [Hermans et al., 2017, "In Defense of the Triplet Loss for Person
+          Re-Identification"](https://arxiv.org/abs/1703.07737) (P x K
+          batches).
+        - tensorflow-similarity, `tensorflow_similarity/samplers/`.
+    """
+    images, labels = _check_arrays(images, labels)
+    p = _check_positive_int(classes_per_batch, "classes_per_batch")
+    k = _check_positive_int(examples_per_class, "examples_per_class")
+    r = _check_positive_int(num_replicas, "num_replicas")
+    index = _ClassIndex(labels)
+    num_classes = len(index.classes)
+    if p > num_classes:
+        raise ValueError(
+            f"`classes_per_batch` must be at most the number of classes "
+            f"({num_classes}). Received: classes_per_batch={p}"
+        )
+    global_batch = r * p * k
+    if steps_per_epoch is None:
+        steps_per_epoch = max(1, index.num_examples // global_batch)
+    steps_per_epoch = _check_positive_int(steps_per_epoch, "steps_per_epoch")
+
+    per_class = []
+    for c in range(num_classes):
+        members = index.order[index.starts[c]:index.starts[c] + index.counts[c]]
+        ds_c = tf.data.Dataset.from_tensor_slices(members)
+        ds_c = ds_c.shuffle(
+            len(members),
+            seed=None if seed is None else seed + 1 + c,
+            reshuffle_each_iteration=True,
+        )
+        per_class.append(ds_c.repeat())
+
+    def block_choices(s):
+        scores = tf.random.stateless_uniform([num_classes], seed=s)
+        chosen = tf.argsort(scores, stable=True)[:p]
+        return tf.repeat(tf.cast(chosen, tf.int64), k)
+
+    choices = _batch_seeds(seed).map(block_choices).unbatch()
+    ds = tf.data.Dataset.choose_from_datasets(per_class, choices)
+    ds = ds.batch(global_batch, drop_remainder=True).take(steps_per_epoch)
+    images_t = tf.convert_to_tensor(images)
+    labels_t = tf.constant(labels.astype("int32"))
+    ds = ds.map(
+        lambda idx: (_gather_images(images_t, idx), tf.gather(labels_t, idx)),
+        num_parallel_calls=AUTOTUNE,
+    )
+    return ds.prefetch(AUTOTUNE)
+
+
+class OfflineHardMiner(keras.callbacks.Callback):
+    """Offline hard triplet mining over a memory bank, refreshed during `fit`.
+
+    Every `refresh_every` training steps (and once when `dataset()` is
+    called, if `refresh()` never was), the memory bank (all examples, or a random subset of `bank_size`
+    examples redrawn at each refresh) is embedded with the current
+    `embedding_model`; then every bank example whose class has another
+    example and which has an example of another class in the bank becomes
+    an anchor, with:
+
+    - its *hardest positive*: the farthest other example of its class in the
+      bank;
+    - its *hardest negative*: the closest example of another class in the
+      bank.
+
+    Ties go to the lowest index. `dataset()` yields batches of these mined
+    triplets in the format of `kzoo.data.triplet_dataset` (`float32`
+    `[B, 3, ...]` stacked anchor / positive / negative images and `int32`
+    `[B, 3]` labels), cycling through them in random order, forever (pass
+    `steps_per_epoch` to `fit`). The miner is itself the Keras callback that
+    refreshes the mining: pass it in `callbacks`, or call `refresh()`
+    yourself. The dataset does not prefetch, so the next batch drawn after a
+    refresh comes from the new mining (unless a `tf.distribute` strategy
+    prefetches batches to the devices).
+
+    Hard mining is sensitive to label noise and can collapse a model early in
+    training (FaceNet prefers semi-hard negatives); it is typically used
+    after a warm-up or with a bank of moderate size.
+
+    Args:
+        images: array `[N, ...]`, any numeric dtype.
+        labels: integer array `[N]` of class ids.
+        embedding_model: the tower: a `keras.Model` or a callable mapping a
+            `float32` batch of images to `[b, D]` embeddings. A `keras.Model`
+            runs in inference mode (`kzoo.eval.embed`); any other callable is
+            called as `embedding_model(batch)`.
+        batch_size: number of triplets per batch. Defaults to none
+            (required).
+        refresh_every: number of training steps between two refreshes.
+            Defaults to `100`.
+        bank_size: size of the memory bank. Defaults to `None` (all `N`
+            examples).
+        distance: `"l2"` or `"cosine"`, the distance of the mining. Defaults
+            to `"l2"`.
+        embed_batch_size: batch size of the embedding passes. Defaults to
+            `256`.
+        seed: integer seed of the bank subsets and the batch order. Defaults
+            to `None` (nondeterministic).
+
+    Example:
+
+    ```python
+    tower = keras.Sequential([...])
+    model = kzoo.models.triplet_network(tower)
+    miner = kzoo.data.OfflineHardMiner(
+        x_train, y_train, tower, batch_size=32, refresh_every=200, seed=0)
+    model.compile("adam", loss=triplet_loss)  # y_pred: [B, 3, D]
+    model.fit(miner.dataset(), steps_per_epoch=500, epochs=10,
+              callbacks=[miner])
+    ```
+
+    Reference:
+        - [Schroff et al., 2015, "FaceNet"](https://arxiv.org/abs/1503.03832)
+          (offline mining of hardest positives and negatives).
+        - [Hermans et al., 2017](https://arxiv.org/abs/1703.07737).
+    """
+
+    def __init__(
+        self,
+        images,
+        labels,
+        embedding_model,
+        batch_size,
+        refresh_every=100,
+        bank_size=None,
+        distance="l2",
+        embed_batch_size=256,
+        seed=None,
+    ):
+        super().__init__()
+        self.images, self.labels = _check_arrays(images, labels)
+        if not callable(embedding_model):
+            raise ValueError(
+                "`embedding_model` must be a `keras.Model` or a callable. "
+                f"Received: embedding_model={embedding_model!r}"
+            )
+        self.embedding_model = embedding_model
+        self.batch_size = _check_positive_int(batch_size, "batch_size")
+        self.refresh_every = _check_positive_int(refresh_every, "refresh_every")
+        if bank_size is not None:
+            bank_size = _check_positive_int(bank_size, "bank_size")
+        self.bank_size = bank_size
+        if distance not in ("l2", "cosine"):
+            raise ValueError(
+                "`distance` must be 'l2' or 'cosine'. "
+                f"Received: distance={distance!r}"
+            )
+        self.distance = distance
+        self.embed_batch_size = _check_positive_int(
+            embed_batch_size, "embed_batch_size"
+        )
+        self.seed = seed
+        self._seed_sequence = np.random.SeedSequence(seed)
+        self._bank_rng = np.random.default_rng(self._seed_sequence.spawn(1)[0])
+        self._mined = None
+        self._steps = 0
+        self.num_refreshes = 0
+
+    @property
+    def triplets(self):
+        """The current mined triplets as index arrays
+        `(anchors, positives, negatives)` into `images`, or `None` before
+        the first refresh."""
+        return self._mined
+
+    def _embed(self, bank):
+        everything = len(bank) == len(self.labels)
+        if isinstance(self.embedding_model, keras.Model):
+            from kzoo.eval.knn import embed
+
+            images = self.images if everything else self.images[bank]
+            return embed(self.embedding_model, images,
+                         batch_size=self.embed_batch_size)
+        outputs = []
+        for start in range(0, len(bank), self.embed_batch_size):
+            chunk = bank[start:start + self.embed_batch_size]
+            x = np.asarray(self.images[chunk], dtype="float32")
+            y = self.embedding_model(x)
+            y = np.asarray(keras.ops.convert_to_numpy(y), dtype="float32")
+            if y.ndim != 2 or y.shape[0] != len(chunk):
+                raise ValueError(
+                    "`embedding_model` must return `[batch, dim]` embeddings. "
+                    f"Received: output shape={y.shape}"
+                )
+            outputs.append(y)
+        return np.concatenate(outputs, axis=0)
+
+    def refresh(self):
+        """Embeds the memory bank with the current model and re-mines.
+
+        Returns:
+            The number of mined triplets (anchors).
+        """
+        n = len(self.labels)
+        if self.bank_size is None or self.bank_size >= n:
+            bank = np.arange(n, dtype="int64")
+        else:
+            bank = np.sort(
+                self._bank_rng.choice(n, self.bank_size, replace=False)
+            ).astype("int64")
+        embeddings = self._embed(bank)
+        if embeddings.shape[0] != len(bank):
+            raise ValueError(
+                "`embedding_model` must return one embedding per image. "
+                f"Received: {embeddings.shape[0]} embeddings for "
+                f"{len(bank)} images"
+            )
+        bank_labels = self.labels[bank]
+        bank_t = keras.ops.convert_to_tensor(embeddings)
+        anchors, positives, negatives = [], [], []
+        chunk_size = 256  # 256 x 50,000 float32 distances: 51 MB.
+        for start in range(0, len(bank), chunk_size):
+            rows = np.arange(start, min(start + chunk_size, len(bank)))
+            query = bank_t[start:start + len(rows)]
+            if self.distance == "l2":
+                d = pairwise_distance(query, bank_t, squared=True)
+            else:
+                d = cosine_distance(query, bank_t)
+            d = keras.ops.convert_to_numpy(d)
+            same = bank_labels[rows][:, None] == bank_labels[None, :]
+            not_self = np.ones_like(same)
+            not_self[np.arange(len(rows)), rows] = False
+            positive_mask = same & not_self
+            negative_mask = ~same
+            valid = positive_mask.any(1) & negative_mask.any(1)
+            hardest_negative = np.where(negative_mask, d, np.inf).argmin(1)
+            hardest_positive = np.where(positive_mask, d, -np.inf).argmax(1)
+            anchors.append(rows[valid])
+            positives.append(hardest_positive[valid])
+            negatives.append(hardest_negative[valid])
+        anchors = np.concatenate(anchors)
+        if anchors.size == 0:
+            raise ValueError(
+                "No anchor in the memory bank has both a positive (another "
+                "example of its class) and a negative (another class). "
+                f"Received: bank_size={len(bank)}, classes in the bank="
+                f"{np.unique(bank_labels).size}"
+            )
+        self._mined = (
+            bank[anchors],
+            bank[np.concatenate(positives)],
+            bank[np.concatenate(negatives)],
+        )
+        self.num_refreshes += 1
+        return int(anchors.size)
+
+    def _generate(self):
+        rng = np.random.default_rng(self._seed_sequence.spawn(1)[0])
+        current, perm, position = None, None, 0
+        while True:
+            mined = self._mined
+            if mined is not current:
+                current = mined
+                perm, position = rng.permutation(len(mined[0])), 0
+            chosen, needed = [], self.batch_size
+            while needed:
+                if position >= len(perm):
+                    perm, position = rng.permutation(len(perm)), 0
+                take = perm[position:position + needed]
+                chosen.append(take)
+                position += len(take)
+                needed -= len(take)
+            chosen = np.concatenate(chosen)
+            indices = np.stack([m[chosen] for m in current], axis=1)
+            yield (
+                np.asarray(self.images[indices.reshape(-1)], "float32").reshape(
+                    indices.shape + tuple(self.images.shape[1:])
+                ),
+                self.labels[indices].astype("int32"),
+            )
+
+    def dataset(self):
+        """An infinite `tf.data.Dataset` of mined triplets.
+
+        Mines once first if `refresh()` was never called. Elements are
+        `(triplets, triplet_labels)`, `float32` `[B, 3, ...]` and `int32`
+        `[B, 3]`, as in `kzoo.data.triplet_dataset`. The dataset is backed by
+        a Python generator (`tf.data.Dataset.from_generator`): it cannot be
+        serialised (no tf.data service, no multi-worker autosharding).
+
+        Returns:
+            A `tf.data.Dataset`.
+        """
+        if self._mined is None:
+            self.refresh()
+        shape = tuple(self.images.shape[1:])
+        ds = tf.data.Dataset.from_generator(
+            self._generate,
+            output_signature=(
+                tf.TensorSpec((self.batch_size, 3) + shape, tf.float32),
+                tf.TensorSpec((self.batch_size, 3), tf.int32),
+            ),
+        )
+        # Batches are produced on demand, so a refresh takes effect at the
+        # next batch (tf.data would otherwise inject a prefetch buffer).
+        options = tf.data.Options()
+        options.experimental_optimization.inject_prefetch = False
+        return ds.with_options(options)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._steps += 1
+        if self._steps % self.refresh_every == 0:
+            self.refresh()
+
+
+def hard_triplet_dataset(images, labels, embedding_model, batch_size,
+                         refresh_every=100, **kwargs):
+    """Offline hard-mined triplets and the callback that refreshes them.
+
+    A shortcut for `miner = kzoo.data.OfflineHardMiner(...)` and
+    `miner.dataset()`; see `kzoo.data.OfflineHardMiner`.
+
+    Args:
+        images: array `[N, ...]`.
+        labels: integer array `[N]` of class ids.
+        embedding_model: a `keras.Model` or callable images -> `[b, D]`.
+        batch_size: number of triplets per batch. Defaults to none
+            (required).
+        refresh_every: training steps between two re-minings. Defaults to
+            `100`.
+        **kwargs: the other `OfflineHardMiner` arguments (`bank_size`,
+            `distance`, `embed_batch_size`, `seed`).
+
+    Returns:
+        A tuple `(dataset, miner)`: pass `miner` in the `callbacks` of `fit`.
+
+    Example:
+
+    ```python
+    ds, miner = kzoo.data.hard_triplet_dataset(x, y, tower, 32, seed=0)
+    model.fit(ds, steps_per_epoch=500, epochs=10, callbacks=[miner])
+    ```
+    """
+    miner = OfflineHardMiner(images, labels, embedding_model, batch_size,
+                             refresh_every=refresh_every, **kwargs)
+    return miner.dataset(), miner

@@ -1,0 +1,307 @@
+"""In-batch mining helpers for metric-learning losses (keras.ops).
+
+Everything here works on a batch of `B` integer labels and the `[B, B]`
+matrix of pairwise distances between the batch's embeddings
+(`distance_matrix`). Indices follow the usual anchor / positive / negative
+naming: `a` an anchor, `p` a *positive* of `a` (same label, `p != a`), `n`
+a *negative* of `a` (different label). Results are float32 and contain no
+NaN or infinity on degenerate batches (one class, no positive pair,
+duplicated or zero embeddings): entries without a valid choice are 0 and
+flagged `False` in the returned validity mask.
+
+Used by `kzoo.losses.TripletLoss` (`mining="all" | "hard" | "semi-hard"`)
+and `kzoo.losses.SupConLoss`; `masked_reduction` is the reduction those
+losses apply instead of the `keras.losses.Loss` base class's.
+"""
+
+import numbers
+
+import keras
+from keras import ops
+
+from kzoo import ops as kops
+
+DISTANCES = ("squared_l2", "l2", "cosine")
+
+# Fill value of masked-out entries inside min / max reductions: finite, so
+# that no infinity ever reaches a gradient; farther than any real distance.
+_BIG = 1e30
+
+
+def check_distance(distance):
+    """Raises a `ValueError` unless `distance` is one of `DISTANCES`."""
+    if distance not in DISTANCES:
+        raise ValueError(
+            f"`distance` must be one of {DISTANCES}. "
+            f"Received: distance={distance!r}"
+        )
+
+
+def check_number(name, value, positive=False):
+    """Validates a non-negative (or `positive`) Python number; returns a float."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if ok:
+        ok = value > 0 if positive else value >= 0
+    if not ok:
+        bound = "a positive" if positive else "a non-negative"
+        raise ValueError(
+            f"`{name}` must be {bound} number. Received: {name}={value!r}"
+        )
+    return float(value)
+
+
+def compact_labels(labels):
+    """Integer labels re-coded as the batch index of their first occurrence.
+
+    The same equalities between labels, with values in `[0, B)`: a float cast
+    cannot merge two large distinct ids (float32 represents integers
+    exactly only up to 2**24, float16 up to 2048). `[B, 1]` labels are
+    flattened.
+
+    Args:
+        labels: `[B]` or `[B, 1]` class labels (any dtype).
+
+    Returns:
+        `[B]` int32 tensor.
+
+    Example:
+
+    >>> kzoo.losses.mining.compact_labels(np.array([7, 2**30, 7, 3]))
+    array([0, 1, 0, 3], dtype=int32)
+    """
+    labels = ops.reshape(ops.convert_to_tensor(labels), (-1,))
+    same = ops.equal(ops.expand_dims(labels, 1), ops.expand_dims(labels, 0))
+    index = ops.arange(ops.shape(labels)[0], dtype="int32")
+    big = ops.cast(2**31 - 1, "int32")
+    return ops.min(ops.where(same, ops.expand_dims(index, 0), big), axis=1)
+
+
+def _same_label(labels):
+    labels = ops.reshape(ops.convert_to_tensor(labels), (-1,))
+    return ops.equal(ops.expand_dims(labels, 1), ops.expand_dims(labels, 0))
+
+
+def positive_mask(labels):
+    """`[B, B]` bool: `mask[a, p]` iff `labels[a] == labels[p]` and `a != p`."""
+    same = _same_label(labels)
+    n = ops.shape(same)[0]
+    return ops.logical_and(same, ops.logical_not(ops.eye(n, dtype="bool")))
+
+
+def negative_mask(labels):
+    """`[B, B]` bool: `mask[a, n]` iff `labels[a] != labels[n]`."""
+    return ops.logical_not(_same_label(labels))
+
+
+def triplet_mask(labels):
+    """`[B, B, B]` bool: `mask[a, p, n]` iff `(a, p, n)` is a valid triplet.
+
+    Valid means `p` is a positive of `a` (same label, `p != a`) and `n` a
+    negative of `a` (different label).
+    """
+    pos = positive_mask(labels)
+    neg = negative_mask(labels)
+    return ops.logical_and(ops.expand_dims(pos, 2), ops.expand_dims(neg, 1))
+
+
+def distance_matrix(embeddings, distance="squared_l2"):
+    """`[B, B]` float32 pairwise distances between the rows of `embeddings`.
+
+    - `"squared_l2"`: `||x_i - x_j||**2`;
+    - `"l2"`: `||x_i - x_j||`, with a zero (not NaN) gradient at zero
+      distance (`kzoo.ops.pairwise_distance`);
+    - `"cosine"`: `1 - cos(x_i, x_j)`; a zero vector is at distance 1 from
+      everything.
+
+    Args:
+        embeddings: `[B, D]` embeddings, any float dtype.
+        distance: `"squared_l2"`, `"l2"` or `"cosine"`. Defaults to
+            `"squared_l2"`.
+
+    Returns:
+        `[B, B]` float32 tensor.
+    """
+    check_distance(distance)
+    if distance == "cosine":
+        return kops.cosine_distance(embeddings)
+    return kops.pairwise_distance(embeddings, squared=distance == "squared_l2")
+
+
+def _masked_max(x, mask, axis):
+    return ops.max(ops.where(mask, x, -_BIG), axis=axis)
+
+
+def _masked_min(x, mask, axis):
+    return ops.min(ops.where(mask, x, _BIG), axis=axis)
+
+
+def batch_hard(labels, distances):
+    """Batch-hard mining: hardest positive and hardest negative per anchor.
+
+    For each anchor `a`: `d(a, p*)` with `p*` the *farthest* positive and
+    `d(a, n*)` with `n*` the *closest* negative (Hermans et al., 2017).
+
+    Args:
+        labels: `[B]` class labels.
+        distances: `[B, B]` distances (`distance_matrix`).
+
+    Returns:
+        `(hardest_positive, hardest_negative, valid)`: two `[B]` float32
+        distances and a `[B]` bool mask, `True` where the anchor has at
+        least one positive and one negative; the distances are 0 where it
+        is `False`.
+
+    Reference:
+        - [Hermans et al., 2017](https://arxiv.org/abs/1703.07737).
+    """
+    distances = ops.cast(distances, "float32")
+    pos = positive_mask(labels)
+    neg = negative_mask(labels)
+    has_pos = ops.any(pos, axis=1)
+    has_neg = ops.any(neg, axis=1)
+    valid = ops.logical_and(has_pos, has_neg)
+    hardest_pos = ops.where(valid, _masked_max(distances, pos, axis=1), 0.0)
+    hardest_neg = ops.where(valid, _masked_min(distances, neg, axis=1), 0.0)
+    return hardest_pos, hardest_neg, valid
+
+
+def semi_hard(labels, distances):
+    """FaceNet's semi-hard negative for every (anchor, positive) pair.
+
+    For the pair `(a, p)` the chosen negative is the *closest negative
+    farther than the positive*: `min {d(a, n) : d(a, n) > d(a, p)}`. When no
+    negative is farther than the positive, it is the *largest* negative
+    distance of the anchor, `max_n d(a, n)` (the fallback of
+    tensorflow-addons' `triplet_semihard_loss`, its "negatives_inside").
+    With a hinge `max(0, margin + d(a, p) - d(a, n))` this equals FaceNet's
+    rule of taking negatives inside the margin band `d(a, p) < d(a, n) <
+    d(a, p) + margin`: a closest farther negative outside the band gives a
+    zero loss either way.
+
+    Args:
+        labels: `[B]` class labels.
+        distances: `[B, B]` distances (`distance_matrix`).
+
+    Returns:
+        `(negative_distance, valid)`: `[B, B]` float32 chosen `d(a, n)` per
+        `(a, p)` and a `[B, B]` bool mask, `True` where `p` is a positive of
+        `a` and `a` has at least one negative; the distance is 0 where it is
+        `False`.
+
+    Reference:
+        - [Schroff et al., 2015, "FaceNet"](https://arxiv.org/abs/1503.03832),
+          section 3.2.
+    """
+    distances = ops.cast(distances, "float32")
+    pos = positive_mask(labels)
+    neg = negative_mask(labels)
+    d_ap = ops.expand_dims(distances, 2)  # [a, p, 1]
+    d_an = ops.expand_dims(distances, 1)  # [a, 1, n]
+    farther = ops.logical_and(ops.expand_dims(neg, 1), ops.greater(d_an, d_ap))
+    closest_farther = _masked_min(d_an, farther, axis=2)  # [a, p]
+    largest = ops.expand_dims(_masked_max(distances, neg, axis=1), 1)  # [a, 1]
+    chosen = ops.where(ops.any(farther, axis=2), closest_farther, largest)
+    valid = ops.logical_and(pos, ops.expand_dims(ops.any(neg, axis=1), 1))
+    return ops.where(valid, chosen, 0.0), valid
+
+
+def batch_all(labels, distances, margin):
+    """Batch-all mining: the hinge of every valid triplet of the batch.
+
+    Args:
+        labels: `[B]` class labels.
+        distances: `[B, B]` distances (`distance_matrix`).
+        margin: the triplet margin `m`.
+
+    Returns:
+        `(hinge, valid)`: `[B, B, B]` float32 `max(0, m + d(a, p) - d(a, n))`
+        indexed `[a, p, n]` (0 for invalid triplets) and the `[B, B, B]`
+        bool `triplet_mask`. The *active* triplets are `hinge > 0`.
+
+    Reference:
+        - [Hermans et al., 2017](https://arxiv.org/abs/1703.07737).
+    """
+    distances = ops.cast(distances, "float32")
+    valid = triplet_mask(labels)
+    hinge = ops.relu(
+        margin + ops.expand_dims(distances, 2) - ops.expand_dims(distances, 1)
+    )
+    return ops.where(valid, hinge, 0.0), valid
+
+
+def masked_mean(values, mask):
+    """Mean of `values` over the `True` entries of `mask`; 0 if there are none."""
+    mask = ops.cast(mask, "bool")
+    total = ops.sum(ops.where(mask, ops.cast(values, "float32"), 0.0))
+    return ops.divide_no_nan(total, ops.sum(ops.cast(mask, "float32")))
+
+
+def _scale_for_replicas(value):
+    # Same convention as keras.losses.Loss.__call__ under tf.distribute: a
+    # replica's mean is divided by the number of replicas, the gradients are
+    # summed across replicas.
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        if replicas > 1:
+            value = value * (1.0 / replicas)
+    return value
+
+
+def masked_reduction(values, mask, sample_weight=None,
+                     reduction="sum_over_batch_size", dtype=None):
+    """`keras.losses.Loss` reductions restricted to the entries of `mask`.
+
+    The reduction of the in-batch losses: entries outside `mask` (anchors
+    without a valid positive / negative, inactive triplets) count neither
+    in the sum nor in the divisor.
+
+    - `"sum_over_batch_size"` / `"mean"`: `sum(w * values) / count(mask)`;
+    - `"mean_with_sample_weight"`: `sum(w * values) / sum(w)`;
+    - `"sum"`: `sum(w * values)`;
+    - `"none"` / `None`: `w * values`, zeros outside `mask`;
+
+    with `w = sample_weight * mask`. A mask without `True` entry gives 0.
+    As in `keras.losses.Loss`, the averaging reductions are divided by the
+    number of replicas in sync under `tf.distribute` (each replica averages
+    its own valid entries).
+
+    Args:
+        values: `[B, ...]` per-anchor (per pair, per triplet) losses, first
+            axis the anchor.
+        mask: bool tensor of the shape of `values`.
+        sample_weight: per-anchor weights, `[B]` or `[B, 1]`, broadcast over
+            the other axes. Defaults to `None` (all ones).
+        reduction: one of the `keras.losses.Loss` reductions. Defaults to
+            `"sum_over_batch_size"`.
+        dtype: dtype of the result. Defaults to `None` (float32).
+
+    Returns:
+        Scalar (or `values`-shaped for `"none"`) tensor.
+    """
+    values = ops.cast(values, "float32")
+    mask = ops.cast(mask, "bool")
+    weights = ops.cast(mask, "float32")
+    if sample_weight is not None:
+        sample_weight = ops.cast(
+            ops.convert_to_tensor(sample_weight), "float32"
+        )
+        rank = len(values.shape)
+        sample_weight = ops.reshape(
+            sample_weight, (ops.shape(values)[0],) + (1,) * (rank - 1)
+        )
+        weights = weights * sample_weight
+    # `where`, not a product: an excluded entry never leaks into the result.
+    weighted = ops.where(mask, values * weights, 0.0)
+    if reduction is None or reduction == "none":
+        out = weighted
+    else:
+        out = ops.sum(weighted)
+        if reduction != "sum":
+            if reduction == "mean_with_sample_weight":
+                divisor = ops.sum(weights)
+            else:
+                divisor = ops.sum(ops.cast(mask, "float32"))
+            out = _scale_for_replicas(ops.divide_no_nan(out, divisor))
+    return ops.cast(out, dtype or "float32")
