@@ -28,7 +28,6 @@ worker writes its checkpoints and backups to its own scratch directory
 `BackupAndRestore` would otherwise race on the same files.
 """
 
-import argparse
 import json
 import os
 import re
@@ -538,16 +537,6 @@ def worker_scoped_dir(path, strategy=None):
     return os.path.join(path, f"{prefix}_{task_id}")
 
 
-def _replicas_arg(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}")
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
 def add_distribute_args(parser):
     """Adds the "distribution" flags `--strategy` and `--cpu-replicas`.
 
@@ -567,6 +556,8 @@ def add_distribute_args(parser):
     >>> args = parser.parse_args(["--strategy", "mirrored",
     ...                           "--cpu-replicas", "2"])
     """
+    from kzoo.runs import positive_int  # light: no TensorFlow import
+
     group = parser.add_argument_group("distribution")
     group.add_argument(
         "--strategy", choices=STRATEGIES, default="auto",
@@ -576,7 +567,7 @@ def add_distribute_args(parser):
         "'mirrored' (all GPUs, else the logical CPUs) or 'multiworker' "
         "(MultiWorkerMirroredStrategy, needs TF_CONFIG). Default: auto.")
     group.add_argument(
-        "--cpu-replicas", type=_replicas_arg, default=None, metavar="N",
+        "--cpu-replicas", type=positive_int, default=None, metavar="N",
         help="split the CPU into N logical devices to run MirroredStrategy "
         "without a GPU (a correctness check, not a speed-up). "
         "Default: none.")

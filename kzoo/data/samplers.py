@@ -29,23 +29,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kzoo.eval.knn import _check_positive_int
+
 from kzoo.ops import cosine_distance
 from kzoo.ops import pairwise_distance
 
 AUTOTUNE = tf.data.AUTOTUNE
-
-
-def _check_positive_int(value, arg_name):
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Integral)
-        or value < 1
-    ):
-        raise ValueError(
-            f"`{arg_name}` must be a positive integer. "
-            f"Received: {arg_name}={value!r}"
-        )
-    return int(value)
 
 
 def _check_arrays(images, labels):
