@@ -185,6 +185,26 @@ class Run:
             callbacks.append(_ExitAfterEpoch(int(os.environ[FAULT_ENV])))
         return callbacks
 
+    def export_embeddings(self, model, image_shape, metrics):
+        """Exports `model` as the run's embedding SavedModel (chief only).
+
+        Does nothing when `--export-dir ''`. Writes
+        `EXPORT_DIR/MODEL_NAME/<version>/` with `kzoo.export`'s uint8
+        `images` -> L2-normalised `embeddings` signature, records its path
+        in `metrics["saved_model"]` and prints a REST request example.
+        """
+        if not (self.args.export_dir and self.chief):
+            return None
+        from kzoo import export
+
+        version_dir = export.export_embedding_model(
+            model, self.args.export_dir, self.args.model_name,
+            image_shape=image_shape)
+        metrics["saved_model"] = version_dir
+        print(f"SavedModel: {version_dir}")
+        print(export.rest_request_example(self.args.model_name, image_shape))
+        return version_dir
+
     def finish(self, metrics):
         """Writes `metrics.json` (adding the wall time) and prints it."""
         metrics = dict(metrics)

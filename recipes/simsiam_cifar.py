@@ -182,16 +182,7 @@ def main(argv=None):
         "knn_k": args.knn_k,
         "knn_temperature": args.knn_temperature,
     })
-    if args.export_dir and run.chief:
-        from kzoo import export
-
-        version_dir = export.export_embedding_model(
-            backbone, args.export_dir, args.model_name,
-            image_shape=train.images.shape[1:])
-        metrics["saved_model"] = version_dir
-        print(f"SavedModel: {version_dir}")
-        print(export.rest_request_example(args.model_name,
-                                          train.images.shape[1:]))
+    run.export_embeddings(backbone, train.images.shape[1:], metrics)
     run.finish(metrics)
     return metrics
 

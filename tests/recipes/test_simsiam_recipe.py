@@ -1,6 +1,5 @@
 """End-to-end tests of recipes/simsiam_cifar.py, each run in a fresh process."""
 
-import csv
 import json
 import os
 import socket
@@ -12,27 +11,17 @@ import pytest
 from PIL import Image
 
 from tests.conftest import REPO_ROOT, subprocess_env
+from tests.recipes import helpers
+from tests.recipes.helpers import read_history
 
-RECIPE = os.path.join(REPO_ROOT, "recipes", "simsiam_cifar.py")
+RECIPE = helpers.recipe_path("simsiam_cifar.py")
 # Small model and budget: these tests check wiring, not accuracy.
 SMALL = ["--projection-dim", "64", "--predictor-dim", "16",
          "--probe-epochs", "1", "--feature-probe-epochs", "2", "--knn-k", "20"]
 
 
-def run_recipe(args, timeout=300, env=None, check=True):
-    proc = subprocess.run(
-        [sys.executable, RECIPE, *args], capture_output=True, text=True,
-        timeout=timeout, env=env or subprocess_env(), cwd=REPO_ROOT)
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f"recipe exited {proc.returncode}\nSTDOUT:\n{proc.stdout[-3000:]}"
-            f"\nSTDERR:\n{proc.stderr[-5000:]}")
-    return proc
-
-
-def read_history(out):
-    with open(os.path.join(out, "history.csv")) as f:
-        return list(csv.DictReader(f))
+def run_recipe(args, **kwargs):
+    return helpers.run_recipe("simsiam_cifar.py", args, **kwargs)
 
 
 def test_digits_end_to_end_writes_everything(tmp_path):
@@ -76,21 +65,14 @@ def test_killed_run_resumes_at_epoch_2(tmp_path):
 
 
 def test_offline_without_data_dir_gives_a_message_not_a_traceback(tmp_path):
-    env = subprocess_env(TFDS_DATA_DIR=str(tmp_path / "tfds"))
-    env.pop("KZOO_DATA_DIR", None)
-    proc = run_recipe(["--epochs", "1", "--output-dir", str(tmp_path / "o")],
-                      env=env, check=False, timeout=120)
-    assert proc.returncode == 2
-    assert "--data-dir" in proc.stderr and "Traceback" not in proc.stderr
+    helpers.assert_offline_message("simsiam_cifar.py", tmp_path)
 
 
 @pytest.mark.parametrize("flags", [["--epochs", "0"], ["--strategy", "bogus"],
                                    ["--batch-size", "many"], ["--cpu-replicas", "0"],
                                    ["--dataset", "mnist"]])
 def test_bad_flags_are_argparse_errors(flags):
-    proc = run_recipe(flags, check=False, timeout=60)
-    assert proc.returncode == 2 and "usage:" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    helpers.assert_usage_error("simsiam_cifar.py", flags)
 
 
 def test_corrupt_jpeg_in_data_dir_is_skipped_and_counted(tmp_path):
