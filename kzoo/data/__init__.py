@@ -15,8 +15,8 @@ from kzoo.data.sources import load_digits
 from kzoo.data.sources import load_image_folder
 from kzoo.data.sources import load_tfds
 from kzoo.data.sources import resolve_data_dir
-from kzoo.data.samplers import OfflineHardMiner
+from kzoo.data.offline_hard_miner import OfflineHardMiner
+from kzoo.data.offline_hard_miner import hard_triplet_dataset
 from kzoo.data.samplers import class_balanced_dataset
-from kzoo.data.samplers import hard_triplet_dataset
 from kzoo.data.samplers import pair_dataset
 from kzoo.data.samplers import triplet_dataset
