@@ -1,5 +1,6 @@
 """Numerical building blocks shared by losses, layers and metrics (keras.ops)."""
 
+import keras
 from keras import ops
 
 
@@ -70,3 +71,21 @@ def cosine_distance(x, y=None):
     xn = l2_normalize(x)
     yn = xn if y is None else l2_normalize(y)
     return 1.0 - ops.matmul(xn, ops.transpose(yn))
+
+
+def scale_for_replicas(value):
+    """Divides a per-replica loss term by the number of replicas.
+
+    Keras' convention under `tf.distribute`: each replica returns its local
+    mean divided by the number of replicas, the gradients are summed across
+    replicas, so the update is the one of the global-batch mean
+    (`keras.losses.Loss.__call__` does the same for compiled losses).
+    Identity outside a strategy and on other backends.
+    """
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        if replicas > 1:
+            value = value * (1.0 / replicas)
+    return value

@@ -41,6 +41,9 @@ EXAMPLES = {
     "kzoo>SimSiam": lambda: dict(
         backbone=_tiny_backbone(), projection_dim=6,
         projection_hidden_dims=[5, 7], predictor_dim=3, synchronized_bn=True),
+    "kzoo>SimCLR": lambda: dict(
+        backbone=_tiny_backbone(), projection_dim=6,
+        projection_hidden_dims=[5, 7], temperature=0.3, synchronized_bn=True),
     "kzoo>SimSiamAugmentation": lambda: dict(
         crop_scale=(0.3, 0.9), flip=False, jitter=(0.1, 0.2, 0.3, 0.05),
         jitter_probability=0.5, grayscale_probability=0.1),

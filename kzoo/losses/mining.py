@@ -16,7 +16,6 @@ losses apply instead of the `keras.losses.Loss` base class's.
 
 import numbers
 
-import keras
 from keras import ops
 
 from kzoo import ops as kops
@@ -236,19 +235,6 @@ def masked_mean(values, mask):
     return ops.divide_no_nan(total, ops.sum(ops.cast(mask, "float32")))
 
 
-def _scale_for_replicas(value):
-    # Same convention as keras.losses.Loss.__call__ under tf.distribute: a
-    # replica's mean is divided by the number of replicas, the gradients are
-    # summed across replicas.
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        if replicas > 1:
-            value = value * (1.0 / replicas)
-    return value
-
-
 def masked_reduction(values, mask, sample_weight=None,
                      reduction="sum_over_batch_size", dtype=None):
     """`keras.losses.Loss` reductions restricted to the entries of `mask`.
@@ -303,5 +289,5 @@ def masked_reduction(values, mask, sample_weight=None,
                 divisor = ops.sum(weights)
             else:
                 divisor = ops.sum(ops.cast(mask, "float32"))
-            out = _scale_for_replicas(ops.divide_no_nan(out, divisor))
+            out = kops.scale_for_replicas(ops.divide_no_nan(out, divisor))
     return ops.cast(out, dtype or "float32")

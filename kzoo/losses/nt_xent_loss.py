@@ -75,9 +75,10 @@ class NTXentLoss(keras.losses.Loss):
     over the `2N` anchors. For `model.fit` with the loss passed to
     `compile`, the model must return the single `[2N, D]` tensor (e.g.
     `keras.layers.Concatenate(axis=0)` of the two views' projections):
-    Keras' `compile` maps a dict output key by key to per-output losses, so
-    the dict form is for direct calls and custom `compute_loss` /
-    `train_step` code.
+    Keras' `compile` maps a dict output key by key to per-output losses.
+    The dict form is for direct calls and for models that apply the loss
+    themselves: `kzoo.models.SimCLR` trains with `fit` and no compiled
+    loss, applying this loss to its `{"z1", "z2"}` outputs.
 
     Formula:
 

@@ -1,33 +1,14 @@
 """SimSiam: a backbone, a projector, a predictor and a stop-gradient."""
 
-import copy
-
 import keras
-from keras import ops
 
 from kzoo.layers.mlp_head import MLPHead
 from kzoo.losses.simsiam_loss import SimSiamLoss
-
-
-def _scale_for_replicas(value):
-    """Divides a per-replica loss term by the number of replicas.
-
-    Keras' convention under `tf.distribute`: each replica returns its local
-    mean divided by the number of replicas, the gradients are summed across
-    replicas, so the update is the one of the global-batch mean.
-    (`keras.losses.Loss.__call__` does the same for compiled losses.)
-    """
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        if replicas > 1:
-            value = value * (1.0 / replicas)
-    return value
+from kzoo.models.two_view_model import TwoViewModel
 
 
 @keras.saving.register_keras_serializable(package="kzoo")
-class SimSiam(keras.Model):
+class SimSiam(TwoViewModel):
     """SimSiam (Chen & He, 2021) as a `keras.Model` that trains with `fit`.
 
     Encoder `f` = backbone + projector MLP; predictor `h` = bottleneck MLP.
@@ -86,12 +67,10 @@ class SimSiam(keras.Model):
         synchronized_bn=False,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        self.backbone = backbone
+        super().__init__(backbone, synchronized_bn=synchronized_bn, **kwargs)
         self.projection_dim = int(projection_dim)
         self.projection_hidden_dims = [int(d) for d in projection_hidden_dims]
         self.predictor_dim = int(predictor_dim)
-        self.synchronized_bn = synchronized_bn
         self.projector = MLPHead(
             hidden_dims=self.projection_hidden_dims,
             output_dim=self.projection_dim,
@@ -108,17 +87,12 @@ class SimSiam(keras.Model):
             synchronized=synchronized_bn,
             name="predictor",
         )
-        self.simsiam_loss = SimSiamLoss()
-        if getattr(backbone, "built", False) and backbone.inputs:
-            self.build(tuple(backbone.inputs[0].shape))
+        self.view_loss = SimSiamLoss()
+        self._build_if_backbone_built()
 
-    def build(self, input_shape=None):
-        if not self.backbone.built:
-            self.backbone.build(input_shape)
-        feature_shape = tuple(self.backbone.outputs[0].shape)
+    def build_heads(self, feature_shape):
         self.projector.build(feature_shape)
         self.predictor.build(feature_shape[:-1] + (self.projection_dim,))
-        self.built = True
 
     def encode(self, images, training=False):
         """Projector output `z` for a batch of images."""
@@ -126,53 +100,20 @@ class SimSiam(keras.Model):
             self.backbone(images, training=training), training=training
         )
 
-    def call(self, inputs, training=False):
-        if isinstance(inputs, dict):
-            if set(inputs) != {"view_1", "view_2"}:
-                raise ValueError(
-                    "SimSiam takes a dict with keys 'view_1' and 'view_2' "
-                    f"(or an image tensor). Received: inputs keys={sorted(inputs)}"
-                )
-            z1 = self.encode(inputs["view_1"], training=training)
-            z2 = self.encode(inputs["view_2"], training=training)
-            p1 = self.predictor(z1, training=training)
-            p2 = self.predictor(z2, training=training)
-            return {"p1": p1, "p2": p2, "z1": z1, "z2": z2}
-        return self.backbone(inputs, training=training)
-
-    def compute_loss(
-        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
-    ):
-        if not isinstance(y_pred, dict):
-            # predict()/evaluate() on plain images: there is no SimSiam loss.
-            return None
-        # Loss.__call__ reduces to the local batch mean and scales it by
-        # 1 / num_replicas under tf.distribute.
-        loss = self.simsiam_loss(None, y_pred, sample_weight=sample_weight)
-        for extra in self.losses:
-            loss = loss + _scale_for_replicas(
-                ops.sum(ops.cast(extra, loss.dtype))
-            )
-        return loss
+    def forward_views(self, x1, x2, training=False):
+        z1 = self.encode(x1, training=training)
+        z2 = self.encode(x2, training=training)
+        p1 = self.predictor(z1, training=training)
+        p2 = self.predictor(z2, training=training)
+        return {"p1": p1, "p2": p2, "z1": z1, "z2": z2}
 
     def get_config(self):
         config = super().get_config()
         config.update(
             {
-                "backbone": keras.saving.serialize_keras_object(self.backbone),
                 "projection_dim": self.projection_dim,
                 "projection_hidden_dims": list(self.projection_hidden_dims),
                 "predictor_dim": self.predictor_dim,
-                "synchronized_bn": self.synchronized_bn,
             }
         )
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        # deserialize_keras_object consumes the nested dict: copy it first.
-        config = copy.deepcopy(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(
-            config["backbone"]
-        )
-        return cls(**config)
