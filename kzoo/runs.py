@@ -33,6 +33,17 @@ def positive_int(text):
     return value
 
 
+def non_negative_int(text):
+    """argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def positive_float(text):
     """argparse type: a float > 0."""
     try:
@@ -41,6 +52,17 @@ def positive_float(text):
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}")
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def unit_interval_float(text):
+    """argparse type: a float in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}")
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value}")
     return value
 
 
@@ -109,6 +131,84 @@ def add_common_args(parser, *, dataset="cifar10", datasets=("cifar10",),
     return parser
 
 
+def add_representation_eval_args(parser, probe_epochs=0, probe_help=None):
+    """The evaluation flags of the self-supervised recipes.
+
+    `--knn-k`, `--knn-temperature`, `--knn-every` (kNN monitor during
+    training), `--probe-epochs` (keras-io's augmented linear probe; 0 skips
+    it) and `--feature-probe-epochs`, matching the arguments of
+    `kzoo.eval.representation_report`.
+    """
+    ev = parser.add_argument_group("evaluation")
+    ev.add_argument("--knn-k", type=positive_int, default=200,
+                    help="kNN neighbours. Default: 200 (lightly, solo-learn).")
+    ev.add_argument("--knn-temperature", type=positive_float, default=0.1,
+                    help="kNN temperature. Default: 0.1 (lightly, solo-learn).")
+    ev.add_argument("--knn-every", type=non_negative_int, default=1,
+                    help="log kNN accuracy every N epochs (0: never). "
+                    "Default: 1.")
+    ev.add_argument("--probe-epochs", type=non_negative_int,
+                    default=probe_epochs,
+                    help=probe_help or "epochs of keras-io's linear probe "
+                    "trained through the frozen backbone on flipped images "
+                    f"(0: skip it). Default: {probe_epochs}.")
+    ev.add_argument("--feature-probe-epochs", type=positive_int, default=30,
+                    help="epochs of the linear probe on standardised "
+                    "precomputed features (Adam). Default: 30.")
+    return ev
+
+
+def steps_per_epoch(num_examples, batch_size):
+    """Full batches per epoch; a clear exit when the batch is too large."""
+    steps = num_examples // batch_size
+    if steps < 1:
+        raise SystemExit(
+            f"error: --batch-size {batch_size} is larger than the "
+            f"{num_examples} training examples")
+    return steps
+
+
+def knn_monitors(args, model, train, test):
+    """`[KNNMonitor]` logging kNN accuracy every `--knn-every` epochs, or `[]`."""
+    if not args.knn_every:
+        return []
+    from kzoo import eval as kz_eval
+
+    return [kz_eval.KNNMonitor(
+        train.images, train.labels, test.images, test.labels,
+        every_n_epochs=args.knn_every, k=args.knn_k,
+        temperature=args.knn_temperature,
+        embedding_fn=lambda x: kz_eval.embed(model, x))]
+
+
+def fit_summary(history, fit_seconds, steps_per_epoch, args, strategy):
+    """Loss, epochs, time and throughput of one `model.fit`, for metrics.json.
+
+    `epochs_run_in_this_process` differs from `epochs` when a killed run
+    resumed from its backup.
+    """
+    epochs_run = len(history.history.get("loss", []))
+    return {
+        "final_loss": (history.history["loss"][-1] if epochs_run else None),
+        "epochs": args.epochs,
+        "epochs_run_in_this_process": epochs_run,
+        "fit_seconds": round(fit_seconds, 1),
+        "train_images_per_second": (
+            round(epochs_run * steps_per_epoch * args.batch_size / fit_seconds,
+                  1) if epochs_run else None),
+        "strategy": type(strategy).__name__,
+        "replicas": strategy.num_replicas_in_sync,
+        "batch_size": args.batch_size,
+    }
+
+
+def print_metrics(label, metrics):
+    """Prints `label: name value, ...` with 4 decimals (one line per call)."""
+    parts = [f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+             for k, v in metrics.items()]
+    print(f"{label}: " + ", ".join(parts))
+
+
 def quiet_tensorflow():
     """Silences TensorFlow's C++ INFO/WARNING logs (call before importing it)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -163,21 +263,27 @@ class Run:
         os.replace(tmp, path)
         return path
 
-    def callbacks(self, monitors=()):
+    def callbacks(self, monitors=(), stage=None):
         """BackupAndRestore, the monitors, CSVLogger, TensorBoard, checkpoints.
 
         Order matters: monitors (e.g. `kzoo.eval.KNNMonitor`) write into the
-        epoch logs before CSVLogger and TensorBoard read them.
+        epoch logs before CSVLogger and TensorBoard read them. A recipe that
+        calls `fit` more than once names each `stage`: its files go to
+        `history_<stage>.csv`, `logs/<stage>/`, `checkpoints/<stage>/` and
+        `backup/<stage>/`, so the stages never share a backup or a log.
         """
         import keras
 
+        tag = f"_{stage}" if stage else ""
+        sub = (stage,) if stage else ()
         callbacks = [
-            keras.callbacks.BackupAndRestore(self.path("backup")),
+            keras.callbacks.BackupAndRestore(self.path("backup", *sub)),
             *monitors,
-            keras.callbacks.CSVLogger(self.path("history.csv"), append=True),
-            keras.callbacks.TensorBoard(self.path("logs")),
+            keras.callbacks.CSVLogger(self.path(f"history{tag}.csv"),
+                                      append=True),
+            keras.callbacks.TensorBoard(self.path("logs", *sub)),
             keras.callbacks.ModelCheckpoint(
-                self.path("checkpoints", "epoch_{epoch:03d}.weights.h5"),
+                self.path("checkpoints", *sub, "epoch_{epoch:03d}.weights.h5"),
                 save_weights_only=True,
             ),
         ]

@@ -57,22 +57,11 @@ def parse_args(argv=None):
                      help=f"decoupled weight decay of SGD. Default: 5e-4 "
                      f"({KERAS_IO}'s L2 value; keras-io's custom train_step "
                      f"never adds its regularisation losses).")
-    ev = parser.add_argument_group("evaluation")
-    ev.add_argument("--knn-k", type=runs.positive_int, default=200,
-                    help="kNN neighbours. Default: 200 (lightly, solo-learn).")
-    ev.add_argument("--knn-temperature", type=runs.positive_float, default=0.1,
-                    help="kNN temperature. Default: 0.1 (lightly, solo-learn).")
-    ev.add_argument("--knn-every", type=int, default=1,
-                    help="log kNN accuracy every N epochs (0: never). "
-                    "Default: 1.")
-    ev.add_argument("--probe-epochs", type=runs.positive_int, default=5,
-                    help=f"epochs of the linear probe trained through the "
-                    f"frozen backbone on flipped images, the protocol behind "
-                    f"keras-io's 23.03%%. Default: 5 ({KERAS_IO}).")
-    ev.add_argument("--feature-probe-epochs", type=runs.positive_int,
-                    default=30,
-                    help="epochs of the second linear probe, on standardised "
-                    "precomputed features (Adam). Default: 30.")
+    runs.add_representation_eval_args(
+        parser, probe_epochs=5,
+        probe_help=f"epochs of the linear probe trained through the frozen "
+        f"backbone on flipped images, the protocol behind keras-io's "
+        f"23.03%%. Default: 5 ({KERAS_IO}).")
     args = parser.parse_args(argv)
     args.model_name = args.model_name or f"simsiam_{args.dataset}"
     args.output_dir = args.output_dir or os.path.join("runs", args.model_name)
@@ -101,11 +90,7 @@ def main(argv=None):
     test = data.load_dataset(args.dataset, "test", args.data_dir, args.limit)
     print(f"data: {len(train.images)} train / {len(test.images)} test images "
           f"{train.images.shape[1:]}, {len(train.class_names)} classes")
-    steps_per_epoch = len(train.images) // args.batch_size
-    if steps_per_epoch < 1:
-        raise SystemExit(
-            f"error: --batch-size {args.batch_size} is larger than the "
-            f"{len(train.images)} training images")
+    steps_per_epoch = runs.steps_per_epoch(len(train.images), args.batch_size)
 
     sync_bn = (strategy.num_replicas_in_sync > 1 if args.sync_bn is None
                else args.sync_bn)
@@ -127,58 +112,32 @@ def main(argv=None):
             jit_compile=args.jit)
 
     def evaluate(prefix):
-        train_f = kz_eval.embed(backbone, train.images)
-        test_f = kz_eval.embed(backbone, test.images)
-        knn = kz_eval.knn_accuracy(train_f, train.labels, test_f, test.labels,
-                                   k=args.knn_k,
-                                   temperature=args.knn_temperature)
-        features_probe = kz_eval.linear_probe(
-            train_f, train.labels, test_f, test.labels,
-            epochs=args.feature_probe_epochs, seed=args.seed)
-        probe = kz_eval.augmented_linear_probe(
+        result = kz_eval.representation_report(
             backbone, train.images, train.labels, test.images, test.labels,
-            epochs=args.probe_epochs, batch_size=args.batch_size,
-            seed=args.seed)
-        label = "random init" if prefix else "trained"
-        print(f"{label}: kNN accuracy {knn:.4f}, linear probe "
-              f"{probe['accuracy']:.4f} (keras-io protocol), "
-              f"{features_probe['accuracy']:.4f} (standardised features)")
-        return {f"{prefix}knn_accuracy": knn,
-                f"{prefix}linear_probe_accuracy": probe["accuracy"],
-                f"{prefix}feature_linear_probe_accuracy":
-                    features_probe["accuracy"]}
+            knn_k=args.knn_k, knn_temperature=args.knn_temperature,
+            feature_probe_epochs=args.feature_probe_epochs,
+            augmented_probe_epochs=args.probe_epochs,
+            batch_size=args.batch_size, seed=args.seed, prefix=prefix)
+        runs.print_metrics("random init" if prefix else "trained", result)
+        return result
 
     # The baseline: the same evaluation of the same backbone at its random
     # initialisation (a random ResNet-20 already scores ~28% kNN on CIFAR-10).
     metrics = evaluate("random_init_")
 
-    monitors = []
-    if args.knn_every > 0:
-        monitors.append(kz_eval.KNNMonitor(
-            train.images, train.labels, test.images, test.labels,
-            every_n_epochs=args.knn_every, k=args.knn_k,
-            temperature=args.knn_temperature,
-            embedding_fn=lambda x: kz_eval.embed(backbone, x)))
+    monitors = runs.knn_monitors(args, backbone, train, test)
     ds = data.two_view_dataset(train.images, args.batch_size, seed=args.seed)
     fit_start = time.time()
     history = model.fit(ds, epochs=args.epochs, callbacks=run.callbacks(monitors),
                         shuffle=False, verbose=2)
     fit_seconds = time.time() - fit_start
-    epochs_run = len(history.history.get("loss", []))
 
     metrics.update(evaluate(""))
+    metrics.update(runs.fit_summary(history, fit_seconds, steps_per_epoch,
+                                    args, strategy))
     metrics.update({
-        "final_loss": (history.history["loss"][-1] if epochs_run else None),
-        "epochs": args.epochs,
-        "epochs_run_in_this_process": epochs_run,
         "train_images": int(len(train.images)),
         "test_images": int(len(test.images)),
-        "fit_seconds": round(fit_seconds, 1),
-        "train_images_per_second": (
-            round(epochs_run * steps_per_epoch * args.batch_size / fit_seconds, 1)
-            if epochs_run else None),
-        "strategy": type(strategy).__name__,
-        "replicas": strategy.num_replicas_in_sync,
         "knn_k": args.knn_k,
         "knn_temperature": args.knn_temperature,
     })

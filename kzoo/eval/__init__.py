@@ -6,6 +6,8 @@
 - `kzoo.eval.linear_probe`: linear classifier on precomputed frozen features.
 - `kzoo.eval.augmented_linear_probe`: keras-io's protocol, a softmax layer
   trained through the frozen backbone on flipped images.
+- `kzoo.eval.representation_report`: all of the above for one frozen
+  encoder, as one dict (the recipes' protocol).
 - `kzoo.eval.KNNMonitor`: Keras callback logging kNN accuracy during `fit()`.
 - `kzoo.eval.recall_at_k` / `precision_at_1` / `r_precision` / `map_at_r` /
   `retrieval_metrics`: retrieval metrics of Musgrave et al. (2020).
@@ -19,9 +21,10 @@ from kzoo.eval.knn import embed
 from kzoo.eval.knn import knn_accuracy
 from kzoo.eval.knn import knn_predict
 from kzoo.eval.linear_probe import linear_probe
+from kzoo.eval.report import representation_report
 
 __all__ = ["embed", "knn_predict", "knn_accuracy", "linear_probe", "augmented_linear_probe",
-           "KNNMonitor"]
+           "representation_report", "KNNMonitor"]
 
 # Retrieval (Musgrave et al., 2020) and pair-verification metrics.
 from kzoo.eval.retrieval import map_at_r  # noqa: E402

@@ -26,7 +26,11 @@ def run_recipe(recipe, args, timeout=300, env=None, check=True):
 
 
 def read_history(out):
-    with open(os.path.join(out, "history.csv")) as f:
+    return read_history_file(out, "history.csv")
+
+
+def read_history_file(out, name):
+    with open(os.path.join(out, name)) as f:
         return list(csv.DictReader(f))
 
 

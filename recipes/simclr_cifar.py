@@ -1,0 +1,159 @@
+"""SimCLR on CIFAR-10 (or scikit-learn's digits), from images to TF Serving.
+
+SimCLR (Chen et al., 2020, https://arxiv.org/abs/2002.05709) with the
+CIFAR-10 settings of lightly's CIFAR-10 benchmark
+(https://docs.lightly.ai/self-supervised-learning/getting_started/benchmarks.html):
+projection head as wide as the backbone features with a 128-d output, NT-Xent
+temperature 0.5 (also the paper's CIFAR-10 value, appendix B.9), SGD with
+momentum 0.9, learning rate 0.06 x batch / 256 with cosine decay, weight
+decay 5e-4. The encoder and budget are the ones of `simsiam_cifar.py`
+(ResNet-20, batch 128, 5 epochs, kzoo's SimSiam augmentation), so the two
+recipes' figures compare methods, not budgets. Reports the kNN accuracy
+(k=200, T=0.1) and a linear probe of the backbone features, each beside
+the same evaluation of the same backbone at random initialisation, and
+exports the backbone as an embedding SavedModel.
+
+    python recipes/simclr_cifar.py                        # CIFAR-10 via TFDS
+    python recipes/simclr_cifar.py --data-dir ../shared/datasets
+    python recipes/simclr_cifar.py --dataset digits --epochs 10   # no download
+"""
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from kzoo import runs  # noqa: E402  (light: does not import TensorFlow)
+
+LIGHTLY = "lightly's CIFAR-10 SimCLR benchmark"
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    runs.add_common_args(
+        parser, dataset="cifar10", datasets=("cifar10", "digits"), epochs=5,
+        batch_size=128, seed=26, output_dir=None, model_name=None,
+        reference="the budget of simsiam_cifar.py, keras-io's SimSiam example",
+    )
+    model = parser.add_argument_group("model")
+    model.add_argument("--backbone", choices=["resnet20", "resnet18"],
+                       default="resnet20",
+                       help="CIFAR backbone. Default: resnet20 (as "
+                       "simsiam_cifar.py).")
+    model.add_argument("--projection-dim", type=runs.positive_int, default=128,
+                       help="projection output width. Default: 128 (the "
+                       "paper's, lightly's).")
+    model.add_argument("--projection-hidden-dim", type=runs.positive_int,
+                       default=None,
+                       help="projection hidden width. Default: the backbone "
+                       "feature width (the paper's head).")
+    model.add_argument("--temperature", type=runs.positive_float, default=0.5,
+                       help=f"NT-Xent temperature. Default: 0.5 (SimCLR "
+                       f"appendix B.9 for CIFAR-10; {LIGHTLY}).")
+    model.add_argument("--sync-bn", action=argparse.BooleanOptionalAction,
+                       default=None,
+                       help="cross-replica batch statistics. Default: on when "
+                       "training on more than one replica.")
+    opt = parser.add_argument_group("optimizer")
+    opt.add_argument("--learning-rate", type=runs.positive_float, default=None,
+                     help=f"initial learning rate of the cosine decay. "
+                     f"Default: 0.06 x batch-size / 256 ({LIGHTLY}).")
+    opt.add_argument("--momentum", type=runs.non_negative_float, default=0.9,
+                     help=f"SGD momentum. Default: 0.9 ({LIGHTLY}).")
+    opt.add_argument("--weight-decay", type=runs.non_negative_float,
+                     default=5e-4,
+                     help=f"decoupled weight decay of SGD. Default: 5e-4 "
+                     f"({LIGHTLY}).")
+    runs.add_representation_eval_args(parser, probe_epochs=0)
+    args = parser.parse_args(argv)
+    if args.learning_rate is None:
+        args.learning_rate = 0.06 * args.batch_size / 256
+    args.model_name = args.model_name or f"simclr_{args.dataset}"
+    args.output_dir = args.output_dir or os.path.join("runs", args.model_name)
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    runs.quiet_tensorflow()
+    from kzoo import distribute
+
+    strategy = distribute.resolve_strategy(args.strategy, args.cpu_replicas,
+                                           verbose=False)
+    print(distribute.describe_strategy(strategy, args.batch_size))
+    distribute.per_replica_batch_size(args.batch_size, strategy)
+
+    import keras
+
+    from kzoo import data, eval as kz_eval, models
+
+    keras.utils.set_random_seed(args.seed)
+    run = runs.Run(args, strategy)
+    train = data.load_dataset(args.dataset, "train", args.data_dir, args.limit)
+    test = data.load_dataset(args.dataset, "test", args.data_dir, args.limit)
+    print(f"data: {len(train.images)} train / {len(test.images)} test images "
+          f"{train.images.shape[1:]}, {len(train.class_names)} classes")
+    steps_per_epoch = runs.steps_per_epoch(len(train.images), args.batch_size)
+
+    sync_bn = (strategy.num_replicas_in_sync > 1 if args.sync_bn is None
+               else args.sync_bn)
+    with strategy.scope():
+        build = {"resnet20": models.resnet20_cifar,
+                 "resnet18": models.resnet18_cifar}[args.backbone]
+        backbone = build(input_shape=train.images.shape[1:],
+                         synchronized_bn=sync_bn)
+        model = models.SimCLR(
+            backbone, projection_dim=args.projection_dim,
+            projection_hidden_dims=(None if args.projection_hidden_dim is None
+                                    else [args.projection_hidden_dim]),
+            temperature=args.temperature, synchronized_bn=sync_bn)
+        schedule = keras.optimizers.schedules.CosineDecay(
+            args.learning_rate, decay_steps=args.epochs * steps_per_epoch)
+        model.compile(
+            optimizer=keras.optimizers.SGD(
+                schedule, momentum=args.momentum,
+                weight_decay=args.weight_decay or None),
+            jit_compile=args.jit)
+
+    def evaluate(prefix):
+        result = kz_eval.representation_report(
+            backbone, train.images, train.labels, test.images, test.labels,
+            knn_k=args.knn_k, knn_temperature=args.knn_temperature,
+            feature_probe_epochs=args.feature_probe_epochs,
+            augmented_probe_epochs=args.probe_epochs,
+            batch_size=args.batch_size, seed=args.seed, prefix=prefix)
+        runs.print_metrics("random init" if prefix else "trained", result)
+        return result
+
+    # The baseline: the same evaluation of the same backbone at random init.
+    metrics = evaluate("random_init_")
+    monitors = runs.knn_monitors(args, backbone, train, test)
+    ds = data.two_view_dataset(train.images, args.batch_size, seed=args.seed)
+    fit_start = time.time()
+    history = model.fit(ds, epochs=args.epochs,
+                        callbacks=run.callbacks(monitors), shuffle=False,
+                        verbose=2)
+    fit_seconds = time.time() - fit_start
+
+    metrics.update(evaluate(""))
+    metrics.update(runs.fit_summary(history, fit_seconds, steps_per_epoch,
+                                    args, strategy))
+    metrics.update({
+        "train_images": int(len(train.images)),
+        "test_images": int(len(test.images)),
+        "knn_k": args.knn_k,
+        "knn_temperature": args.knn_temperature,
+        "temperature": args.temperature,
+        "learning_rate": args.learning_rate,
+    })
+    run.export_embeddings(backbone, train.images.shape[1:], metrics)
+    run.finish(metrics)
+    return metrics
+
+
+if __name__ == "__main__":
+    runs.main_guard(main)
