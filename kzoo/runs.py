@@ -158,6 +158,46 @@ def add_representation_eval_args(parser, probe_epochs=0, probe_help=None):
     return ev
 
 
+def start(args, prefix=None):
+    """The opening every recipe shares, in the order TensorFlow needs.
+
+    Quiets TensorFlow's C++ logs, creates the `tf.distribute` strategy from
+    `--strategy` / `--cpu-replicas` (before any other TensorFlow op: logical
+    CPU devices and MultiWorkerMirroredStrategy must come first), checks the
+    global batch splits across the replicas, seeds Keras, opens the `Run`
+    (writing `args.json`) and loads both splits of `--dataset`. When
+    `prefix` is given, a missing `--model-name` / `--output-dir` defaults
+    to `<prefix>_<dataset>` / `runs/<prefix>_<dataset>`.
+
+    Returns:
+        `(strategy, run, train, test)`; `train` and `test` are
+        `kzoo.data.ArrayDataset`s.
+    """
+    if prefix is not None:
+        args.model_name = args.model_name or f"{prefix}_{args.dataset}"
+        args.output_dir = args.output_dir or os.path.join(
+            "runs", args.model_name)
+    quiet_tensorflow()
+    from kzoo import distribute
+
+    strategy = distribute.resolve_strategy(args.strategy, args.cpu_replicas,
+                                           verbose=False)
+    print(distribute.describe_strategy(strategy, args.batch_size))
+    distribute.per_replica_batch_size(args.batch_size, strategy)
+
+    import keras
+
+    from kzoo import data
+
+    keras.utils.set_random_seed(args.seed)
+    run = Run(args, strategy)
+    train = data.load_dataset(args.dataset, "train", args.data_dir, args.limit)
+    test = data.load_dataset(args.dataset, "test", args.data_dir, args.limit)
+    print(f"data: {len(train.images)} train / {len(test.images)} test images "
+          f"{train.images.shape[1:]}, {len(train.class_names)} classes")
+    return strategy, run, train, test
+
+
 def steps_per_epoch(num_examples, batch_size):
     """Full batches per epoch; a clear exit when the batch is too large."""
     steps = num_examples // batch_size

@@ -63,33 +63,17 @@ def parse_args(argv=None):
         f"backbone on flipped images, the protocol behind keras-io's "
         f"23.03%%. Default: 5 ({KERAS_IO}).")
     args = parser.parse_args(argv)
-    args.model_name = args.model_name or f"simsiam_{args.dataset}"
-    args.output_dir = args.output_dir or os.path.join("runs", args.model_name)
     return args
 
 
 def main(argv=None):
     args = parse_args(argv)
-    runs.quiet_tensorflow()
-    from kzoo import distribute
-
-    # The strategy first: MultiWorkerMirroredStrategy and logical CPU devices
-    # must exist before any other TensorFlow op runs.
-    strategy = distribute.resolve_strategy(args.strategy, args.cpu_replicas,
-                                           verbose=False)
-    print(distribute.describe_strategy(strategy, args.batch_size))
-    distribute.per_replica_batch_size(args.batch_size, strategy)
+    strategy, run, train, test = runs.start(args, prefix="simsiam")
 
     import keras
 
     from kzoo import data, eval as kz_eval, models
 
-    keras.utils.set_random_seed(args.seed)
-    run = runs.Run(args, strategy)
-    train = data.load_dataset(args.dataset, "train", args.data_dir, args.limit)
-    test = data.load_dataset(args.dataset, "test", args.data_dir, args.limit)
-    print(f"data: {len(train.images)} train / {len(test.images)} test images "
-          f"{train.images.shape[1:]}, {len(train.class_names)} classes")
     steps_per_epoch = runs.steps_per_epoch(len(train.images), args.batch_size)
 
     sync_bn = (strategy.num_replicas_in_sync > 1 if args.sync_bn is None

@@ -87,8 +87,6 @@ def parse_args(argv=None):
                     help="kNN neighbours of the encoder-feature kNN accuracy. "
                     "Default: 200 (lightly, solo-learn).")
     args = parser.parse_args(argv)
-    args.model_name = args.model_name or f"supcon_{args.dataset}"
-    args.output_dir = args.output_dir or os.path.join("runs", args.model_name)
     return args
 
 
@@ -133,26 +131,14 @@ def build_classifier(args, encoder, num_classes, keras, trainable):
 
 def main(argv=None):
     args = parse_args(argv)
-    runs.quiet_tensorflow()
-    from kzoo import distribute
-
-    strategy = distribute.resolve_strategy(args.strategy, args.cpu_replicas,
-                                           verbose=False)
-    print(distribute.describe_strategy(strategy, args.batch_size))
-    distribute.per_replica_batch_size(args.batch_size, strategy)
+    strategy, run, train, test = runs.start(args, prefix="supcon")
 
     import keras
 
     from kzoo import addons, data, eval as kz_eval, losses, models
 
-    keras.utils.set_random_seed(args.seed)
-    run = runs.Run(args, strategy)
-    train = data.load_dataset(args.dataset, "train", args.data_dir, args.limit)
-    test = data.load_dataset(args.dataset, "test", args.data_dir, args.limit)
     num_classes = len(train.class_names)
     image_shape = train.images.shape[1:]
-    print(f"data: {len(train.images)} train / {len(test.images)} test images "
-          f"{image_shape}, {num_classes} classes")
     steps_per_epoch = runs.steps_per_epoch(len(train.images), args.batch_size)
     train_ds = data.labeled_dataset(train.images, train.labels,
                                     args.batch_size, shuffle=True,
