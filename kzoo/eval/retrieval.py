@@ -213,8 +213,9 @@ def _check_ks(k):
 
 
 class _Totals:
-    def __init__(self, ks):
-        self.ks = ks
+    def __init__(self, ks, need_r):
+        self.ks = list(dict.fromkeys(ks))  # a repeated k is counted once
+        self.need_r = need_r
         self.recall = {k: 0.0 for k in ks}
         self.precision_at_1 = 0.0
         self.r_precision = 0.0
@@ -234,6 +235,8 @@ class _Totals:
                 np.sum(relevance[:, :min(k, num_references)].any(axis=1))
             )
         self.precision_at_1 += float(np.sum(relevance[:, 0]))
+        if not self.need_r:  # relevance may be shorter than R
+            return
         positions = np.arange(1, relevance.shape[1] + 1)
         within_r = positions[None, :] <= r[:, None]
         hits = relevance & within_r
@@ -246,9 +249,34 @@ class _Totals:
     def mean(self, total):
         return total / self.num_queries if self.num_queries else float("nan")
 
+    def metrics(self):
+        """The `retrieval_metrics` dict (R-based entries only if computed)."""
+        metrics = {f"recall@{k}": self.mean(self.recall[k]) for k in self.ks}
+        metrics["precision@1"] = self.mean(self.precision_at_1)
+        if self.need_r:
+            metrics["r_precision"] = self.mean(self.r_precision)
+            metrics["map@r"] = self.mean(self.map_at_r)
+        metrics["num_queries"] = self.num_queries
+        metrics["num_excluded_queries"] = self.num_excluded
+        return metrics
 
-def _run(prepared, ks=(), need_r=False):
-    totals = _Totals(list(ks))
+
+def _evaluate(query_embeddings, query_labels, reference_embeddings,
+              reference_labels, distance, exclude_self, batch_size, ks=(),
+              need_r=False):
+    """The retrieval metrics from one pass over the ranked relevance.
+
+    Validates the inputs, ranks the references of each chunk of queries
+    once (`_Retrieval.chunks`, deep enough for the largest `k` and, with
+    `need_r`, for the largest `R`) and accumulates every metric from that
+    relevance. Returns the `retrieval_metrics` dict: `"recall@<k>"` for the
+    given `ks`, `"precision@1"`, and `"r_precision"` / `"map@r"` only with
+    `need_r`. Every public retrieval metric is an entry of it.
+    """
+    prepared = _Retrieval(query_embeddings, query_labels,
+                          reference_embeddings, reference_labels, distance,
+                          exclude_self, batch_size)
+    totals = _Totals(list(ks), need_r)
     k_max = max(ks) if ks else 1
 
     def depth(r):
@@ -256,9 +284,32 @@ def _run(prepared, ks=(), need_r=False):
 
     for relevance, r in prepared.chunks(depth):
         totals.add(relevance, r, prepared.num_references)
-    return totals
+    return totals.metrics()
 
 
+# The arguments shared by the retrieval metrics, documented once: their
+# docstrings hold `{data_args}` and `{search_args}` (see `_shared_args`).
+_DATA_ARGS = """query_embeddings: array `[num_queries, dim]`.
+        query_labels: integer array `[num_queries]`.
+        reference_embeddings: array `[num_references, dim]`. Defaults to
+            `None` (search the query set in itself, leave-one-out).
+        reference_labels: integer array `[num_references]`. Defaults to
+            `None`."""
+_SEARCH_ARGS = """distance: `"cosine"` (`1 - cos`) or `"l2"`. Defaults to `"cosine"`.
+        exclude_self: never retrieve query `i` as reference `i`. Defaults to
+            `None` (`True` when `reference_embeddings` is `None`, else
+            `False`).
+        batch_size: number of queries processed at once. Defaults to `256`."""
+
+
+def _shared_args(fn):
+    if fn.__doc__:  # None under `python -OO`
+        fn.__doc__ = (fn.__doc__.replace("{data_args}", _DATA_ARGS)
+                      .replace("{search_args}", _SEARCH_ARGS))
+    return fn
+
+
+@_shared_args
 def recall_at_k(query_embeddings, query_labels, reference_embeddings=None,
                 reference_labels=None, k=1, distance="cosine",
                 exclude_self=None, batch_size=256):
@@ -273,18 +324,9 @@ def recall_at_k(query_embeddings, query_labels, reference_embeddings=None,
     reference of their class are excluded (see the module docstring).
 
     Args:
-        query_embeddings: array `[num_queries, dim]`.
-        query_labels: integer array `[num_queries]`.
-        reference_embeddings: array `[num_references, dim]`. Defaults to
-            `None` (search the query set in itself, leave-one-out).
-        reference_labels: integer array `[num_references]`. Defaults to
-            `None`.
+        {data_args}
         k: number of neighbours. Defaults to `1`.
-        distance: `"cosine"` (`1 - cos`) or `"l2"`. Defaults to `"cosine"`.
-        exclude_self: never retrieve query `i` as reference `i`. Defaults to
-            `None` (`True` when `reference_embeddings` is `None`, else
-            `False`).
-        batch_size: number of queries processed at once. Defaults to `256`.
+        {search_args}
 
     Returns:
         A Python float in `[0, 1]` (`nan` if no query has a same-class
@@ -303,13 +345,12 @@ def recall_at_k(query_embeddings, query_labels, reference_embeddings=None,
           Feature Embedding"](https://arxiv.org/abs/1511.06452).
     """
     (k,) = _check_ks(k)
-    prepared = _Retrieval(query_embeddings, query_labels,
-                          reference_embeddings, reference_labels, distance,
-                          exclude_self, batch_size)
-    totals = _run(prepared, ks=[k])
-    return totals.mean(totals.recall[k])
+    return _evaluate(query_embeddings, query_labels, reference_embeddings,
+                     reference_labels, distance, exclude_self, batch_size,
+                     ks=[k])[f"recall@{k}"]
 
 
+@_shared_args
 def precision_at_1(query_embeddings, query_labels, reference_embeddings=None,
                    reference_labels=None, distance="cosine",
                    exclude_self=None, batch_size=256):
@@ -320,16 +361,8 @@ def precision_at_1(query_embeddings, query_labels, reference_embeddings=None,
     class are excluded (see the module docstring).
 
     Args:
-        query_embeddings: array `[num_queries, dim]`.
-        query_labels: integer array `[num_queries]`.
-        reference_embeddings: array `[num_references, dim]`. Defaults to
-            `None` (leave-one-out on the query set).
-        reference_labels: integer array `[num_references]`. Defaults to
-            `None`.
-        distance: `"cosine"` or `"l2"`. Defaults to `"cosine"`.
-        exclude_self: never retrieve query `i` as reference `i`. Defaults to
-            `None` (`True` without a reference set).
-        batch_size: number of queries processed at once. Defaults to `256`.
+        {data_args}
+        {search_args}
 
     Returns:
         A Python float in `[0, 1]` (`nan` if every query is excluded).
@@ -341,13 +374,12 @@ def precision_at_1(query_embeddings, query_labels, reference_embeddings=None,
     Reference:
         - [Musgrave et al., 2020](https://arxiv.org/abs/2003.08505).
     """
-    prepared = _Retrieval(query_embeddings, query_labels,
-                          reference_embeddings, reference_labels, distance,
-                          exclude_self, batch_size)
-    totals = _run(prepared, ks=[1])
-    return totals.mean(totals.precision_at_1)
+    return _evaluate(query_embeddings, query_labels, reference_embeddings,
+                     reference_labels, distance, exclude_self, batch_size,
+                     ks=[1])["precision@1"]
 
 
+@_shared_args
 def r_precision(query_embeddings, query_labels, reference_embeddings=None,
                 reference_labels=None, distance="cosine", exclude_self=None,
                 batch_size=256):
@@ -359,16 +391,8 @@ def r_precision(query_embeddings, query_labels, reference_embeddings=None,
     `R = 0` are excluded (see the module docstring).
 
     Args:
-        query_embeddings: array `[num_queries, dim]`.
-        query_labels: integer array `[num_queries]`.
-        reference_embeddings: array `[num_references, dim]`. Defaults to
-            `None` (leave-one-out on the query set).
-        reference_labels: integer array `[num_references]`. Defaults to
-            `None`.
-        distance: `"cosine"` or `"l2"`. Defaults to `"cosine"`.
-        exclude_self: never retrieve query `i` as reference `i`. Defaults to
-            `None` (`True` without a reference set).
-        batch_size: number of queries processed at once. Defaults to `256`.
+        {data_args}
+        {search_args}
 
     Returns:
         A Python float in `[0, 1]` (`nan` if every query is excluded).
@@ -380,13 +404,12 @@ def r_precision(query_embeddings, query_labels, reference_embeddings=None,
     Reference:
         - [Musgrave et al., 2020](https://arxiv.org/abs/2003.08505).
     """
-    prepared = _Retrieval(query_embeddings, query_labels,
-                          reference_embeddings, reference_labels, distance,
-                          exclude_self, batch_size)
-    totals = _run(prepared, need_r=True)
-    return totals.mean(totals.r_precision)
+    return _evaluate(query_embeddings, query_labels, reference_embeddings,
+                     reference_labels, distance, exclude_self, batch_size,
+                     need_r=True)["r_precision"]
 
 
+@_shared_args
 def map_at_r(query_embeddings, query_labels, reference_embeddings=None,
              reference_labels=None, distance="cosine", exclude_self=None,
              batch_size=256):
@@ -411,16 +434,8 @@ def map_at_r(query_embeddings, query_labels, reference_embeddings=None,
     `R = 0` are excluded (see the module docstring).
 
     Args:
-        query_embeddings: array `[num_queries, dim]`.
-        query_labels: integer array `[num_queries]`.
-        reference_embeddings: array `[num_references, dim]`. Defaults to
-            `None` (leave-one-out on the query set).
-        reference_labels: integer array `[num_references]`. Defaults to
-            `None`.
-        distance: `"cosine"` or `"l2"`. Defaults to `"cosine"`.
-        exclude_self: never retrieve query `i` as reference `i`. Defaults to
-            `None` (`True` without a reference set).
-        batch_size: number of queries processed at once. Defaults to `256`.
+        {data_args}
+        {search_args}
 
     Returns:
         A Python float in `[0, 1]` (`nan` if every query is excluded).
@@ -433,13 +448,12 @@ def map_at_r(query_embeddings, query_labels, reference_embeddings=None,
         - [Musgrave et al., 2020, "A Metric Learning Reality Check"](
           https://arxiv.org/abs/2003.08505), section 3.2.
     """
-    prepared = _Retrieval(query_embeddings, query_labels,
-                          reference_embeddings, reference_labels, distance,
-                          exclude_self, batch_size)
-    totals = _run(prepared, need_r=True)
-    return totals.mean(totals.map_at_r)
+    return _evaluate(query_embeddings, query_labels, reference_embeddings,
+                     reference_labels, distance, exclude_self, batch_size,
+                     need_r=True)["map@r"]
 
 
+@_shared_args
 def retrieval_metrics(query_embeddings, query_labels,
                       reference_embeddings=None, reference_labels=None,
                       k=(1, 5), distance="cosine", exclude_self=None,
@@ -450,18 +464,10 @@ def retrieval_metrics(query_embeddings, query_labels,
     `r_precision` and `map_at_r`, with a single distance computation.
 
     Args:
-        query_embeddings: array `[num_queries, dim]`.
-        query_labels: integer array `[num_queries]`.
-        reference_embeddings: array `[num_references, dim]`. Defaults to
-            `None` (leave-one-out on the query set).
-        reference_labels: integer array `[num_references]`. Defaults to
-            `None`.
+        {data_args}
         k: an integer or a list of integers, the `k`s of recall@k. Defaults
             to `(1, 5)`.
-        distance: `"cosine"` or `"l2"`. Defaults to `"cosine"`.
-        exclude_self: never retrieve query `i` as reference `i`. Defaults to
-            `None` (`True` without a reference set).
-        batch_size: number of queries processed at once. Defaults to `256`.
+        {search_args}
 
     Returns:
         A dict with float values `"recall@<k>"` for each `k`,
@@ -480,18 +486,9 @@ def retrieval_metrics(query_embeddings, query_labels,
     Reference:
         - [Musgrave et al., 2020](https://arxiv.org/abs/2003.08505).
     """
-    ks = _check_ks(k)
-    prepared = _Retrieval(query_embeddings, query_labels,
-                          reference_embeddings, reference_labels, distance,
-                          exclude_self, batch_size)
-    totals = _run(prepared, ks=ks, need_r=True)
-    metrics = {f"recall@{k}": totals.mean(totals.recall[k]) for k in ks}
-    metrics["precision@1"] = totals.mean(totals.precision_at_1)
-    metrics["r_precision"] = totals.mean(totals.r_precision)
-    metrics["map@r"] = totals.mean(totals.map_at_r)
-    metrics["num_queries"] = totals.num_queries
-    metrics["num_excluded_queries"] = totals.num_excluded
-    return metrics
+    return _evaluate(query_embeddings, query_labels, reference_embeddings,
+                     reference_labels, distance, exclude_self, batch_size,
+                     ks=_check_ks(k), need_r=True)
 
 
 def _pairs(distances, labels):

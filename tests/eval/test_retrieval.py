@@ -108,6 +108,50 @@ def test_chunking_does_not_change_the_result():
         assert other == pytest.approx(results[0], rel=1e-12)
 
 
+@pytest.mark.parametrize("distance", ["cosine", "l2"])
+@pytest.mark.parametrize("separate", [False, True])
+def test_single_metrics_equal_retrieval_metrics_with_ties(distance, separate):
+    rng = np.random.default_rng(7)
+    # small integer coordinates: many exactly tied distances, also at the
+    # top-k and top-R boundaries where the single metrics rank less deeply
+    # than retrieval_metrics
+    labels = rng.integers(0, 4, 70)
+    emb = rng.integers(-2, 3, (70, 3)) + np.eye(4, 3, dtype=int)[labels]
+    args = (emb.astype("float32"), labels)
+    if separate:
+        ref_labels = rng.integers(0, 5, 40)  # class 4 is never queried
+        args += (rng.integers(-2, 3, (40, 3)).astype("float32"), ref_labels)
+    got = retrieval_metrics(*args, k=[1, 3, 10], distance=distance,
+                            batch_size=9)
+    if distance == "l2":
+        # squared l2 of integer vectors is exact in float32, so the ties are
+        # the float64 reference's ties (cosine rounds them apart)
+        expected = reference_metrics(*(args if separate else args * 2),
+                                     distance, not separate, ks=(1, 3, 10))
+        _assert_close(got, expected)
+    for k in (1, 3, 10):
+        assert recall_at_k(*args, k=k, distance=distance,
+                           batch_size=9) == got[f"recall@{k}"]
+    for fn, key in [(precision_at_1, "precision@1"),
+                    (r_precision, "r_precision"), (map_at_r, "map@r")]:
+        assert fn(*args, distance=distance, batch_size=9) == got[key], key
+
+
+def test_repeated_k_is_counted_once():
+    emb, labels = _data(6, 40)
+    once = retrieval_metrics(emb, labels, k=[1, 5])
+    assert retrieval_metrics(emb, labels, k=[1, 1, 5, 1]) == once
+    assert 0 < once["recall@1"] <= 1
+
+
+def test_docstrings_document_every_argument():
+    for fn in (recall_at_k, precision_at_1, r_precision, map_at_r,
+               retrieval_metrics):
+        doc = fn.__doc__
+        assert "{" + "data_args}" not in doc and "{" + "search_args}" not in doc
+        for arg in fn.__code__.co_varnames[:fn.__code__.co_argcount]:
+            assert f"\n        {arg}: " in doc, (fn.__name__, arg)
+
 def test_map_at_r_hand_computed():
     # 1-D embeddings, l2 distance from the query at 0: ranks follow |x|.
     # R = 3 references of class 0 at ranks 1, 3, 6 (6 > R: not counted).
