@@ -22,59 +22,36 @@ import time
 FAULT_ENV = "KZOO_FAULT_EXIT_AFTER_EPOCH"
 
 
-def positive_int(text):
-    """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}")
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
+def _number_type(convert, kind, accept, bound, name, doc):
+    """An argparse `type`: `convert(text)`, which must satisfy `accept`."""
+
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected {kind}, got {text!r}")
+        if not accept(value):
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {value}")
+        return value
+
+    parse.__name__ = parse.__qualname__ = name
+    parse.__doc__ = f"argparse type: {doc}."
+    return parse
 
 
-def non_negative_int(text):
-    """argparse type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}")
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def positive_float(text):
-    """argparse type: a float > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}")
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
-    return value
-
-
-def unit_interval_float(text):
-    """argparse type: a float in [0, 1)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}")
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value}")
-    return value
-
-
-def non_negative_float(text):
-    """argparse type: a float >= 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}")
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
+positive_int = _number_type(int, "an integer", lambda v: v >= 1, ">= 1",
+                            "positive_int", "an integer >= 1")
+non_negative_int = _number_type(int, "an integer", lambda v: v >= 0, ">= 0",
+                                "non_negative_int", "an integer >= 0")
+positive_float = _number_type(float, "a number", lambda v: v > 0, "> 0",
+                              "positive_float", "a float > 0")
+non_negative_float = _number_type(float, "a number", lambda v: v >= 0,
+                                  ">= 0", "non_negative_float",
+                                  "a float >= 0")
+unit_interval_float = _number_type(float, "a number", lambda v: 0 <= v < 1,
+                                   "in [0, 1)", "unit_interval_float",
+                                   "a float in [0, 1)")
 
 
 def add_common_args(parser, *, dataset="cifar10", datasets=("cifar10",),
@@ -129,6 +106,35 @@ def add_common_args(parser, *, dataset="cifar10", datasets=("cifar10",),
                      help=f"served model name. Default: {model_name}.")
     distribute.add_distribute_args(parser)
     return parser
+
+
+def add_backbone_args(group, reference):
+    """`--backbone {resnet20,resnet18}` and `--sync-bn` on an argparse group."""
+    group.add_argument("--backbone", choices=["resnet20", "resnet18"],
+                       default="resnet20",
+                       help=f"CIFAR backbone. Default: resnet20 ({reference}).")
+    group.add_argument("--sync-bn", action=argparse.BooleanOptionalAction,
+                       default=None,
+                       help="cross-replica batch statistics. Default: on when "
+                       "training on more than one replica (the papers' "
+                       "SyncBN).")
+
+
+def sync_bn(args, strategy):
+    """`--sync-bn`, or on exactly when training on more than one replica."""
+    if args.sync_bn is None:
+        return strategy.num_replicas_in_sync > 1
+    return args.sync_bn
+
+
+def build_backbone(args, input_shape, strategy):
+    """The `--backbone` of `kzoo.models` (call it under `strategy.scope()`)."""
+    from kzoo import models
+
+    build = {"resnet20": models.resnet20_cifar,
+             "resnet18": models.resnet18_cifar}[args.backbone]
+    return build(input_shape=input_shape,
+                 synchronized_bn=sync_bn(args, strategy))
 
 
 def add_representation_eval_args(parser, probe_epochs=0, probe_help=None):

@@ -40,10 +40,7 @@ def parse_args(argv=None):
         reference="the budget of simsiam_cifar.py, keras-io's SimSiam example",
     )
     model = parser.add_argument_group("model")
-    model.add_argument("--backbone", choices=["resnet20", "resnet18"],
-                       default="resnet20",
-                       help="CIFAR backbone. Default: resnet20 (as "
-                       "simsiam_cifar.py).")
+    runs.add_backbone_args(model, "as simsiam_cifar.py")
     model.add_argument("--projection-dim", type=runs.positive_int, default=128,
                        help="projection output width. Default: 128 (the "
                        "paper's, lightly's).")
@@ -54,10 +51,6 @@ def parse_args(argv=None):
     model.add_argument("--temperature", type=runs.positive_float, default=0.5,
                        help=f"NT-Xent temperature. Default: 0.5 (SimCLR "
                        f"appendix B.9 for CIFAR-10; {LIGHTLY}).")
-    model.add_argument("--sync-bn", action=argparse.BooleanOptionalAction,
-                       default=None,
-                       help="cross-replica batch statistics. Default: on when "
-                       "training on more than one replica.")
     opt = parser.add_argument_group("optimizer")
     opt.add_argument("--learning-rate", type=runs.positive_float, default=None,
                      help=f"initial learning rate of the cosine decay. "
@@ -85,13 +78,9 @@ def main(argv=None):
 
     steps_per_epoch = runs.steps_per_epoch(len(train.images), args.batch_size)
 
-    sync_bn = (strategy.num_replicas_in_sync > 1 if args.sync_bn is None
-               else args.sync_bn)
+    sync_bn = runs.sync_bn(args, strategy)
     with strategy.scope():
-        build = {"resnet20": models.resnet20_cifar,
-                 "resnet18": models.resnet18_cifar}[args.backbone]
-        backbone = build(input_shape=train.images.shape[1:],
-                         synchronized_bn=sync_bn)
+        backbone = runs.build_backbone(args, train.images.shape[1:], strategy)
         model = models.SimCLR(
             backbone, projection_dim=args.projection_dim,
             projection_hidden_dims=(None if args.projection_hidden_dim is None

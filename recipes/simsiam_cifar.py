@@ -35,17 +35,11 @@ def parse_args(argv=None):
         reference=KERAS_IO,
     )
     model = parser.add_argument_group("model")
-    model.add_argument("--backbone", choices=["resnet20", "resnet18"],
-                       default="resnet20",
-                       help=f"CIFAR backbone. Default: resnet20 ({KERAS_IO}).")
+    runs.add_backbone_args(model, KERAS_IO)
     model.add_argument("--projection-dim", type=runs.positive_int, default=2048,
                        help=f"projector width. Default: 2048 ({KERAS_IO}).")
     model.add_argument("--predictor-dim", type=runs.positive_int, default=512,
                        help=f"predictor bottleneck. Default: 512 ({KERAS_IO}).")
-    model.add_argument("--sync-bn", action=argparse.BooleanOptionalAction,
-                       default=None,
-                       help="cross-replica batch statistics. Default: on when "
-                       "training on more than one replica (the paper's SyncBN).")
     opt = parser.add_argument_group("optimizer")
     opt.add_argument("--learning-rate", type=runs.positive_float, default=0.03,
                      help=f"initial learning rate of the cosine decay, for the "
@@ -76,13 +70,9 @@ def main(argv=None):
 
     steps_per_epoch = runs.steps_per_epoch(len(train.images), args.batch_size)
 
-    sync_bn = (strategy.num_replicas_in_sync > 1 if args.sync_bn is None
-               else args.sync_bn)
+    sync_bn = runs.sync_bn(args, strategy)
     with strategy.scope():
-        build = {"resnet20": models.resnet20_cifar,
-                 "resnet18": models.resnet18_cifar}[args.backbone]
-        backbone = build(input_shape=train.images.shape[1:],
-                         synchronized_bn=sync_bn)
+        backbone = runs.build_backbone(args, train.images.shape[1:], strategy)
         model = models.SimSiam(
             backbone, projection_dim=args.projection_dim,
             projection_hidden_dims=[args.projection_dim],
