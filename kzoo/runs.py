@@ -393,11 +393,15 @@ def main_guard(main):
 
     Missing data (offline without `--data-dir`) is a usage problem, not a
     bug: the user gets one paragraph saying what to pass, and exit code 2.
+    Nothing heavy is imported here, so a bad flag fails in `main()`'s
+    argument parsing before TensorFlow loads.
     """
-    from kzoo.data.sources import DataUnavailableError
-
     try:
         return main()
-    except DataUnavailableError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    except Exception as e:
+        # kzoo.data.sources is imported by then if the data failed to load.
+        sources = sys.modules.get("kzoo.data.sources")
+        if sources is not None and isinstance(e, sources.DataUnavailableError):
+            print(f"error: {e}", file=sys.stderr)
+            sys.exit(2)
+        raise

@@ -385,6 +385,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    # Usage errors exit here, before main_guard imports TensorFlow.
-    parse_args()
     runs.main_guard(main)
