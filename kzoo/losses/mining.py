@@ -1,4 +1,5 @@
-"""In-batch mining helpers for metric-learning losses (keras.ops).
+"""In-batch mining helpers for metric-learning losses (keras.ops; the
+semi-hard search uses TensorFlow's `tf.searchsorted`).
 
 Everything here works on a batch of `B` integer labels and the `[B, B]`
 matrix of pairwise distances between the batch's embeddings
@@ -25,6 +26,7 @@ DISTANCES = ("squared_l2", "l2", "cosine")
 # Fill value of masked-out entries inside min / max reductions: finite, so
 # that no infinity ever reaches a gradient; farther than any real distance.
 _BIG = 1e30
+_FLOAT32_MAX = 3.4028234663852886e38
 
 
 def check_distance(distance):
@@ -164,6 +166,68 @@ def batch_hard(labels, distances):
     return hardest_pos, hardest_neg, valid
 
 
+def semi_hard_index(negatives, distances):
+    """Index of FaceNet's semi-hard negative for every (anchor, positive) pair.
+
+    For the pair `(a, p)` (any `p`; only the positives of `a` are meant to
+    be used) the chosen negative `n` is the *closest negative farther than
+    `p`*, the negative of `a` with the smallest `d(a, n) > d(a, p)`
+    (strictly greater); when no negative of `a` is farther than `p`, it is
+    the *farthest* negative of `a` (tensorflow-addons' fallback). Among
+    negatives at exactly the same distance one of them is returned.
+
+    The selection costs `O(B**2 log B)` time and `O(B**2)` memory: each
+    anchor's negative distances are sorted once and every `d(a, p)` is
+    binary-searched in them (`tf.searchsorted(..., side="right")`). It is
+    computed without gradient; gather the chosen distance from the
+    differentiable matrix (`tf.gather(distances, index, batch_dims=1)`)
+    so that the gradient flows through `d(a, n)`. A distance of `+inf` or
+    NaN is ranked as the largest finite float32: the index always points
+    at a negative of the anchor (when it has one).
+
+    Args:
+        negatives: `[B, B]` bool, `negatives[a, n]` iff `n` is a negative
+            of `a` (`negative_mask(labels)`).
+        distances: `[B, B]` distances (`distance_matrix`).
+
+    Returns:
+        `(index, has_negative)`: `[B, B]` int32 indices in `[0, B)` of the
+        chosen negative, indexed `[a, p]`, and the `[B]` bool mask of the
+        anchors that have at least one negative. An anchor without any
+        negative gets index 0 (an arbitrary valid index; mask it out).
+    """
+    import tensorflow as tf
+
+    d = tf.stop_gradient(tf.cast(distances, "float32"))
+    negatives = tf.cast(negatives, "bool")
+    b = tf.shape(d)[0]
+    # Sort key: each negative's distance (+inf and NaN replaced by the
+    # largest finite float32), +inf for the other entries, so that an
+    # anchor's negatives come first, in ascending order of distance.
+    finite = tf.where(tf.less_equal(d, _FLOAT32_MAX), d, _FLOAT32_MAX)
+    key = tf.where(negatives, finite, float("inf"))
+    # Ascending sort of each row, values and indices at once (`top_k` of
+    # the negated keys; equal keys keep their index order).
+    negated, order = tf.math.top_k(-key, k=b, sorted=True)
+    sorted_key = -negated
+    # Number of the anchor's negatives at distance <= d(a, p): the position,
+    # in the sorted row, of the first negative strictly farther than p.
+    first_farther = tf.searchsorted(
+        sorted_key, d, side="right", out_type=tf.int32
+    )
+    num_negatives = tf.reduce_sum(tf.cast(negatives, "int32"), axis=1)
+    has_farther = tf.less(first_farther, num_negatives[:, None])
+    last = tf.maximum(b - 1, 0)
+    position = tf.where(
+        has_farther,
+        tf.minimum(first_farther, last),
+        # no negative farther than p: the anchor's farthest one
+        tf.maximum(num_negatives - 1, 0)[:, None],
+    )
+    index = tf.gather(order, position, batch_dims=1)
+    return index, tf.greater(num_negatives, 0)
+
+
 def semi_hard(labels, distances):
     """FaceNet's semi-hard negative for every (anchor, positive) pair.
 
@@ -176,6 +240,14 @@ def semi_hard(labels, distances):
     rule of taking negatives inside the margin band `d(a, p) < d(a, n) <
     d(a, p) + margin`: a closest farther negative outside the band gives a
     zero loss either way.
+
+    The negative is picked by `semi_hard_index` (sort each anchor's
+    negative distances, binary-search `d(a, p)`: `O(B**2 log B)` time,
+    `O(B**2)` memory) and its distance gathered from `distances`, so the
+    gradient flows through the chosen `d(a, n)` only. When several
+    negatives are at exactly the chosen distance, the whole gradient goes
+    to one of them (a `min` over the `[B, B, B]` triplets would split it
+    between them); the values are the same.
 
     Args:
         labels: `[B]` class labels.
@@ -191,16 +263,13 @@ def semi_hard(labels, distances):
         - [Schroff et al., 2015, "FaceNet"](https://arxiv.org/abs/1503.03832),
           section 3.2.
     """
-    distances = ops.cast(distances, "float32")
+    import tensorflow as tf
+
+    distances = tf.cast(tf.convert_to_tensor(distances), "float32")
     pos = positive_mask(labels)
-    neg = negative_mask(labels)
-    d_ap = ops.expand_dims(distances, 2)  # [a, p, 1]
-    d_an = ops.expand_dims(distances, 1)  # [a, 1, n]
-    farther = ops.logical_and(ops.expand_dims(neg, 1), ops.greater(d_an, d_ap))
-    closest_farther = _masked_min(d_an, farther, axis=2)  # [a, p]
-    largest = ops.expand_dims(_masked_max(distances, neg, axis=1), 1)  # [a, 1]
-    chosen = ops.where(ops.any(farther, axis=2), closest_farther, largest)
-    valid = ops.logical_and(pos, ops.expand_dims(ops.any(neg, axis=1), 1))
+    index, has_negative = semi_hard_index(negative_mask(labels), distances)
+    chosen = tf.gather(distances, index, batch_dims=1)  # d(a, n(a, p))
+    valid = ops.logical_and(pos, ops.expand_dims(has_negative, 1))
     return ops.where(valid, chosen, 0.0), valid
 
 

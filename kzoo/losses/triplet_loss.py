@@ -258,9 +258,12 @@ class TripletLoss(keras.losses.Loss):
     weighted unreduced tensor; the tf.distribute 1/replicas scaling of the
     base class is kept. A batch with no valid (or no active) triplet gives
     exactly 0. Labels are compared exactly, never cast to float.
-    Computed in float32 whatever the input dtype. `"all"` and
-    `"semi-hard"` build `[B, B, B]` tensors: memory grows as `B**3`
-    (16.8M entries per tensor for `B = 256`).
+    Computed in float32 whatever the input dtype. `"all"` builds
+    `[B, B, B]` tensors: memory grows as `B**3` (16.8M entries per tensor
+    for `B = 256`); `"semi-hard"` sorts each anchor's negative distances
+    and binary-searches the positives' (`O(B**2 log B)` time, `[B, B]`
+    tensors only; with negatives tied at exactly the chosen distance the
+    gradient goes to one of them, see `kzoo.losses.mining.semi_hard`).
 
     Formula:
 

@@ -194,3 +194,60 @@ def test_invalid_distance_metric():
         tfa.losses.TripletSemiHardLoss(distance_metric="L_2")
     with pytest.raises(ValueError, match="distance_metric"):
         tfa.losses.triplet_hard_loss([0, 1], [[0.0], [1.0]], distance_metric="cosine")
+
+
+def _brute_force_semihard(labels, d, margin):
+    # tfa's rule on a given distance matrix, with the [B, B, B] masks:
+    # closest negative with d(a, n) > d(a, p), else the farthest negative,
+    # else (no negative at all) the row minimum; mean over positive pairs.
+    labels = np.asarray(labels).reshape(-1)
+    same = labels[:, None] == labels[None]
+    neg = ~same
+    pos = same & ~np.eye(len(labels), dtype=bool)
+    d = d.astype(np.float64)
+    farther = neg[:, None, :] & (d[:, None, :] > d[:, :, None])
+    closest = np.where(farther, d[:, None, :], np.inf).min(axis=2, initial=np.inf)
+    largest = np.where(neg.any(1), np.where(neg, d, -np.inf).max(1, initial=-np.inf),
+                       d.min(1, initial=np.inf))
+    chosen = np.where(farther.any(axis=2), closest, largest[:, None])
+    hinge = np.maximum(margin + d - chosen, 0.0)
+    return hinge[pos].mean() if pos.any() else 0.0
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_semihard_matches_brute_force_on_tied_batches(metric):
+    # Integer-valued embeddings: many exactly tied distances.
+    from kzoo.addons.losses import _common
+
+    rng = np.random.default_rng(1)
+    batches = [(rng.integers(0, c, size=b), rng.integers(-2, 3, size=(b, 3)))
+               for b, c in ((24, 4), (9, 2), (40, 6), (17, 3))]
+    batches.append((np.zeros(5, "int64"), rng.integers(-2, 3, size=(5, 3))))
+    batches.append((np.array([0, 0, 1, 2]), np.zeros((4, 3))))
+    for y, x in batches:
+        x = x.astype("float32")
+        d = np.asarray(_common.distance_matrix(x, metric))
+        for margin in (1.0, 0.3):
+            expected = _brute_force_semihard(y, d, margin)
+            got = tfa.losses.triplet_semihard_loss(y, x, margin=margin,
+                                                   distance_metric=metric)
+            np.testing.assert_allclose(float(got), expected, rtol=1e-6, atol=1e-7)
+            cls = tfa.losses.TripletSemiHardLoss(margin, metric)(y, x)
+            np.testing.assert_allclose(float(cls), expected, rtol=1e-6, atol=1e-7)
+
+
+def test_semihard_builds_no_cubic_tensor():
+    b = 48
+
+    @tf.function
+    def step(labels, x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tfa.losses.TripletSemiHardLoss()(labels, x)
+        return loss, tape.gradient(loss, x)
+
+    graph = step.get_concrete_function(
+        tf.TensorSpec([b], tf.int32), tf.TensorSpec([b, 4], tf.float32)).graph
+    sizes = [t.shape.num_elements() or 0
+             for op in graph.get_operations() for t in op.outputs]
+    assert max(sizes) <= b * b

@@ -133,3 +133,104 @@ def test_masked_reduction_scales_for_replicas(monkeypatch):
     mask = np.array([True, True])
     assert float(mining.masked_reduction(values, mask)) == pytest.approx(1.0)
     assert float(mining.masked_reduction(values, mask, reduction="sum")) == 4.0
+
+
+# ----------------------------------------- semi-hard: sort + binary search
+
+def brute_force_semi_hard(labels, d):
+    """The [B, B, B] definition, in numpy: for (a, p), the smallest d(a, n)
+    over the negatives n with d(a, n) > d(a, p) (strict), else the largest
+    negative distance of a."""
+    labels = np.asarray(labels)
+    same = labels[:, None] == labels[None]
+    neg = ~same
+    pos = same & ~np.eye(len(labels), dtype=bool)
+    farther = neg[:, None, :] & (d[:, None, :] > d[:, :, None])  # [a, p, n]
+    closest = np.where(farther, d[:, None, :], np.inf).min(axis=2, initial=np.inf)
+    largest = np.where(neg, d, -np.inf).max(axis=1, initial=-np.inf)
+    chosen = np.where(farther.any(axis=2), closest, largest[:, None])
+    valid = pos & neg.any(axis=1)[:, None]
+    return np.where(valid, chosen, 0.0), valid
+
+
+def _tied_batches():
+    # Integer-valued embeddings: many exactly tied distances, and ties
+    # between a positive's distance and negatives' distances.
+    rng = np.random.default_rng(0)
+    for seed in range(6):
+        b = [24, 7, 40, 2, 16, 33][seed]
+        labels = rng.integers(0, [4, 2, 6, 1, 3, 5][seed], size=b)
+        x = rng.integers(-2, 3, size=(b, 3)).astype("float32")
+        yield labels, x
+    yield np.zeros(5, "int64"), np.ones((5, 3), "float32")  # one class
+    yield np.array([0, 0, 1, 2]), np.zeros((4, 3), "float32")  # all tied
+
+
+@pytest.mark.parametrize("distance", ["squared_l2", "l2", "cosine"])
+def test_semi_hard_matches_brute_force_on_tied_batches(distance):
+    for labels, x in _tied_batches():
+        d = np.asarray(mining.distance_matrix(x, distance))
+        want, want_valid = brute_force_semi_hard(labels, d)
+        got, valid = mining.semi_hard(labels, d)
+        np.testing.assert_array_equal(valid, want_valid)
+        # gathered from the same matrix: exactly the brute-force distances
+        np.testing.assert_array_equal(got, want)
+        # and the loss: mean of 0.5 * hinge over the valid pairs
+        terms = 0.5 * np.maximum(0.3 + d.astype(np.float64) - want, 0.0)
+        ref = terms[want_valid].mean() if want_valid.any() else 0.0
+        loss = kzoo.losses.TripletLoss(0.3, distance, "semi-hard")(labels, x)
+        np.testing.assert_allclose(float(loss), ref, rtol=1e-6, atol=1e-7)
+
+
+def test_semi_hard_index_points_at_a_negative_in_graph_mode():
+    labels, x = next(_tied_batches())
+    d = np.asarray(mining.distance_matrix(x))
+    neg = np.asarray(mining.negative_mask(labels))
+    index, has_negative = tf.function(mining.semi_hard_index)(neg, d)
+    index = index.numpy()
+    assert index.dtype == np.int32 and index.shape == d.shape
+    assert np.all(has_negative.numpy() == neg.any(axis=1))
+    assert np.all(np.take_along_axis(neg, index, axis=1))
+    want, _ = brute_force_semi_hard(labels, d)
+    pos = np.asarray(mining.positive_mask(labels))
+    np.testing.assert_array_equal(np.take_along_axis(d, index, axis=1)[pos], want[pos])
+
+
+def test_semi_hard_gradient_goes_to_the_chosen_negative_only():
+    # 1-D: anchor 0 (class 0) at 0, positive 1 at 1; negatives 2 and 3 both
+    # at distance 2 (tied), negative 4 at 3. Chosen for (0, 1): distance 2,
+    # one of the tied negatives 2, 3 - the whole gradient goes to it.
+    labels = np.array([0, 0, 1, 1, 2])
+    x = np.array([[0.0], [1.0], [2.0], [-2.0], [3.0]], "float32")
+    d = tf.Variable(mining.distance_matrix(x, "l2"))
+    with tf.GradientTape() as tape:
+        chosen, valid = mining.semi_hard(labels, d)
+        total = tf.reduce_sum(chosen)
+    grad = tape.gradient(total, d).numpy()
+    want, _ = brute_force_semi_hard(labels, d.numpy())
+    assert float(total) == pytest.approx(want.sum())
+    assert want[0, 1] == 2.0
+    # one unit of gradient per valid pair, on a negative of its anchor
+    assert grad.sum() == pytest.approx(np.asarray(valid).sum())
+    assert np.all(grad[~np.asarray(mining.negative_mask(labels))] == 0)
+    assert sorted(grad[0]) == [0, 0, 0, 0, 1]
+    assert grad[0, 2] + grad[0, 3] == 1
+
+
+def _max_tensor_size(fn, b, d=4):
+    graph = fn.get_concrete_function(
+        tf.TensorSpec([b], tf.int32), tf.TensorSpec([b, d], tf.float32)).graph
+    return max(t.shape.num_elements() or 0
+               for op in graph.get_operations() for t in op.outputs)
+
+
+def test_semi_hard_builds_no_cubic_tensor():
+    b = 48
+
+    def step(labels, x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = kzoo.losses.TripletLoss(mining="semi-hard")(labels, x)
+        return loss, tape.gradient(loss, x)
+
+    assert _max_tensor_size(tf.function(step), b) <= b * b

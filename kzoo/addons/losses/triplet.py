@@ -8,6 +8,7 @@ import keras
 from keras import ops
 
 from kzoo.addons.losses import _common
+from kzoo.losses import mining
 
 
 def _distances_and_masks(y_true, y_pred, distance_metric):
@@ -44,9 +45,17 @@ def triplet_semihard_loss(y_true, y_pred, margin=1.0, distance_metric="L2"):
     Computed in float32 (float16 / bfloat16 inputs are cast up, as in tfa)
     and returned in the dtype of `y_pred`.
 
-    Difference from tfa: a batch without any positive pair (all labels
+    Differences from tfa: a batch without any positive pair (all labels
     distinct, or a batch of one) gives 0, not tfa's NaN (0 / 0); gradients
-    stay finite, also for duplicated embeddings (zero distances).
+    stay finite, also for duplicated embeddings (zero distances). The
+    negative is found by sorting each anchor's negative distances and
+    binary-searching `d(a, p)` (`kzoo.losses.mining.semi_hard_index`):
+    `O(B**2 log B)` time and `O(B**2)` memory instead of tfa's `[B, B, B]`
+    masks. Its distance is gathered from the distance matrix, so the value
+    is exactly `d(a, n)` (tfa's masked-minimum arithmetic,
+    `(d - max) + max`, can differ from it by a rounding error) and, when
+    several negatives are at exactly the chosen distance, the gradient goes
+    to one of them instead of being split between them.
 
     Args:
         y_true: integer class labels, `[B]` or `[B, 1]`.
@@ -76,20 +85,15 @@ def triplet_semihard_loss(y_true, y_pred, margin=1.0, distance_metric="L2"):
     )
     negatives = ops.logical_not(adjacency)
 
-    # Indexed [anchor a, positive p, candidate negative n]:
-    # n is a negative of a with d(a, n) > d(a, p).
-    row = ops.expand_dims(pdist, 1)  # d(a, n) as [a, 1, n]
-    farther = ops.greater(row, ops.expand_dims(pdist, 2))  # d(a,n) > d(a,p)
-    semihard_mask = ops.logical_and(ops.expand_dims(negatives, 1), farther)
-    has_semihard = ops.any(semihard_mask, axis=2)  # [a, p]
-    # Smallest such d(a, n) (tfa's masked minimum over the anchor's row).
-    negatives_outside = ops.squeeze(
-        _common.masked_minimum(row, semihard_mask, axis=2), 2
-    )
-    # Fallback: the anchor's largest negative distance.
-    negatives_inside = _common.masked_maximum(pdist, negatives, axis=1)
+    # Index n(a, p) of the closest negative with d(a, n) > d(a, p), else of
+    # the anchor's farthest negative (sort + binary search, no [B, B, B]).
+    index, has_negative = mining.semi_hard_index(negatives, pdist)
+    chosen = ops.take_along_axis(pdist, index, axis=1)  # d(a, n(a, p))
+    # An anchor without negatives: tfa's masked maximum over an empty mask
+    # is the minimum of the anchor's whole row (`initial`: empty batch).
+    row_minimum = ops.min(pdist, axis=1, keepdims=True, initial=float("inf"))
     semihard_negatives = ops.where(
-        has_semihard, negatives_outside, negatives_inside
+        ops.expand_dims(has_negative, 1), chosen, row_minimum
     )
 
     margin = ops.cast(margin, "float32")
