@@ -139,11 +139,7 @@ def parse_args(argv=None):
         "--learning-rate", type=runs.positive_float, default=1e-3,
         help=f"RMSprop learning rate. Default: 1e-3 ({KERAS_IO} uses "
         f"optimizer='RMSprop', Keras' defaults).")
-    args = parser.parse_args(argv)
-    args.model_name = (args.model_name
-                       or f"siamese_contrastive_{args.dataset}")
-    args.output_dir = args.output_dir or os.path.join("runs", args.model_name)
-    return args
+    return parser.parse_args(argv)
 
 
 def build_tower(input_shape, embedding_dim=10):
@@ -267,24 +263,14 @@ def pair_distances(embeddings, pairs):
 
 def main(argv=None):
     args = parse_args(argv)
-    runs.quiet_tensorflow()
-    from kzoo import distribute
-
-    strategy = distribute.resolve_strategy(args.strategy, args.cpu_replicas,
-                                           verbose=False)
-    print(distribute.describe_strategy(strategy, args.batch_size))
-    distribute.per_replica_batch_size(args.batch_size, strategy)
+    strategy, run, train_val, test = runs.start(
+        args, prefix="siamese_contrastive")
 
     import keras
     import numpy as np
 
     from kzoo import data, eval as kz_eval
 
-    keras.utils.set_random_seed(args.seed)
-    run = runs.Run(args, strategy)
-    train_val = data.load_dataset(args.dataset, "train", args.data_dir,
-                                  args.limit)
-    test = data.load_dataset(args.dataset, "test", args.data_dir, args.limit)
     train_idx, val_idx = stratified_split(train_val.labels, args.val_fraction,
                                           args.eval_pair_seed)
     if len(train_idx) == 0 or len(val_idx) == 0:
