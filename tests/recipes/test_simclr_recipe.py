@@ -17,7 +17,8 @@ def test_digits_end_to_end_writes_everything(tmp_path):
     out, exp = str(tmp_path / "run"), str(tmp_path / "export")
     proc = helpers.run_recipe(RECIPE, [
         "--dataset", "digits", "--limit", "192", "--epochs", "2",
-        "--batch-size", "64", "--output-dir", out, "--export-dir", exp, *SMALL])
+        "--batch-size", "64", "--output-dir", out, "--export-dir", exp, *SMALL],
+        timeout=600)
     metrics = helpers.read_metrics(out)
     for key in ("knn_accuracy", "feature_linear_probe_accuracy"):
         assert 0.0 <= metrics[key] <= 1.0
