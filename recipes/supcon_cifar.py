@@ -139,7 +139,9 @@ def main(argv=None):
 
     num_classes = len(train.class_names)
     image_shape = train.images.shape[1:]
-    steps_per_epoch = runs.steps_per_epoch(len(train.images), args.batch_size)
+    runs.steps_per_epoch(len(train.images), args.batch_size)  # batch fits
+    # labeled_dataset keeps the last, smaller batch.
+    steps_per_epoch = -(-len(train.images) // args.batch_size)
     train_ds = data.labeled_dataset(train.images, train.labels,
                                     args.batch_size, shuffle=True,
                                     seed=args.seed)

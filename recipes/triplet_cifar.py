@@ -297,7 +297,6 @@ def main(argv=None):
             if epochs_run else None),
         "knn_k": args.knn_k,
         "knn_temperature": args.knn_temperature,
-        "default_budget_seconds": 1200,
     })
     run.export_embeddings(model, image_shape, metrics)
     run.finish(metrics)
