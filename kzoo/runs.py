@@ -164,20 +164,21 @@ def add_representation_eval_args(parser, probe_epochs=0, probe_help=None):
     return ev
 
 
-def start(args, prefix=None):
+def open_run(args, prefix=None):
     """The opening every recipe shares, in the order TensorFlow needs.
 
     Quiets TensorFlow's C++ logs, creates the `tf.distribute` strategy from
     `--strategy` / `--cpu-replicas` (before any other TensorFlow op: logical
     CPU devices and MultiWorkerMirroredStrategy must come first), checks the
-    global batch splits across the replicas, seeds Keras, opens the `Run`
-    (writing `args.json`) and loads both splits of `--dataset`. When
-    `prefix` is given, a missing `--model-name` / `--output-dir` defaults
-    to `<prefix>_<dataset>` / `runs/<prefix>_<dataset>`.
+    global batch splits across the replicas, seeds Keras and opens the `Run`
+    (writing `args.json`). When `prefix` is given, a missing
+    `--model-name` / `--output-dir` defaults to `<prefix>_<dataset>` /
+    `runs/<prefix>_<dataset>`. Recipes whose data is not an image
+    classification split (detection, landmarks) load it themselves after
+    this; the others call `start`.
 
     Returns:
-        `(strategy, run, train, test)`; `train` and `test` are
-        `kzoo.data.ArrayDataset`s.
+        `(strategy, run)`.
     """
     if prefix is not None:
         args.model_name = args.model_name or f"{prefix}_{args.dataset}"
@@ -193,10 +194,20 @@ def start(args, prefix=None):
 
     import keras
 
+    keras.utils.set_random_seed(args.seed)
+    return strategy, Run(args, strategy)
+
+
+def start(args, prefix=None):
+    """`open_run`, then both splits of `--dataset` as image classification data.
+
+    Returns:
+        `(strategy, run, train, test)`; `train` and `test` are
+        `kzoo.data.ArrayDataset`s.
+    """
+    strategy, run = open_run(args, prefix)
     from kzoo import data
 
-    keras.utils.set_random_seed(args.seed)
-    run = Run(args, strategy)
     train = data.load_dataset(args.dataset, "train", args.data_dir, args.limit)
     test = data.load_dataset(args.dataset, "test", args.data_dir, args.limit)
     print(f"data: {len(train.images)} train / {len(test.images)} test images "
