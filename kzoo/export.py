@@ -90,11 +90,39 @@ def export_embedding_model(model, export_dir="saved_models",
     import keras
     import tensorflow as tf
 
+    image_shape = _check_image_shape(image_shape)
+    final = _new_version_dir(export_dir, model_name, version)
+
+    def serve(images):
+        x = tf.cast(images, tf.float32)
+        emb = tf.cast(model(x, training=False), tf.float32)
+        if normalize:
+            # Same as tf.math.l2_normalize: a zero row stays zero.
+            emb = emb * tf.math.rsqrt(tf.maximum(
+                tf.reduce_sum(tf.square(emb), axis=-1, keepdims=True), 1e-12))
+        return {"embeddings": emb}
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    # Registered under the literal name "serving_default", so Keras adds no
+    # alias; the returned dict's key becomes the signature's output key.
+    archive.add_endpoint(
+        "serving_default", serve,
+        input_signature=[tf.TensorSpec((None,) + image_shape, tf.uint8,
+                                       name="images")],
+    )
+    return _write_archive(archive, final, export_dir, write_config, verbose)
+
+
+def _check_model_name(model_name):
     if not isinstance(model_name, str) or not _NAME_RE.fullmatch(model_name):
         raise ValueError(
             "`model_name` must be a non-empty name of letters, digits, '_', "
             f"'.' or '-'. Received: model_name={model_name!r}"
         )
+
+
+def _check_image_shape(image_shape):
     try:
         shape = tuple(operator.index(d) for d in image_shape)
     except TypeError:
@@ -104,7 +132,12 @@ def export_embedding_model(model, export_dir="saved_models",
             "`image_shape` must be (H, W, C) positive integers. "
             f"Received: image_shape={image_shape!r}"
         )
-    image_shape = shape
+    return shape
+
+
+def _new_version_dir(export_dir, model_name, version):
+    """`<export_dir>/<model_name>/<version>`, checked to be new (not created)."""
+    _check_model_name(model_name)
     model_dir = os.path.join(export_dir, model_name)
     # Every integer directory counts (even one without saved_model.pb), so
     # a new version never lands on an existing directory.
@@ -126,29 +159,20 @@ def export_embedding_model(model, export_dir="saved_models",
                 "TF Serving versions are immutable; pass a new version or "
                 f"version=None. Received: version={version}"
             )
+    return os.path.join(model_dir, str(version))
 
-    def serve(images):
-        x = tf.cast(images, tf.float32)
-        emb = tf.cast(model(x, training=False), tf.float32)
-        if normalize:
-            # Same as tf.math.l2_normalize: a zero row stays zero.
-            emb = emb * tf.math.rsqrt(tf.maximum(
-                tf.reduce_sum(tf.square(emb), axis=-1, keepdims=True), 1e-12))
-        return {"embeddings": emb}
 
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    # Registered under the literal name "serving_default", so Keras adds no
-    # alias; the returned dict's key becomes the signature's output key.
-    archive.add_endpoint(
-        "serving_default", serve,
-        input_signature=[tf.TensorSpec((None,) + image_shape, tf.uint8,
-                                       name="images")],
-    )
+def _write_archive(archive, final, export_dir, write_config, verbose):
+    """Writes a `keras.export.ExportArchive` to the version dir `final`.
+
+    The version is written to a temporary hidden sibling directory and
+    renamed at the end, so TF Serving never sees a half-written version.
+    """
+    model_dir = os.path.dirname(final)
     os.makedirs(model_dir, exist_ok=True)
     # Hidden, non-integer sibling: TF Serving ignores it, even after a crash.
-    tmp = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=model_dir)
-    final = os.path.join(model_dir, str(version))
+    tmp = tempfile.mkdtemp(prefix=f".tmp-{os.path.basename(final)}-",
+                           dir=model_dir)
     try:
         target = os.path.join(tmp, "model")
         archive.write_out(target, verbose=verbose)
