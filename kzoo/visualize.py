@@ -1,0 +1,137 @@
+"""Drawing detections on images (Pillow only, no plotting library).
+
+- `kzoo.visualize.draw_detections`: one image with true and predicted boxes.
+- `kzoo.visualize.save_detection_grid`: several of them tiled into one PNG.
+"""
+
+import numpy as np
+
+# One colour per class index (cycled), for predicted boxes; true boxes are
+# drawn in TRUE_COLOR, thinner, so both stay readable where they overlap.
+PALETTE = ((230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48),
+           (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60))
+TRUE_COLOR = (255, 255, 255)
+
+
+def _as_image(image):
+    from PIL import Image
+
+    if isinstance(image, (str, bytes)) or hasattr(image, "__fspath__"):
+        return Image.open(image).convert("RGB")
+    array = np.asarray(image)
+    if array.ndim != 3 or array.shape[-1] != 3:
+        raise ValueError("`image` must be a path or an `[H, W, 3]` array. "
+                         f"Received: image.shape={array.shape}")
+    if array.dtype != np.uint8:
+        array = np.clip(array, 0, 255).astype(np.uint8)
+    return Image.fromarray(array)
+
+
+def _rows(boxes, classes, scores=None):
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    classes = np.asarray(classes).reshape(-1).astype(np.int64)
+    if len(classes) != len(boxes):
+        raise ValueError(f"{len(boxes)} boxes but {len(classes)} classes. "
+                         f"Received: classes.shape={classes.shape}")
+    keep = classes >= 0  # -1 marks padding
+    if scores is None:
+        return boxes[keep], classes[keep], None
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    return boxes[keep], classes[keep], scores[keep]
+
+
+def draw_detections(image, detections=None, ground_truth=None,
+                    class_names=None, line_width=2):
+    """Draws true boxes (white) and predicted boxes (class colour, score).
+
+    Args:
+        image: a path or a `uint8` `[H, W, 3]` array.
+        detections: dict with `boxes` `[N, 4]` (`xyxy` pixels of `image`),
+            `classes` `[N]` (-1 rows are padding and skipped) and `scores`
+            `[N]`, or `None`. Defaults to `None`.
+        ground_truth: dict with `boxes` and `classes`, or `None`. Defaults
+            to `None`.
+        class_names: names of the class indices, or `None` for the indices.
+            Defaults to `None`.
+        line_width: width of the predicted boxes; true boxes are drawn one
+            pixel thinner (at least 1). Defaults to `2`.
+
+    Returns:
+        A `PIL.Image.Image` (RGB).
+
+    Example:
+
+    >>> kzoo.visualize.draw_detections(
+    ...     "cells.jpg", {"boxes": [[10, 10, 50, 40]], "classes": [1],
+    ...                   "scores": [0.9]}, class_names=["WBC", "RBC"])
+    """
+    from PIL import ImageDraw
+
+    canvas = _as_image(image).copy()
+    draw = ImageDraw.Draw(canvas)
+
+    def name(c):
+        return str(class_names[c]) if class_names is not None else str(c)
+
+    if ground_truth is not None:
+        boxes, classes, _ = _rows(ground_truth["boxes"], ground_truth["classes"])
+        for box in boxes:
+            draw.rectangle([float(v) for v in box], outline=TRUE_COLOR,
+                           width=max(1, line_width - 1))
+    if detections is not None:
+        boxes, classes, scores = _rows(detections["boxes"],
+                                       detections["classes"],
+                                       detections.get("scores"))
+        for i, (box, c) in enumerate(zip(boxes, classes)):
+            color = PALETTE[int(c) % len(PALETTE)]
+            draw.rectangle([float(v) for v in box], outline=color,
+                           width=line_width)
+            label = name(c) if scores is None else f"{name(c)} {scores[i]:.2f}"
+            x, y = float(box[0]), max(0.0, float(box[1]) - 11)
+            draw.text((x + 2, y), label, fill=color)
+    return canvas
+
+
+def save_detection_grid(path, images, detections=None, ground_truth=None,
+                        class_names=None, columns=3):
+    """Tiles `draw_detections` of several images into one PNG at `path`.
+
+    Args:
+        path: output file (PNG).
+        images: list of paths or `uint8` arrays.
+        detections: list (one per image) of detection dicts, or `None`.
+            Defaults to `None`.
+        ground_truth: list of ground-truth dicts, or `None`. Defaults to
+            `None`.
+        class_names: class names, or `None`. Defaults to `None`.
+        columns: images per row. Defaults to `3`.
+
+    Returns:
+        `path`.
+    """
+    from PIL import Image
+
+    images = list(images)
+    if not images:
+        raise ValueError("`images` is empty. Received: images=[]")
+    for what, items in (("detections", detections),
+                        ("ground_truth", ground_truth)):
+        if items is not None and len(items) != len(images):
+            raise ValueError(
+                f"`{what}` must have one entry per image ({len(images)}). "
+                f"Received: len({what})={len(items)}")
+    tiles = [
+        draw_detections(image,
+                        None if detections is None else detections[i],
+                        None if ground_truth is None else ground_truth[i],
+                        class_names)
+        for i, image in enumerate(images)]
+    width = max(t.width for t in tiles)
+    height = max(t.height for t in tiles)
+    columns = max(1, min(int(columns), len(tiles)))
+    rows = -(-len(tiles) // columns)
+    grid = Image.new("RGB", (columns * width, rows * height), (0, 0, 0))
+    for i, tile in enumerate(tiles):
+        grid.paste(tile, ((i % columns) * width, (i // columns) * height))
+    grid.save(path)
+    return path

@@ -1,0 +1,47 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from kzoo import visualize
+
+
+def _image(h=40, w=60):
+    return np.zeros((h, w, 3), np.uint8)
+
+
+def test_draw_detections_draws_on_box_edges_only():
+    det = {"boxes": [[10, 5, 30, 25], [0, 0, 0, 0]], "classes": [1, -1],
+           "scores": [0.9, 0.0]}
+    out = np.asarray(visualize.draw_detections(_image(), det, line_width=1))
+    color = visualize.PALETTE[1]
+    assert tuple(out[5, 20]) == color  # top edge
+    assert tuple(out[15, 10]) == color  # left edge
+    assert tuple(out[15, 20]) == (0, 0, 0)  # interior untouched
+    # The padding row (class -1) is not drawn: nothing at the origin.
+    assert tuple(out[0, 0]) == (0, 0, 0)
+
+
+def test_true_boxes_are_white_and_input_is_not_modified():
+    image = _image()
+    gt = {"boxes": np.array([[2.0, 2.0, 20.0, 20.0]]), "classes": np.array([0])}
+    out = np.asarray(visualize.draw_detections(image, ground_truth=gt))
+    assert tuple(out[2, 10]) == visualize.TRUE_COLOR
+    assert image.max() == 0
+
+
+def test_save_detection_grid_tiles_images(tmp_path):
+    images = [_image(), _image(), _image(30, 50)]
+    dets = [{"boxes": [[1, 1, 9, 9]], "classes": [0], "scores": [0.5]}] * 3
+    path = visualize.save_detection_grid(str(tmp_path / "g.png"), images, dets,
+                                         columns=2, class_names=["a"])
+    grid = Image.open(path)
+    assert grid.size == (2 * 60, 2 * 40)
+
+
+def test_mismatched_lengths_are_clear_errors(tmp_path):
+    with pytest.raises(ValueError, match="one entry per image"):
+        visualize.save_detection_grid(str(tmp_path / "g.png"), [_image()],
+                                      detections=[])
+    with pytest.raises(ValueError, match="classes"):
+        visualize.draw_detections(_image(), {"boxes": [[0, 0, 1, 1]],
+                                             "classes": [0, 1]})
