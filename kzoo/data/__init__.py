@@ -20,3 +20,10 @@ from kzoo.data.offline_hard_miner import hard_triplet_dataset
 from kzoo.data.samplers import class_balanced_dataset
 from kzoo.data.samplers import pair_dataset
 from kzoo.data.samplers import triplet_dataset
+from kzoo.data.voc import VOCDataset
+from kzoo.data.voc import load_voc
+from kzoo.data.detection import DetectionAugmentation
+from kzoo.data.detection import detection_dataset
+from kzoo.data.detection import letterbox
+from kzoo.data.detection import letterbox_images
+from kzoo.data.detection import unletterbox_boxes

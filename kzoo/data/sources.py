@@ -351,26 +351,38 @@ def load_digits(split="train", limit=None, image_size=32, test_fraction=0.2):
     )
 
 
-def resolve_data_dir(data_dir, dataset):
-    """Finds the image folder of `dataset` from `--data-dir` / `KZOO_DATA_DIR`.
+def resolve_data_dir(data_dir, dataset, marker="train"):
+    """Finds the folder of `dataset` from `--data-dir` / `KZOO_DATA_DIR`.
 
     `data_dir` (or, when it is `None`, the `KZOO_DATA_DIR` environment
-    variable) may be the image folder itself (it holds `train/`) or a root
-    of several datasets (it holds `<dataset>/train/`). Returns the image
+    variable) may be the dataset folder itself (it holds `marker`) or a root
+    of several datasets (it holds `<dataset>/<marker>`). Returns the dataset
     folder, or `None` when neither is set.
+
+    Args:
+        data_dir: dataset folder or datasets root; `None` reads
+            `KZOO_DATA_DIR`.
+        dataset: name of the dataset's sub-folder of a datasets root.
+        marker: sub-path that identifies a dataset folder: `"train"` for
+            image folders, `"Annotations"` for Pascal VOC folders (see
+            `kzoo.data.load_voc`). Defaults to `"train"`.
+
+    Example:
+
+    >>> root = kzoo.data.resolve_data_dir(None, "bccd", marker="Annotations")
     """
     root = data_dir or os.environ.get("KZOO_DATA_DIR")
     if not root:
         return None
     root = os.path.expanduser(root)
-    if os.path.isdir(os.path.join(root, "train")):
+    if os.path.isdir(os.path.join(root, marker)):
         return root
     candidate = os.path.join(root, dataset)
-    if os.path.isdir(os.path.join(candidate, "train")):
+    if os.path.isdir(os.path.join(candidate, marker)):
         return candidate
     raise DataUnavailableError(
-        f"{root} is neither an image folder (no {root}/train/) nor a "
-        f"datasets root with {candidate}/train/."
+        f"{root} is neither a {dataset} folder (no {root}/{marker}/) nor a "
+        f"datasets root with {candidate}/{marker}/."
     )
 
 
