@@ -1,0 +1,791 @@
+"""Bounding-box utilities: formats, IoU family, non-max suppression.
+
+Box formats (the last axis of a box tensor has 4 values):
+
+- `"xyxy"`: `(x_min, y_min, x_max, y_max)`;
+- `"yxyx"`: `(y_min, x_min, y_max, x_max)` (`tf.image`'s order);
+- `"xywh"`: `(x_min, y_min, width, height)`;
+- `"center_xywh"`: `(center_x, center_y, width, height)` (YOLO's);
+- `"rel_xyxy"`, `"rel_yxyx"`, `"rel_xywh"`, `"rel_center_xywh"`: the same
+  with x values and widths as fractions of the image width and y values and
+  heights as fractions of the image height.
+
+Conventions shared by every function here:
+
+- Coordinates are continuous, not pixel indices: the box `(x1, y1, x2, y2)`
+  covers `[x1, x2] x [y1, y2]` and its area is `(x2 - x1) * (y2 - y1)`,
+  with no `+ 1`. x grows to the right, y downwards (any orientation gives
+  the same IoUs).
+- A box with `x2 <= x1` or `y2 <= y1` (zero-area or inverted corners) is
+  empty: its IoU with any box is 0. `compute_*` are finite, with finite
+  gradients, for such boxes and in half precision.
+- Non-max suppression follows `tf.image.non_max_suppression` exactly (which
+  it calls): a candidate needs `score > score_threshold`, and a box is
+  suppressed by a kept box when their `IoU > iou_threshold`. That kernel
+  reads a box with inverted corners as the rectangle its two corners span.
+"""
+
+import math
+import numbers
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+FORMATS = (
+    "xyxy",
+    "yxyx",
+    "xywh",
+    "center_xywh",
+    "rel_xyxy",
+    "rel_yxyx",
+    "rel_xywh",
+    "rel_center_xywh",
+)
+
+
+# --------------------------------------------------------------- formats
+
+
+def _check_format(box_format, arg_name="box_format"):
+    if not isinstance(box_format, str) or box_format.lower() not in FORMATS:
+        raise ValueError(
+            f"`{arg_name}` must be one of {FORMATS}. "
+            f"Received: {arg_name}={box_format!r}"
+        )
+    return box_format.lower()
+
+
+def _check_last_dim(boxes, arg_name):
+    if len(boxes.shape) < 1 or boxes.shape[-1] not in (4, None):
+        raise ValueError(
+            f"`{arg_name}` must have a last dimension of size 4. "
+            f"Received: {arg_name}.shape={tuple(boxes.shape)}"
+        )
+
+
+def _corners(boxes, box_format):
+    """`(x1, y1, x2, y2)` of boxes in `box_format` (relative stays relative)."""
+    a, b, c, d = (boxes[..., i] for i in range(4))
+    base = box_format[4:] if box_format.startswith("rel_") else box_format
+    if base == "xyxy":
+        return a, b, c, d
+    if base == "yxyx":
+        return b, a, d, c
+    if base == "xywh":
+        return a, b, a + c, b + d
+    half_w, half_h = c * 0.5, d * 0.5  # center_xywh
+    return a - half_w, b - half_h, a + half_w, b + half_h
+
+
+def _from_corners(x1, y1, x2, y2, box_format):
+    base = box_format[4:] if box_format.startswith("rel_") else box_format
+    if base == "xyxy":
+        values = (x1, y1, x2, y2)
+    elif base == "yxyx":
+        values = (y1, x1, y2, x2)
+    elif base == "xywh":
+        values = (x1, y1, x2 - x1, y2 - y1)
+    else:  # center_xywh
+        values = ((x1 + x2) * 0.5, (y1 + y2) * 0.5, x2 - x1, y2 - y1)
+    return ops.stack(values, axis=-1)
+
+
+def convert_format(boxes, source, target, height=None, width=None,
+                   dtype="float32"):
+    """Converts boxes between formats.
+
+    Converting between `"xyxy"` and `"yxyx"` (or between two relative or two
+    absolute formats of the same kind) only reorders values and is exact;
+    the other conversions compute corners (`x2 = x + w`, `cx = (x1 + x2) /
+    2`, `x1 = cx - w / 2`, ...) in `dtype`. A relative format is scaled by
+    the image `width` (x values and widths) and `height` (y values and
+    heights), which are only needed when exactly one of `source` and
+    `target` is relative.
+
+    Args:
+        boxes: `[..., 4]` boxes in the `source` format.
+        source: format of `boxes`, one of `kzoo.boxes.FORMATS`.
+        target: format of the result, one of `kzoo.boxes.FORMATS`.
+        height: image height in pixels: a number or a tensor broadcastable
+            against `boxes[..., 0]` (e.g. `[B, 1]` for per-image sizes).
+            Defaults to `None`.
+        width: image width in pixels, like `height`. Defaults to `None`.
+        dtype: dtype of the computation and of the result. Defaults to
+            `"float32"`.
+
+    Returns:
+        `[..., 4]` boxes in the `target` format.
+
+    Example:
+
+    >>> kzoo.boxes.convert_format(
+    ...     np.array([[10.0, 20.0, 30.0, 60.0]]), "xyxy", "center_xywh")
+    array([[20., 40., 20., 40.]], dtype=float32)  # as a tensor
+    """
+    source = _check_format(source, "source")
+    target = _check_format(target, "target")
+    boxes = ops.convert_to_tensor(boxes, dtype=dtype)
+    _check_last_dim(boxes, "boxes")
+    if source == target:
+        return boxes
+    x1, y1, x2, y2 = _corners(boxes, source)
+    src_rel, tgt_rel = source.startswith("rel_"), target.startswith("rel_")
+    if src_rel != tgt_rel:
+        for name, value in (("height", height), ("width", width)):
+            if value is None:
+                raise ValueError(
+                    f"Converting from {source!r} to {target!r} needs the "
+                    f"image `height` and `width`. Received: {name}=None"
+                )
+            if isinstance(value, numbers.Real) and not value > 0:
+                raise ValueError(
+                    f"`{name}` must be positive. Received: {name}={value!r}"
+                )
+        h = ops.convert_to_tensor(height, dtype=dtype)
+        w = ops.convert_to_tensor(width, dtype=dtype)
+        if src_rel:
+            x1, x2, y1, y2 = x1 * w, x2 * w, y1 * h, y2 * h
+        else:
+            x1, x2, y1, y2 = x1 / w, x2 / w, y1 / h, y2 / h
+    return _from_corners(x1, y1, x2, y2, target)
+
+
+# ------------------------------------------------------------ IoU family
+
+
+def _safe_divide(numerator, denominator):
+    """`numerator / denominator`, 0 where `denominator <= 0` (finite
+    gradients there too)."""
+    positive = denominator > 0
+    safe = ops.where(positive, denominator, ops.ones_like(denominator))
+    return ops.where(positive, numerator / safe, ops.zeros_like(numerator))
+
+
+def _box_pairs(boxes1, boxes2, box_format, aligned):
+    """float32 `(x1, y1, x2, y2)` of both sets, broadcast to the output."""
+    box_format = _check_format(box_format)
+    if not isinstance(aligned, bool):
+        raise ValueError(
+            f"`aligned` must be a bool. Received: aligned={aligned!r}"
+        )
+    corners = "rel_xyxy" if box_format.startswith("rel_") else "xyxy"
+    pairs = []
+    for name, boxes in (("boxes1", boxes1), ("boxes2", boxes2)):
+        boxes = ops.convert_to_tensor(boxes)
+        _check_last_dim(boxes, name)
+        if not aligned and len(boxes.shape) < 2:
+            raise ValueError(
+                f"`{name}` must have shape `[..., N, 4]` (use aligned=True "
+                f"for single boxes). Received: {name}.shape="
+                f"{tuple(boxes.shape)}"
+            )
+        pairs.append(convert_format(boxes, box_format, corners))
+    b1, b2 = pairs
+    if not aligned:
+        b1 = ops.expand_dims(b1, -2)  # [..., N, 1, 4]
+        b2 = ops.expand_dims(b2, -3)  # [..., 1, M, 4]
+    return [b1[..., i] for i in range(4)], [b2[..., i] for i in range(4)]
+
+
+def _overlap_terms(boxes1, boxes2, box_format, aligned):
+    (ax1, ay1, ax2, ay2), (bx1, by1, bx2, by2) = _box_pairs(
+        boxes1, boxes2, box_format, aligned
+    )
+    aw, ah = ops.relu(ax2 - ax1), ops.relu(ay2 - ay1)
+    bw, bh = ops.relu(bx2 - bx1), ops.relu(by2 - by1)
+    inter = ops.relu(ops.minimum(ax2, bx2) - ops.maximum(ax1, bx1)) * ops.relu(
+        ops.minimum(ay2, by2) - ops.maximum(ay1, by1)
+    )
+    union = aw * ah + bw * bh - inter
+    # Smallest box enclosing both.
+    cw = ops.relu(ops.maximum(ax2, bx2) - ops.minimum(ax1, bx1))
+    ch = ops.relu(ops.maximum(ay2, by2) - ops.minimum(ay1, by1))
+    return {
+        "iou": _safe_divide(inter, union),
+        "union": union,
+        "cw": cw,
+        "ch": ch,
+        # Squared distance between the centres.
+        "rho2": ops.square((ax1 + ax2 - bx1 - bx2) * 0.5)
+        + ops.square((ay1 + ay2 - by1 - by2) * 0.5),
+        "wh": (aw, ah, bw, bh),
+    }
+
+
+def compute_iou(boxes1, boxes2, box_format="xyxy", aligned=False):
+    """Intersection over union of boxes, pairwise or aligned.
+
+    Formula:
+
+    ```python
+    iou = area(A & B) / (area(A) + area(B) - area(A & B))
+    ```
+
+    0 when the union is empty (both boxes empty); an empty box (zero area
+    or inverted corners) has IoU 0 with every box. Computed in float32
+    whatever the input dtype; no epsilon (unlike
+    `keras.utils.bounding_boxes.compute_iou`, which adds one to the union
+    and has no empty-box rule for inverted corners).
+
+    Args:
+        boxes1: `[..., N, 4]` boxes (`[..., N, 4]` or any `[..., 4]` with
+            `aligned=True`).
+        boxes2: `[..., M, 4]` boxes; leading dimensions broadcast against
+            those of `boxes1` (with `aligned=True`, the same shape as
+            `boxes1`, or broadcastable to it).
+        box_format: format of both sets, one of `kzoo.boxes.FORMATS`.
+            Relative boxes are compared in relative coordinates. Defaults to
+            `"xyxy"`.
+        aligned: compare `boxes1[..., i]` with `boxes2[..., i]` only
+            (`[..., N]` result) instead of every pair (`[..., N, M]`).
+            Defaults to `False`.
+
+    Returns:
+        float32 `[..., N, M]` (`[..., N]` with `aligned=True`), in `[0, 1]`.
+
+    Example:
+
+    >>> a = np.array([[0.0, 0.0, 2.0, 2.0]])
+    >>> b = np.array([[1.0, 1.0, 3.0, 3.0], [5.0, 5.0, 6.0, 6.0]])
+    >>> kzoo.boxes.compute_iou(a, b)  # 1 / (4 + 4 - 1), 0
+    [[0.14285715, 0.]]
+    """
+    return _overlap_terms(boxes1, boxes2, box_format, aligned)["iou"]
+
+
+def compute_giou(boxes1, boxes2, box_format="xyxy", aligned=False):
+    """Generalized IoU, pairwise or aligned.
+
+    Formula:
+
+    ```python
+    giou = iou - (area(C) - area(A | B)) / area(C)
+    ```
+
+    where `C` is the smallest box enclosing `A` and `B`; the penalty is 0
+    when `area(C) = 0` (two empty boxes on a line or a point). In
+    `[-1, 1]`; `1 - giou` is the GIoU loss. Computed in float32.
+
+    Args:
+        boxes1: `[..., N, 4]` boxes (`[..., N, 4]` or any `[..., 4]` with
+            `aligned=True`).
+        boxes2: `[..., M, 4]` boxes; leading dimensions broadcast against
+            those of `boxes1` (with `aligned=True`, the same shape as
+            `boxes1`, or broadcastable to it).
+        box_format: format of both sets, one of `kzoo.boxes.FORMATS`.
+            Relative boxes are compared in relative coordinates. Defaults to
+            `"xyxy"`.
+        aligned: compare `boxes1[..., i]` with `boxes2[..., i]` only
+            (`[..., N]` result) instead of every pair (`[..., N, M]`).
+            Defaults to `False`.
+
+    Returns:
+        float32 `[..., N, M]` (`[..., N]` with `aligned=True`).
+
+    Example:
+
+    >>> a = np.array([[0.0, 0.0, 1.0, 1.0]])
+    >>> b = np.array([[2.0, 0.0, 3.0, 1.0]])
+    >>> kzoo.boxes.compute_giou(a, b)  # 0 - (3 - 2) / 3
+    [[-0.33333334]]
+
+    Reference:
+        - [Rezatofighi et al., 2019](https://arxiv.org/abs/1902.09630).
+    """
+    t = _overlap_terms(boxes1, boxes2, box_format, aligned)
+    enclosing = t["cw"] * t["ch"]
+    return t["iou"] - _safe_divide(enclosing - t["union"], enclosing)
+
+
+def compute_diou(boxes1, boxes2, box_format="xyxy", aligned=False):
+    """Distance IoU, pairwise or aligned.
+
+    Formula:
+
+    ```python
+    diou = iou - rho**2 / c**2
+    ```
+
+    where `rho` is the distance between the two box centres and `c` the
+    diagonal of the smallest box enclosing both (penalty 0 when `c = 0`). In
+    `[-1, 1]`. Computed in float32.
+
+    Args:
+        boxes1: `[..., N, 4]` boxes (`[..., N, 4]` or any `[..., 4]` with
+            `aligned=True`).
+        boxes2: `[..., M, 4]` boxes; leading dimensions broadcast against
+            those of `boxes1` (with `aligned=True`, the same shape as
+            `boxes1`, or broadcastable to it).
+        box_format: format of both sets, one of `kzoo.boxes.FORMATS`.
+            Relative boxes are compared in relative coordinates. Defaults to
+            `"xyxy"`.
+        aligned: compare `boxes1[..., i]` with `boxes2[..., i]` only
+            (`[..., N]` result) instead of every pair (`[..., N, M]`).
+            Defaults to `False`.
+
+    Returns:
+        float32 `[..., N, M]` (`[..., N]` with `aligned=True`).
+
+    Example:
+
+    >>> a = np.array([[0.0, 0.0, 1.0, 1.0]])
+    >>> b = np.array([[2.0, 0.0, 3.0, 1.0]])
+    >>> kzoo.boxes.compute_diou(a, b)  # 0 - 2**2 / (3**2 + 1**2)
+    [[-0.4]]
+
+    Reference:
+        - [Zheng et al., 2020](https://arxiv.org/abs/1911.08287).
+    """
+    t = _overlap_terms(boxes1, boxes2, box_format, aligned)
+    diagonal2 = ops.square(t["cw"]) + ops.square(t["ch"])
+    return t["iou"] - _safe_divide(t["rho2"], diagonal2)
+
+
+def _angle(w, h):
+    """`arctan(w / h)` with `arctan2`, 0 for an empty `w = h = 0` box."""
+    ok = (w + h) > 0
+    one = ops.ones_like(w)
+    return ops.where(
+        ok, ops.arctan2(ops.where(ok, w, one), ops.where(ok, h, one)), 0.0
+    )
+
+
+def compute_ciou(boxes1, boxes2, box_format="xyxy", aligned=False):
+    """Complete IoU, pairwise or aligned.
+
+    Formula:
+
+    ```python
+    v = 4 / pi**2 * (arctan(w2 / h2) - arctan(w1 / h1))**2
+    alpha = stop_gradient(v / (1 - iou + v))
+    ciou = diou - alpha * v
+    ```
+
+    with `diou` of `kzoo.boxes.compute_diou`. `alpha` is a constant for the
+    gradient, as in the authors' code, torchvision's `complete_box_iou_loss`
+    and Ultralytics (Keras' `compute_ciou` differentiates it); it is 0 when
+    `1 - iou + v = 0` (identical aspect ratios and IoU 1) rather than adding
+    an epsilon. `arctan(w / h)` is `arctan2(w, h)` (`pi / 2` for `h = 0`, 0
+    for an empty `w = h = 0` box). Symmetric in `boxes1` and `boxes2`.
+    Computed in float32; `1 - ciou` is the CIoU loss.
+
+    Args:
+        boxes1: `[..., N, 4]` boxes (`[..., N, 4]` or any `[..., 4]` with
+            `aligned=True`).
+        boxes2: `[..., M, 4]` boxes; leading dimensions broadcast against
+            those of `boxes1` (with `aligned=True`, the same shape as
+            `boxes1`, or broadcastable to it).
+        box_format: format of both sets, one of `kzoo.boxes.FORMATS`.
+            Relative boxes are compared in relative coordinates. Defaults to
+            `"xyxy"`.
+        aligned: compare `boxes1[..., i]` with `boxes2[..., i]` only
+            (`[..., N]` result) instead of every pair (`[..., N, M]`).
+            Defaults to `False`.
+
+    Returns:
+        float32 `[..., N, M]` (`[..., N]` with `aligned=True`).
+
+    Example:
+
+    >>> a = np.array([[0.0, 0.0, 2.0, 2.0]])
+    >>> b = np.array([[0.0, 0.0, 2.0, 1.0]])
+    >>> kzoo.boxes.compute_ciou(a, b)  # 0.5 - 0.25 / 8 - 0.0775 * 0.0420
+    [[0.4655019]]
+
+    Reference:
+        - [Zheng et al., 2020](https://arxiv.org/abs/1911.08287).
+    """
+    t = _overlap_terms(boxes1, boxes2, box_format, aligned)
+    diagonal2 = ops.square(t["cw"]) + ops.square(t["ch"])
+    aw, ah, bw, bh = t["wh"]
+    v = (4.0 / math.pi**2) * ops.square(_angle(bw, bh) - _angle(aw, ah))
+    alpha = ops.stop_gradient(_safe_divide(v, 1.0 - t["iou"] + v))
+    return t["iou"] - _safe_divide(t["rho2"], diagonal2) - alpha * v
+
+
+# ------------------------------------------------------ non-max suppression
+
+
+def _check_nms_args(iou_threshold, score_threshold, max_detections,
+                    box_format, max_detections_per_class=None):
+    ok = isinstance(iou_threshold, numbers.Real) and not isinstance(
+        iou_threshold, bool)
+    if not ok or not 0.0 <= iou_threshold <= 1.0:
+        raise ValueError(
+            "`iou_threshold` must be a number in [0, 1]. "
+            f"Received: iou_threshold={iou_threshold!r}"
+        )
+    ok = isinstance(score_threshold, numbers.Real) and not isinstance(
+        score_threshold, bool)
+    if not ok or math.isnan(score_threshold):
+        raise ValueError(
+            "`score_threshold` must be a number. "
+            f"Received: score_threshold={score_threshold!r}"
+        )
+    for name, value in (("max_detections", max_detections),
+                        ("max_detections_per_class", max_detections_per_class)):
+        if name == "max_detections_per_class" and value is None:
+            continue
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool) \
+                or value < 0:
+            raise ValueError(
+                f"`{name}` must be a non-negative integer. "
+                f"Received: {name}={value!r}"
+            )
+    return _check_format(box_format)
+
+
+def _nms_boxes(boxes, box_format):
+    """float32 boxes in `tf.image`'s (relative or absolute) yxyx order."""
+    target = "rel_yxyx" if box_format.startswith("rel_") else "yxyx"
+    return convert_format(boxes, box_format, target)
+
+
+def non_max_suppression(boxes, scores, iou_threshold=0.5, score_threshold=0.6,
+                        max_detections=100, box_format="xyxy"):
+    """Greedy non-max suppression of one image's boxes (class-agnostic).
+
+    The course's procedure: discard every box with score `p_c <=
+    score_threshold`; while boxes remain, take the one with the highest
+    score as a detection and discard the remaining boxes that overlap it by
+    `IoU > iou_threshold`; stop after `max_detections` detections. Equal
+    scores are taken in order of increasing index.
+
+    It keeps exactly what `tf.image.non_max_suppression(convert_format(boxes,
+    box_format, "yxyx"), scores, max_detections, iou_threshold,
+    score_threshold)` keeps, in the same order: that kernel does the work.
+    Note the strict inequality: the course discards boxes with `IoU >= 0.5`,
+    TensorFlow (and so kzoo) those with `IoU > 0.5`; the two differ only
+    when an IoU equals the threshold exactly. Inputs are computed in float32
+    (half-precision boxes and scores are upcast, exactly); relative formats
+    are suppressed in relative coordinates.
+
+    Args:
+        boxes: `[N, 4]` boxes in `box_format`.
+        scores: `[N]` scores (e.g. `p_c`, or `p_c` times a class probability).
+        iou_threshold: a box is suppressed when its IoU with a kept box is
+            greater than this, in `[0, 1]`. Defaults to `0.5`.
+        score_threshold: only boxes with a score greater than this are
+            candidates. Defaults to `0.6`.
+        max_detections: maximum number of kept boxes. Defaults to `100`.
+        box_format: format of `boxes`, one of `kzoo.boxes.FORMATS`.
+            Defaults to `"xyxy"`.
+
+    Returns:
+        int32 `[K]` indices into `boxes` of the kept boxes, `K <=
+        max_detections`, by descending score.
+
+    Example:
+
+    >>> boxes = np.array([[0, 0, 10, 10], [1, 0, 11, 10], [20, 20, 30, 30]],
+    ...                  "float32")
+    >>> kzoo.boxes.non_max_suppression(boxes, np.array([0.9, 0.8, 0.7]))
+    [0, 2]  # box 1 overlaps box 0 by IoU 90 / 110 > 0.5
+
+    Reference:
+        - [`tf.image.non_max_suppression`](
+          https://www.tensorflow.org/api_docs/python/tf/image/non_max_suppression).
+    """
+    box_format = _check_nms_args(iou_threshold, score_threshold,
+                                 max_detections, box_format)
+    boxes = _nms_boxes(boxes, box_format)
+    scores = tf.cast(scores, tf.float32)
+    if len(boxes.shape) != 2 or len(scores.shape) != 1:
+        raise ValueError(
+            "`boxes` must have shape `[N, 4]` and `scores` shape `[N]`. "
+            f"Received: boxes.shape={tuple(boxes.shape)}, "
+            f"scores.shape={tuple(scores.shape)}"
+        )
+    return tf.image.non_max_suppression(
+        boxes, scores, max_detections, iou_threshold=iou_threshold,
+        score_threshold=score_threshold,
+    )
+
+
+def _kept_scores(boxes, scores, classes, per_class, iou_threshold,
+                 score_threshold):
+    """Scores of the (box, class) pairs that per-class NMS keeps, -inf else.
+
+    One `tf.image.non_max_suppression` kernel call (NonMaxSuppressionV4, the
+    padded form of the same kernel) per image and class that has candidates,
+    in a `tf.map_fn` (so the batch size may be unknown). `scores` `[B, N, C]`
+    (every pair a candidate; `classes` is None) or `[B, N]` with int
+    `classes` `[B, N]` (negative classes never kept). Returns `[B, F]` with
+    `F = N * C` (flat index `n * C + c`) or `F = N`.
+    """
+    neg_inf = tf.constant(-math.inf, tf.float32)
+    batch, num = tf.shape(scores)[0], tf.shape(scores)[1]
+    if classes is None:  # [B, N, C]: problem p = b * C + c.
+        num_classes = tf.shape(scores)[2]
+        rows = tf.reshape(tf.transpose(scores, [0, 2, 1]), [-1, num])
+        problems = tf.cast(
+            tf.where(tf.reduce_any(rows > score_threshold, axis=1))[:, 0],
+            tf.int32)
+        images = problems // num_classes
+
+        def problem_scores(p):
+            return rows[problems[p]]
+    else:  # [B, N] scores with their classes.
+        classes = tf.cast(classes, tf.int64)
+        candidate = tf.logical_and(scores > score_threshold, classes >= 0)
+        num_keys = tf.maximum(
+            tf.reduce_max(tf.where(candidate, classes, 0)), 0) + 1
+        image_ids = tf.broadcast_to(
+            tf.range(tf.cast(batch, tf.int64))[:, None], tf.shape(classes))
+        keys, _ = tf.unique(
+            tf.boolean_mask(image_ids * num_keys + classes, candidate))
+        images = tf.cast(keys // num_keys, tf.int32)
+        problem_classes = keys % num_keys
+
+        def problem_scores(p):
+            member = tf.equal(classes[images[p]], problem_classes[p])
+            return tf.where(member, scores[images[p]], neg_inf)
+
+    def run(p):
+        selected, valid = tf.raw_ops.NonMaxSuppressionV4(
+            boxes=boxes[images[p]], scores=problem_scores(p),
+            max_output_size=per_class, iou_threshold=iou_threshold,
+            score_threshold=score_threshold, pad_to_max_output_size=True)
+        return selected, valid
+
+    selected, valid = tf.map_fn(
+        run, tf.range(tf.shape(images)[0]),
+        fn_output_signature=(tf.TensorSpec([per_class], tf.int32),
+                             tf.TensorSpec([], tf.int32)))
+    mask = tf.range(per_class)[None, :] < valid[:, None]
+    selected = tf.boolean_mask(selected, mask)  # box indices of kept pairs
+    owner = tf.boolean_mask(
+        tf.broadcast_to(tf.range(tf.shape(images)[0])[:, None],
+                        tf.shape(mask)), mask)  # their problem
+    image = tf.gather(images, owner)
+    if classes is None:
+        cls = tf.gather(problems, owner) % num_classes
+        kept = tf.gather_nd(scores, tf.stack([image, selected, cls], axis=1))
+        flat = selected * num_classes + cls
+        width = num * num_classes
+    else:
+        kept = tf.gather_nd(scores, tf.stack([image, selected], axis=1))
+        flat, width = selected, num
+    return tf.tensor_scatter_nd_update(
+        tf.fill(tf.stack([batch, width]), neg_inf),
+        tf.stack([image, flat], axis=1), kept)
+
+
+def _batched_nms(boxes, scores, classes, iou_threshold, score_threshold,
+                 max_detections, per_class):
+    """Graph of `batched_non_max_suppression` (see there); `boxes` are the
+    float32 yxyx boxes used for suppression followed by the float32 boxes
+    to return (`[B, N, 8]`). Also returns the kept box `"indices"` (-1 on
+    padding rows)."""
+    nms_boxes, out_boxes = boxes[..., :4], boxes[..., 4:]
+    kept = _kept_scores(nms_boxes, scores, classes, per_class, iou_threshold,
+                        score_threshold)
+    # Merge: descending score, ties by flat index (box, then class); top_k
+    # puts the lower index first among equal values.
+    width = tf.shape(kept)[1]
+    kept = tf.pad(kept, [[0, 0], [0, tf.maximum(max_detections - width, 0)]],
+                  constant_values=-math.inf)
+    top_scores, top = tf.math.top_k(kept, k=max_detections)
+    count = tf.reduce_sum(tf.cast(kept > -math.inf, tf.int32), axis=1)
+    num_detections = tf.minimum(count, max_detections)
+    valid = tf.range(max_detections)[None, :] < num_detections[:, None]
+    num = tf.shape(scores)[1]
+    if classes is None:
+        num_classes = tf.shape(scores)[2]
+        index, top_classes = top // num_classes, top % num_classes
+    else:
+        index = top
+    # Invalid rows point at an appended zero row (N may be 0).
+    index = tf.where(valid, index, num)
+    batch = tf.shape(scores)[0]
+    pad = tf.zeros(tf.stack([batch, 1, 4]), out_boxes.dtype)
+    out = tf.gather(tf.concat([out_boxes, pad], axis=1), index, batch_dims=1)
+    if classes is not None:
+        pad = tf.fill(tf.stack([batch, 1]), tf.constant(-1, classes.dtype))
+        padded = tf.concat([classes, pad], axis=1)
+        top_classes = tf.gather(padded, index, batch_dims=1)
+    return {
+        "indices": tf.where(valid, index, -1),
+        "boxes": tf.where(valid[..., None], out, 0.0),
+        "classes": tf.where(valid, tf.cast(top_classes, tf.int32), -1),
+        "scores": tf.where(valid, top_scores, 0.0),
+        "num_detections": num_detections,
+    }
+
+
+_batched_nms_graph = tf.function(_batched_nms, autograph=False,
+                                 reduce_retracing=True)
+
+
+def _batched(boxes, scores, classes=None, iou_threshold=0.5,
+                                score_threshold=0.6, max_detections=100,
+                                max_detections_per_class=None,
+                                box_format="xyxy"):
+    """Validated inputs of `batched_non_max_suppression`, its graph's output
+    (with the kept `"indices"`)."""
+    box_format = _check_nms_args(iou_threshold, score_threshold,
+                                 max_detections, box_format,
+                                 max_detections_per_class)
+    out_boxes = tf.cast(boxes, tf.float32)
+    nms_boxes = _nms_boxes(out_boxes, box_format)
+    scores = tf.cast(scores, tf.float32)
+    if len(out_boxes.shape) != 3:
+        raise ValueError(
+            "`boxes` must have shape `[B, N, 4]`. "
+            f"Received: boxes.shape={tuple(out_boxes.shape)}"
+        )
+    if len(scores.shape) == 3:
+        if classes is not None:
+            raise ValueError(
+                "`classes` must be None when `scores` has shape `[B, N, C]` "
+                f"(each class has its own score). Received: classes with "
+                f"shape {tuple(classes.shape)}"
+            )
+    elif len(scores.shape) == 2:
+        if classes is None:
+            classes = tf.zeros_like(scores, tf.int32)
+        else:
+            classes = tf.cast(classes, tf.int32)
+            if len(classes.shape) != 2:
+                raise ValueError(
+                    "`classes` must have shape `[B, N]`. "
+                    f"Received: classes.shape={tuple(classes.shape)}"
+                )
+    else:
+        raise ValueError(
+            "`scores` must have shape `[B, N]` or `[B, N, C]`. "
+            f"Received: scores.shape={tuple(scores.shape)}"
+        )
+    per_class = max_detections if max_detections_per_class is None else min(
+        max_detections_per_class, max_detections)
+    return _batched_nms_graph(
+        tf.concat([nms_boxes, out_boxes], axis=-1), scores, classes,
+        tf.constant(iou_threshold, tf.float32),
+        tf.constant(score_threshold, tf.float32),
+        int(max_detections), int(per_class))
+
+
+def batched_non_max_suppression(boxes, scores, classes=None, iou_threshold=0.5,
+                                score_threshold=0.6, max_detections=100,
+                                max_detections_per_class=None,
+                                box_format="xyxy"):
+    """Per-image (and per-class) non-max suppression, padded to a fixed size.
+
+    Three modes, by the shapes of `scores` and `classes`:
+
+    - `scores` `[B, N, C]` (e.g. YOLO's `p_c` times class probabilities):
+      every (box, class) pair is a candidate and NMS runs per class, like
+      `tf.image.combined_non_max_suppression` (without its clipping, and
+      with `tf.image.non_max_suppression`'s tie rule);
+    - `scores` `[B, N]` with int `classes` `[B, N]`: class-aware, each box
+      competes only with boxes of its class; boxes of a negative class
+      (e.g. the -1 of padding rows) are never kept;
+    - `scores` `[B, N]` with `classes=None`: class-agnostic (output class 0).
+
+    For every image and class, the kept pairs are exactly those
+    `kzoo.boxes.non_max_suppression` (i.e. `tf.image.non_max_suppression`)
+    keeps on that class's scores with `max_detections_per_class` as its
+    maximum; they are merged by descending score (ties: lower box index,
+    then lower class first) and the first `max_detections` returned. The
+    thresholds follow `tf.image.non_max_suppression`: candidates need
+    `score > score_threshold`, suppression needs `IoU > iou_threshold` (the
+    course's rule is `IoU >= 0.5`; see `kzoo.boxes.non_max_suppression`).
+    One NMS kernel call per image and class with candidates, inside a
+    `tf.map_fn`: works for a batch size unknown at trace time, and eagerly
+    (through a cached `tf.function`). Computed in float32.
+
+    Args:
+        boxes: `[B, N, 4]` boxes in `box_format`.
+        scores: `[B, N, C]` or `[B, N]` scores.
+        classes: `[B, N]` int classes with `[B, N]` scores, else `None`.
+            Defaults to `None`.
+        iou_threshold: IoU above which a box is suppressed, in `[0, 1]`.
+            Defaults to `0.5`.
+        score_threshold: score a candidate must exceed. Defaults to `0.6`.
+        max_detections: `K`, the number of output rows per image. Defaults
+            to `100`.
+        max_detections_per_class: maximum kept per image and class; `None`
+            means no limit other than `max_detections`. Defaults to `None`.
+        box_format: format of `boxes` (and of the output boxes), one of
+            `kzoo.boxes.FORMATS`. Defaults to `"xyxy"`.
+
+    Returns:
+        A dict: `"boxes"` float32 `[B, K, 4]` (input format), `"classes"`
+        int32 `[B, K]`, `"scores"` float32 `[B, K]`, `"num_detections"`
+        int32 `[B]`. Rows are by descending score; rows past
+        `num_detections` are padding: boxes 0, classes -1, scores 0.
+
+    Example:
+
+    >>> boxes = np.array([[[0, 0, 10, 10], [1, 0, 11, 10]]], "float32")
+    >>> scores = np.array([[[0.9, 0.1], [0.8, 0.7]]], "float32")
+    >>> out = kzoo.boxes.batched_non_max_suppression(boxes, scores,
+    ...                                              max_detections=3)
+    >>> out["classes"], out["num_detections"]  # box 1 kept as class 1 only
+    [[0, 1, -1]], [2]
+    """
+    out = _batched(boxes, scores, classes, iou_threshold=iou_threshold,
+                   score_threshold=score_threshold,
+                   max_detections=max_detections,
+                   max_detections_per_class=max_detections_per_class,
+                   box_format=box_format)
+    out.pop("indices")
+    return out
+
+
+def class_aware_non_max_suppression(boxes, scores, classes, iou_threshold=0.5,
+                                    score_threshold=0.6, max_detections=100,
+                                    box_format="xyxy",
+                                    max_detections_per_class=None):
+    """Non-max suppression run independently per class, for one image.
+
+    Each class's boxes go through `kzoo.boxes.non_max_suppression` (exactly
+    `tf.image.non_max_suppression`, `max_detections_per_class` kept at
+    most); the kept boxes of all classes are merged by descending score
+    (ties: lower index first) and the first `max_detections` returned.
+    Boxes of a negative class (e.g. -1 padding) are never kept. The
+    thresholds are TensorFlow's: `score > score_threshold`, suppressed when
+    `IoU > iou_threshold` (the course writes `>=`; they differ only at
+    exact equality).
+
+    Args:
+        boxes: `[N, 4]` boxes in `box_format`.
+        scores: `[N]` scores.
+        classes: `[N]` int classes.
+        iou_threshold: IoU above which a box is suppressed, in `[0, 1]`.
+            Defaults to `0.5`.
+        score_threshold: score a candidate must exceed. Defaults to `0.6`.
+        max_detections: maximum number of kept boxes. Defaults to `100`.
+        box_format: format of `boxes`, one of `kzoo.boxes.FORMATS`.
+            Defaults to `"xyxy"`.
+        max_detections_per_class: maximum kept per class; `None` means no
+            limit other than `max_detections`. Defaults to `None`.
+
+    Returns:
+        int32 `[K]` indices into `boxes`, by descending score.
+
+    Example:
+
+    >>> boxes = np.array([[0, 0, 10, 10], [1, 0, 11, 10]], "float32")
+    >>> kzoo.boxes.class_aware_non_max_suppression(
+    ...     boxes, np.array([0.9, 0.8]), np.array([0, 1]))
+    [0, 1]  # different classes never suppress each other
+    """
+    boxes = tf.convert_to_tensor(boxes)
+    scores = tf.convert_to_tensor(scores)
+    classes = tf.convert_to_tensor(classes)
+    if len(boxes.shape) != 2 or len(scores.shape) != 1 \
+            or len(classes.shape) != 1:
+        raise ValueError(
+            "`boxes` must have shape `[N, 4]`, `scores` and `classes` shape "
+            f"`[N]`. Received: boxes.shape={tuple(boxes.shape)}, "
+            f"scores.shape={tuple(scores.shape)}, "
+            f"classes.shape={tuple(classes.shape)}"
+        )
+    out = _batched(
+        boxes[None], scores[None], classes[None], iou_threshold=iou_threshold,
+        score_threshold=score_threshold, max_detections=max_detections,
+        max_detections_per_class=max_detections_per_class,
+        box_format=box_format)
+    return out["indices"][0, :out["num_detections"][0]]
