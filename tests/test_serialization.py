@@ -52,6 +52,9 @@ EXAMPLES = {
     "kzoo>EmbeddingHead": lambda: dict(
         embedding_dim=5, normalize=False, hidden_dims=[7, 3],
         activation="gelu"),
+    "kzoo>NonMaxSuppression": lambda: dict(
+        iou_threshold=0.45, score_threshold=0.25, max_detections=7,
+        max_detections_per_class=3, box_format="center_xywh"),
 }
 
 

@@ -4,3 +4,4 @@ from kzoo.layers.mlp_head import MLPHead
 from kzoo.layers.distance import Distance
 from kzoo.layers.embedding_head import EmbeddingHead
 from kzoo.layers.l2_normalize import L2Normalize
+from kzoo.layers.non_max_suppression import NonMaxSuppression
