@@ -47,6 +47,10 @@ EXAMPLES = {
     "kzoo>SimSiamAugmentation": lambda: dict(
         crop_scale=(0.3, 0.9), flip=False, jitter=(0.1, 0.2, 0.3, 0.05),
         jitter_probability=0.5, grayscale_probability=0.1),
+    "kzoo>DetectionAugmentation": lambda: dict(
+        flip_probability=0.3, scale_range=(0.5, 1.5), translation=0.2,
+        jitter=(0.1, 0.2, 0.3, 0.05), jitter_probability=0.5,
+        min_visibility=0.4, min_size=3.0, fill_value=0.0),
     "kzoo>Distance": lambda: dict(metric="cosine"),
     "kzoo>L2Normalize": lambda: dict(axis=1, epsilon=1e-6),
     "kzoo>EmbeddingHead": lambda: dict(

@@ -350,12 +350,13 @@ class DetectionAugmentation:
     and translation up to 20 % and exposure / saturation factors up to 1.5.
 
     Why not Keras' box-aware `RandomFlip` / `RandomZoom` / `RandomTranslation`
-    / `RandomColorJitter` (Keras 3.15): they draw from a stateful seed
-    generator (results depend on the order `tf.data` calls them, so a seed
-    does not fix a parallel pipeline), return float labels, move padding
-    rows off zero (a flipped `[0, 0, 0, 0]` becomes `[W, 0, W, 0]`), keep
-    boxes that left the image, and `RandomTranslation`'s default reflect
-    fill mirrors objects without boxes.
+    / `RandomColorJitter` (Keras 3.15, checked inside `tf.data`): they draw
+    from a stateful seed generator (two runs of the same seeded pipeline with
+    `num_parallel_calls=4` flip different images), return float labels, move
+    padding rows off zero (a flipped `[0, 0, 0, 0]` becomes `[W, 0, W, 0]`),
+    have no minimum visible area (only a box pushed wholly out gets label
+    -1, its coordinates left non-zero), and `RandomTranslation`'s default
+    reflect fill mirrors objects that get no box.
 
     Called as `augment(batch, seed)` with `batch` a dict of contract B
     (`"images"` `[B, H, W, 3]` in `[0, 255]`, `"boxes"` `[B, M, 4]`,

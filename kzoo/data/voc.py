@@ -176,7 +176,11 @@ def _image_path(root, image_id, annotation):
         path = os.path.join(folder, name)
         if os.path.isfile(path):
             return path
-    raise _Invalid(f"image file {os.path.join(folder, names[0])} not found")
+    tried = list(dict.fromkeys(names[:2]))  # id.jpg and <filename>
+    raise _Invalid(
+        f"image file not found: {os.path.join(folder, tried[0])}"
+        + "".join(f" (nor {name} from <filename>)" for name in tried[1:])
+    )
 
 
 def _image_size(path, check_images):
