@@ -536,7 +536,10 @@ def detection_dataset(voc_or_source, image_size=320, batch_size=8,
     `S`, `M` (and `B` when `drop_remainder`) are static. An image with more
     than `max_boxes` boxes keeps its `max_boxes` largest (by area, in their
     original order); for a `VOCDataset` one warning counts the dropped boxes
-    and names the files (BCCD has at most 30 boxes per image). With
+    and names the files (BCCD has at most 30 boxes per image); a
+    `tf.data` source is truncated the same way in the graph, without a
+    warning, and is shuffled (when asked) with a buffer of its cardinality,
+    or 1024 elements when that is unknown. With
     `training=False` (and no shuffle / augment) the order is the source's,
     pass after pass; with a `seed` the shuffle and augmentation are
     reproducible whatever the parallelism.

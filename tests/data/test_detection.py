@@ -94,6 +94,30 @@ def test_letterbox_images_in_tf_function_with_unknown_shapes():
     np.testing.assert_allclose(floats, out, atol=1e-3)
 
 
+def test_letterbox_serving_round_trip_through_a_saved_model(tmp_path):
+    class Serve(tf.Module):
+        @tf.function(input_signature=[
+            tf.TensorSpec([None, None, None, 3], tf.uint8),
+            tf.TensorSpec([None, None, 4], tf.float32)])
+        def __call__(self, images, boxes):
+            x, scale, offset = kzoo.data.letterbox_images(images, 48)
+            shape = tf.shape(images)
+            boxes_lb = boxes * scale[:, None, None] + tf.tile(offset, [1, 2])[:, None]
+            back = kzoo.data.unletterbox_boxes(boxes_lb, scale, offset,
+                                               shape[1], shape[2])
+            return x, back
+
+    tf.saved_model.save(Serve(), str(tmp_path / "serve"))
+    loaded = tf.saved_model.load(str(tmp_path / "serve"))
+    images = np.stack([_image(30, 70, 0), _image(30, 70, 1)])
+    boxes = tf.constant([[[1.0, 2.0, 50.0, 29.0]], [[0.0, 0.0, 70.0, 30.0]]])
+    x, back = loaded(tf.constant(images), boxes)
+    assert x.shape == (2, 48, 48, 3)
+    np.testing.assert_allclose(back, boxes, atol=1e-4)
+    ref, _, _, _ = kzoo.data.letterbox(images[1], [], 48)
+    np.testing.assert_allclose(x[1], ref, atol=1e-3)
+
+
 def test_unletterbox_round_trip_and_clipping():
     rng = np.random.default_rng(0)
     for h, w in ((480, 640), (333, 500), (100, 37)):
