@@ -503,166 +503,205 @@ def non_max_suppression(boxes, scores, iou_threshold=0.5, score_threshold=0.6,
     )
 
 
-def _kept_scores(boxes, scores, classes, per_class, iou_threshold,
-                 score_threshold):
-    """Scores of the (box, class) pairs that per-class NMS keeps, -inf else.
+def _nms_kernel(boxes, scores, per_class, iou_threshold, score_threshold):
+    """`tf.image.non_max_suppression`'s kernel (NonMaxSuppressionV4 is its
+    padded form: same selection, indices padded with 0 to `per_class`)."""
+    selected, valid = tf.raw_ops.NonMaxSuppressionV4(
+        boxes=boxes, scores=scores, max_output_size=per_class,
+        iou_threshold=iou_threshold, score_threshold=score_threshold,
+        pad_to_max_output_size=True)
+    return selected, valid
 
-    One `tf.image.non_max_suppression` kernel call (NonMaxSuppressionV4, the
-    padded form of the same kernel) per image and class that has candidates,
-    in a `tf.map_fn` (so the batch size may be unknown). `scores` `[B, N, C]`
-    (every pair a candidate; `classes` is None) or `[B, N]` with int
-    `classes` `[B, N]` (negative classes never kept). Returns `[B, F]` with
-    `F = N * C` (flat index `n * C + c`) or `F = N`.
-    """
+
+def _merge_sorted(keys, scores, max_detections):
+    """Per row, the positions of the `max_detections` largest `scores`, ties
+    by increasing `keys` (two stable sorts); -inf entries are never valid."""
+    width = tf.shape(scores)[1]
+    pad = [[0, 0], [0, tf.maximum(max_detections - width, 0)]]
+    scores = tf.pad(scores, pad, constant_values=-math.inf)
+    keys = tf.pad(keys, pad)
+    by_key = tf.argsort(keys, axis=1, stable=True)
+    by_score = tf.argsort(tf.gather(scores, by_key, batch_dims=1), axis=1,
+                          direction="DESCENDING", stable=True)
+    return tf.gather(by_key, by_score[:, :max_detections], batch_dims=1)
+
+
+def _select_per_class_scores(boxes, scores, per_class, max_detections,
+                             iou_threshold, score_threshold):
+    """`scores` `[B, N, C]`: NMS per image and class, merged. Returns the
+    `[B, K]` scores (-inf past the detections), box indices and classes."""
+    batch, num = tf.shape(scores)[0], tf.shape(scores)[1]
+    static_classes = scores.shape[2]
+    rows = tf.transpose(scores, [0, 2, 1])  # [B, C, N]
+    if static_classes is not None:
+        # One map_fn step per image, the C kernel calls in its body.
+        num_classes = static_classes
+
+        def run_image(b):
+            selected, valid = zip(*[
+                _nms_kernel(boxes[b], rows[b, c], per_class, iou_threshold,
+                            score_threshold)
+                for c in range(num_classes)])
+            return tf.stack(selected), tf.stack(valid)
+
+        selected, valid = tf.map_fn(
+            run_image, tf.range(batch),
+            fn_output_signature=(
+                tf.TensorSpec([num_classes, per_class], tf.int32),
+                tf.TensorSpec([num_classes], tf.int32)))
+    else:  # One step per (image, class).
+        num_classes = tf.shape(scores)[2]
+        flat_rows = tf.reshape(rows, [-1, num])
+
+        def run_problem(p):
+            return _nms_kernel(boxes[p // num_classes], flat_rows[p],
+                               per_class, iou_threshold, score_threshold)
+
+        selected, valid = tf.map_fn(
+            run_problem, tf.range(batch * num_classes),
+            fn_output_signature=(tf.TensorSpec([per_class], tf.int32),
+                                 tf.TensorSpec([], tf.int32)))
+        selected = tf.reshape(selected, [batch, num_classes, per_class])
+        valid = tf.reshape(valid, [batch, num_classes])
+    # [B, C, Kc] -> [B, C * Kc] candidates.
+    ok = tf.range(per_class)[None, None, :] < valid[:, :, None]
+    cls = tf.broadcast_to(tf.range(num_classes)[None, :, None],
+                          tf.shape(selected))
+    # (Gathered from rows with an extra -inf column: N may be 0.)
+    rows = tf.pad(rows, [[0, 0], [0, 0], [0, 1]], constant_values=-math.inf)
+    kept = tf.where(ok, tf.gather(rows, selected, batch_dims=2), -math.inf)
+    kept, selected, cls = (tf.reshape(x, [batch, -1])
+                           for x in (kept, selected, cls))
+    order = _merge_sorted(selected * num_classes + cls, kept, max_detections)
+    pad = [[0, 0], [0, tf.maximum(max_detections - tf.shape(kept)[1], 0)]]
+    kept = tf.pad(kept, pad, constant_values=-math.inf)
+    return tuple(tf.gather(x, order, batch_dims=1)
+                 for x in (kept, tf.pad(selected, pad), tf.pad(cls, pad)))
+
+
+def _select_class_aware(boxes, scores, classes, per_class, max_detections,
+                        iou_threshold, score_threshold):
+    """`scores` `[B, N]` with `classes` `[B, N]`: NMS per image and class
+    present among the candidates (negative classes never), merged. Returns
+    like `_select_per_class_scores`."""
     neg_inf = tf.constant(-math.inf, tf.float32)
     batch, num = tf.shape(scores)[0], tf.shape(scores)[1]
-    if classes is None:  # [B, N, C]: problem p = b * C + c.
-        num_classes = tf.shape(scores)[2]
-        rows = tf.reshape(tf.transpose(scores, [0, 2, 1]), [-1, num])
-        problems = tf.cast(
-            tf.where(tf.reduce_any(rows > score_threshold, axis=1))[:, 0],
-            tf.int32)
-        images = problems // num_classes
+    classes64 = tf.cast(classes, tf.int64)
+    candidate = tf.logical_and(scores > score_threshold, classes64 >= 0)
+    num_keys = tf.maximum(
+        tf.reduce_max(tf.where(candidate, classes64, 0)), 0) + 1
+    image_ids = tf.broadcast_to(tf.range(tf.cast(batch, tf.int64))[:, None],
+                                tf.shape(classes64))
+    keys, _ = tf.unique(
+        tf.boolean_mask(image_ids * num_keys + classes64, candidate))
+    images = tf.cast(keys // num_keys, tf.int32)
+    problem_classes = keys % num_keys
 
-        def problem_scores(p):
-            return rows[problems[p]]
-    else:  # [B, N] scores with their classes.
-        classes = tf.cast(classes, tf.int64)
-        candidate = tf.logical_and(scores > score_threshold, classes >= 0)
-        num_keys = tf.maximum(
-            tf.reduce_max(tf.where(candidate, classes, 0)), 0) + 1
-        image_ids = tf.broadcast_to(
-            tf.range(tf.cast(batch, tf.int64))[:, None], tf.shape(classes))
-        keys, _ = tf.unique(
-            tf.boolean_mask(image_ids * num_keys + classes, candidate))
-        images = tf.cast(keys // num_keys, tf.int32)
-        problem_classes = keys % num_keys
-
-        def problem_scores(p):
-            member = tf.equal(classes[images[p]], problem_classes[p])
-            return tf.where(member, scores[images[p]], neg_inf)
-
-    def run(p):
-        selected, valid = tf.raw_ops.NonMaxSuppressionV4(
-            boxes=boxes[images[p]], scores=problem_scores(p),
-            max_output_size=per_class, iou_threshold=iou_threshold,
-            score_threshold=score_threshold, pad_to_max_output_size=True)
-        return selected, valid
+    def run_problem(p):
+        member = tf.equal(classes64[images[p]], problem_classes[p])
+        return _nms_kernel(boxes[images[p]],
+                           tf.where(member, scores[images[p]], neg_inf),
+                           per_class, iou_threshold, score_threshold)
 
     selected, valid = tf.map_fn(
-        run, tf.range(tf.shape(images)[0]),
+        run_problem, tf.range(tf.shape(images)[0]),
         fn_output_signature=(tf.TensorSpec([per_class], tf.int32),
                              tf.TensorSpec([], tf.int32)))
+    # Kept (image, box) pairs -> [B, N] map of kept scores, then merge.
     mask = tf.range(per_class)[None, :] < valid[:, None]
-    selected = tf.boolean_mask(selected, mask)  # box indices of kept pairs
-    owner = tf.boolean_mask(
-        tf.broadcast_to(tf.range(tf.shape(images)[0])[:, None],
-                        tf.shape(mask)), mask)  # their problem
-    image = tf.gather(images, owner)
-    if classes is None:
-        cls = tf.gather(problems, owner) % num_classes
-        kept = tf.gather_nd(scores, tf.stack([image, selected, cls], axis=1))
-        flat = selected * num_classes + cls
-        width = num * num_classes
-    else:
-        kept = tf.gather_nd(scores, tf.stack([image, selected], axis=1))
-        flat, width = selected, num
-    return tf.tensor_scatter_nd_update(
-        tf.fill(tf.stack([batch, width]), neg_inf),
-        tf.stack([image, flat], axis=1), kept)
+    selected = tf.boolean_mask(selected, mask)
+    image = tf.boolean_mask(
+        tf.broadcast_to(images[:, None], tf.shape(mask)), mask)
+    where = tf.stack([image, selected], axis=1)
+    kept = tf.tensor_scatter_nd_update(
+        tf.fill(tf.stack([batch, num]), neg_inf), where,
+        tf.gather_nd(scores, where))
+    index = tf.broadcast_to(tf.range(num)[None, :], tf.shape(kept))
+    order = _merge_sorted(index, kept, max_detections)
+    pad = [[0, 0], [0, tf.maximum(max_detections - num, 0)]]
+    kept = tf.gather(tf.pad(kept, pad, constant_values=-math.inf), order,
+                     batch_dims=1)
+    padded = tf.pad(classes, pad, constant_values=-1)
+    return kept, order, tf.gather(padded, order, batch_dims=1)
 
 
 def _batched_nms(boxes, scores, classes, iou_threshold, score_threshold,
-                 max_detections, per_class):
-    """Graph of `batched_non_max_suppression` (see there); `boxes` are the
-    float32 yxyx boxes used for suppression followed by the float32 boxes
-    to return (`[B, N, 8]`). Also returns the kept box `"indices"` (-1 on
-    padding rows)."""
-    nms_boxes, out_boxes = boxes[..., :4], boxes[..., 4:]
-    kept = _kept_scores(nms_boxes, scores, classes, per_class, iou_threshold,
-                        score_threshold)
-    # Merge: descending score, ties by flat index (box, then class); top_k
-    # puts the lower index first among equal values.
-    width = tf.shape(kept)[1]
-    kept = tf.pad(kept, [[0, 0], [0, tf.maximum(max_detections - width, 0)]],
-                  constant_values=-math.inf)
-    top_scores, top = tf.math.top_k(kept, k=max_detections)
-    count = tf.reduce_sum(tf.cast(kept > -math.inf, tf.int32), axis=1)
-    num_detections = tf.minimum(count, max_detections)
-    valid = tf.range(max_detections)[None, :] < num_detections[:, None]
-    num = tf.shape(scores)[1]
-    if classes is None:
-        num_classes = tf.shape(scores)[2]
-        index, top_classes = top // num_classes, top % num_classes
+                 box_format, max_detections, per_class):
+    """Graph of `batched_non_max_suppression` (see there), from its checked
+    inputs; also returns the kept box `"indices"` (-1 on padding rows)."""
+    boxes = tf.cast(boxes, tf.float32)
+    nms_boxes = _nms_boxes(boxes, box_format)
+    scores = tf.cast(scores, tf.float32)
+    if classes is None:  # [B, N, C], or [B, N, 1] class-agnostic
+        top_scores, index, top_classes = _select_per_class_scores(
+            nms_boxes, scores, per_class, max_detections, iou_threshold,
+            score_threshold)
     else:
-        index = top
+        top_scores, index, top_classes = _select_class_aware(
+            nms_boxes, scores, tf.cast(classes, tf.int32), per_class,
+            max_detections, iou_threshold, score_threshold)
+    count = tf.reduce_sum(tf.cast(top_scores > -math.inf, tf.int32), axis=1)
+    valid = tf.range(max_detections)[None, :] < count[:, None]
     # Invalid rows point at an appended zero row (N may be 0).
+    batch, num = tf.shape(scores)[0], tf.shape(scores)[1]
     index = tf.where(valid, index, num)
-    batch = tf.shape(scores)[0]
-    pad = tf.zeros(tf.stack([batch, 1, 4]), out_boxes.dtype)
-    out = tf.gather(tf.concat([out_boxes, pad], axis=1), index, batch_dims=1)
-    if classes is not None:
-        pad = tf.fill(tf.stack([batch, 1]), tf.constant(-1, classes.dtype))
-        padded = tf.concat([classes, pad], axis=1)
-        top_classes = tf.gather(padded, index, batch_dims=1)
+    pad = tf.zeros(tf.stack([batch, 1, 4]), tf.float32)
+    out = tf.gather(tf.concat([boxes, pad], axis=1), index, batch_dims=1)
     return {
         "indices": tf.where(valid, index, -1),
         "boxes": tf.where(valid[..., None], out, 0.0),
-        "classes": tf.where(valid, tf.cast(top_classes, tf.int32), -1),
+        "classes": tf.where(valid, top_classes, -1),
         "scores": tf.where(valid, top_scores, 0.0),
-        "num_detections": num_detections,
+        "num_detections": count,
     }
 
 
-_batched_nms_graph = tf.function(_batched_nms, autograph=False,
-                                 reduce_retracing=True)
+# One cached graph per mode (ranks differ), traced for relaxed shapes.
+_BATCHED_NMS_GRAPHS = {
+    mode: tf.function(_batched_nms, autograph=False, reduce_retracing=True)
+    for mode in ("per_class_scores", "class_aware")
+}
 
 
-def _batched(boxes, scores, classes=None, iou_threshold=0.5,
-                                score_threshold=0.6, max_detections=100,
-                                max_detections_per_class=None,
-                                box_format="xyxy"):
-    """Validated inputs of `batched_non_max_suppression`, its graph's output
-    (with the kept `"indices"`)."""
+def _batched(boxes, scores, classes, iou_threshold, score_threshold,
+             max_detections, max_detections_per_class, box_format):
+    """Checked inputs of `batched_non_max_suppression` to its graph."""
     box_format = _check_nms_args(iou_threshold, score_threshold,
                                  max_detections, box_format,
                                  max_detections_per_class)
-    out_boxes = tf.cast(boxes, tf.float32)
-    nms_boxes = _nms_boxes(out_boxes, box_format)
-    scores = tf.cast(scores, tf.float32)
-    if len(out_boxes.shape) != 3:
+    boxes = tf.convert_to_tensor(boxes)
+    scores = tf.convert_to_tensor(scores)
+    if len(boxes.shape) != 3 or boxes.shape[-1] not in (4, None):
         raise ValueError(
             "`boxes` must have shape `[B, N, 4]`. "
-            f"Received: boxes.shape={tuple(out_boxes.shape)}"
+            f"Received: boxes.shape={tuple(boxes.shape)}"
         )
-    if len(scores.shape) == 3:
-        if classes is not None:
+    if len(scores.shape) not in (2, 3):
+        raise ValueError(
+            "`scores` must have shape `[B, N]` or `[B, N, C]`. "
+            f"Received: scores.shape={tuple(scores.shape)}"
+        )
+    if classes is not None:
+        classes = tf.convert_to_tensor(classes)
+        if len(scores.shape) == 3:
             raise ValueError(
                 "`classes` must be None when `scores` has shape `[B, N, C]` "
                 f"(each class has its own score). Received: classes with "
                 f"shape {tuple(classes.shape)}"
             )
-    elif len(scores.shape) == 2:
-        if classes is None:
-            classes = tf.zeros_like(scores, tf.int32)
-        else:
-            classes = tf.cast(classes, tf.int32)
-            if len(classes.shape) != 2:
-                raise ValueError(
-                    "`classes` must have shape `[B, N]`. "
-                    f"Received: classes.shape={tuple(classes.shape)}"
-                )
-    else:
-        raise ValueError(
-            "`scores` must have shape `[B, N]` or `[B, N, C]`. "
-            f"Received: scores.shape={tuple(scores.shape)}"
-        )
+        if len(classes.shape) != 2:
+            raise ValueError(
+                "`classes` must have shape `[B, N]`. "
+                f"Received: classes.shape={tuple(classes.shape)}"
+            )
     per_class = max_detections if max_detections_per_class is None else min(
         max_detections_per_class, max_detections)
-    return _batched_nms_graph(
-        tf.concat([nms_boxes, out_boxes], axis=-1), scores, classes,
-        tf.constant(iou_threshold, tf.float32),
-        tf.constant(score_threshold, tf.float32),
+    if classes is None and len(scores.shape) == 2:  # class-agnostic
+        scores = scores[..., None]
+    mode = "per_class_scores" if classes is None else "class_aware"
+    return _BATCHED_NMS_GRAPHS[mode](
+        boxes, scores, classes, tf.constant(iou_threshold, tf.float32),
+        tf.constant(score_threshold, tf.float32), box_format,
         int(max_detections), int(per_class))
 
 
@@ -691,9 +730,11 @@ def batched_non_max_suppression(boxes, scores, classes=None, iou_threshold=0.5,
     thresholds follow `tf.image.non_max_suppression`: candidates need
     `score > score_threshold`, suppression needs `IoU > iou_threshold` (the
     course's rule is `IoU >= 0.5`; see `kzoo.boxes.non_max_suppression`).
-    One NMS kernel call per image and class with candidates, inside a
-    `tf.map_fn`: works for a batch size unknown at trace time, and eagerly
-    (through a cached `tf.function`). Computed in float32.
+    Implementation: one NMS kernel call per image and class (with `[B, N]`
+    scores, per image and class present among the candidates) inside a
+    `tf.map_fn`, so the batch size may be unknown at trace time; the merge
+    is a stable sort. Eager calls run a cached `tf.function`. Computed in
+    float32 (half-precision inputs are upcast exactly).
 
     Args:
         boxes: `[B, N, 4]` boxes in `box_format`.
