@@ -26,8 +26,7 @@ batch; the first call of each (tracing, warm-up) is not timed, the repeats
 are interleaved (one of each in turn, so that the load of a shared machine
 falls on all of them alike) and the median is reported. Ratio = time /
 eager reference time: below 1 is faster. Machines are noisy (2 shared cores
-here): ratios are the result, absolute times only context. Usage
-(bench-nms):
+here): ratios are the result, absolute times only context. Usage:
 
     .venv/bin/python benchmarks/bench_nms.py [--batch-size 16] \\
         [--candidates 2000] [--classes 3] [--max-detections 100] \\

@@ -28,7 +28,6 @@ Conventions shared by every function here:
 import math
 import numbers
 
-import keras
 import tensorflow as tf
 from keras import ops
 

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import kzoo
 from kzoo import boxes as B
 
 # ------------------------------------------------------------------ formats
