@@ -13,6 +13,9 @@
   `retrieval_metrics`: retrieval metrics of Musgrave et al. (2020).
 - `kzoo.eval.verification_accuracy` / `kzoo.eval.roc_auc`: pair verification
   from distances (label 0 = similar pair).
+- `kzoo.eval.detection_map`: detection mAP, COCO style (equal to
+  pycocotools' COCOeval stats) or Pascal VOC style (VOC2010+ all-point AP);
+  `kzoo.eval.all_point_average_precision`: the VOC area under a PR curve.
 """
 
 from kzoo.eval.augmented_probe import augmented_linear_probe
@@ -37,3 +40,9 @@ from kzoo.eval.retrieval import verification_accuracy  # noqa: E402
 
 __all__ += ["recall_at_k", "precision_at_1", "r_precision", "map_at_r",
             "retrieval_metrics", "verification_accuracy", "roc_auc"]
+
+# Detection: COCO / Pascal VOC mean average precision and its callback.
+from kzoo.eval.detection_map import all_point_average_precision  # noqa: E402
+from kzoo.eval.detection_map import detection_map  # noqa: E402
+
+__all__ += ["detection_map", "all_point_average_precision"]
