@@ -26,8 +26,8 @@ with its default parameters (the ground truth converted with `area = w * h`
 and `iscrowd = 0`): the twelve numbers of `COCOeval.stats`, equal to
 pycocotools' up to floating-point rounding (in practice bit for bit, see
 `tests/eval/test_detection_map.py`), computed in vectorized NumPy
-(about 20x faster, `benchmarks/bench_detection_map.py`). Conventions, all
-pycocotools':
+(about 18x faster on 500 images x 100 detections,
+`benchmarks/bench_detection_map.py`). Conventions, all pycocotools':
 
 - IoU thresholds `.50:.05:.95` (`np.linspace(.5, .95, 10)`), a match needs
   `IoU >= threshold`; recall thresholds `np.linspace(0, 1, 101)`
@@ -43,6 +43,8 @@ pycocotools':
   inclusive, so `32^2` is both small and medium). Ground truth outside the
   range is ignored, and so are the unmatched detections outside it (by
   their own area);
+- precision is `tp / (tp + fp + eps)` (`eps = np.spacing(1)`), so a
+  perfect result is `1 - 1e-16` rather than `1.0`, as in pycocotools;
 - a (class, area range) without non-ignored ground truth has no AP/AR: it
   is left out of the means (pycocotools marks it `-1`); a summary with no
   defined term at all is `None` here (pycocotools: `-1`).
@@ -770,8 +772,9 @@ def detection_map(ground_truth, detections, num_classes, style="coco",
     dt = [{"boxes": [[12, 10, 50, 52]], "classes": [0], "scores": [0.9]}]
     kzoo.eval.detection_map(gt, dt, num_classes=1, style="voc")
     # {'mAP': 1.0, 'AP/0': 1.0}
-    kzoo.eval.detection_map(gt, dt, num_classes=1, style="coco")["AP50"]
-    # 1.0
+    # IoU 1520 / 1676 = 0.907: a match at 9 of the 10 COCO thresholds.
+    kzoo.eval.detection_map(gt, dt, num_classes=1, style="coco")["AP"]
+    # 0.8999999999999999 (pycocotools' precision tp / (tp + fp + eps))
     ```
 
     References:

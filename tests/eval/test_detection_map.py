@@ -11,9 +11,6 @@ from kzoo.eval import all_point_average_precision  # noqa: E402
 from kzoo.eval import detection_map  # noqa: E402
 from kzoo.eval.detection_map import COCO_SUMMARY_KEYS  # noqa: E402
 
-pycocotools = pytest.importorskip("pycocotools")
-from pycocotools.coco import COCO  # noqa: E402
-from pycocotools.cocoeval import COCOeval  # noqa: E402
 
 
 # ---------------------------------------------------------------------------
@@ -28,6 +25,11 @@ def _pycocotools(ground_truth, detections, num_classes, difficult=False):
     (pycocotools' `_prepare` derives it from iscrowd only, so it is set
     after `_prepare`, as kzoo documents: an ignored, non-crowd box).
     """
+    # Only the tests that compare with pycocotools need it (extra "test").
+    pytest.importorskip("pycocotools")
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
     annotations = []
     for i, gt in enumerate(ground_truth):
         boxes = np.asarray(gt["boxes"], dtype=np.float64).reshape(-1, 4)
