@@ -16,6 +16,8 @@
 - `kzoo.eval.detection_map`: detection mAP, COCO style (equal to
   pycocotools' COCOeval stats) or Pascal VOC style (VOC2010+ all-point AP);
   `kzoo.eval.all_point_average_precision`: the VOC area under a PR curve.
+- `kzoo.eval.DetectionMAPCallback`: Keras callback logging a detector's mAP
+  on a validation set during `fit()`.
 """
 
 from kzoo.eval.augmented_probe import augmented_linear_probe
@@ -44,5 +46,7 @@ __all__ += ["recall_at_k", "precision_at_1", "r_precision", "map_at_r",
 # Detection: COCO / Pascal VOC mean average precision and its callback.
 from kzoo.eval.detection_map import all_point_average_precision  # noqa: E402
 from kzoo.eval.detection_map import detection_map  # noqa: E402
+from kzoo.eval.detection_callback import DetectionMAPCallback  # noqa: E402
 
-__all__ += ["detection_map", "all_point_average_precision"]
+__all__ += ["detection_map", "all_point_average_precision",
+            "DetectionMAPCallback"]
