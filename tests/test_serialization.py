@@ -59,6 +59,12 @@ EXAMPLES = {
     "kzoo>NonMaxSuppression": lambda: dict(
         iou_threshold=0.45, score_threshold=0.25, max_detections=7,
         max_detections_per_class=3, box_format="center_xywh"),
+    "kzoo>YOLOHead": lambda: dict(
+        num_boxes=3, num_classes=4, layout="anchor", hidden_channels=8,
+        objectness_prior=0.1, kernel_regularizer=keras.regularizers.L2(0.1)),
+    "kzoo>YOLOTargetEncoder": lambda: dict(
+        grid_size=5, num_boxes=2, num_classes=3, image_size=160,
+        anchors=[[0.1, 0.2], [0.3, 0.25]]),
 }
 
 

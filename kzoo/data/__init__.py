@@ -27,3 +27,5 @@ from kzoo.data.detection import detection_dataset
 from kzoo.data.detection import letterbox
 from kzoo.data.detection import letterbox_images
 from kzoo.data.detection import unletterbox_boxes
+from kzoo.data.yolo_targets import YOLOTargetEncoder
+from kzoo.data.yolo_targets import kmeans_anchors

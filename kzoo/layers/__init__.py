@@ -5,3 +5,5 @@ from kzoo.layers.distance import Distance
 from kzoo.layers.embedding_head import EmbeddingHead
 from kzoo.layers.l2_normalize import L2Normalize
 from kzoo.layers.non_max_suppression import NonMaxSuppression
+from kzoo.layers.yolo_head import YOLOHead
+from kzoo.layers.yolo_head import decode_yolo_outputs

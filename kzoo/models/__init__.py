@@ -8,3 +8,4 @@ from kzoo.models.simsiam import SimSiam
 from kzoo.models.siamese import multi_stream_network
 from kzoo.models.siamese import siamese_network
 from kzoo.models.siamese import triplet_network
+from kzoo.models.tiny_darknet import tiny_darknet
