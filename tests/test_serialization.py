@@ -59,6 +59,24 @@ EXAMPLES = {
     "kzoo>NonMaxSuppression": lambda: dict(
         iou_threshold=0.45, score_threshold=0.25, max_detections=7,
         max_detections_per_class=3, box_format="center_xywh"),
+    "kzoo>LandmarkHead": lambda: dict(
+        num_landmarks=2, method="regression", pooling="avg", hidden_dims=[5],
+        activation="gelu", dropout=0.2,
+        initial_landmarks=[[0.1, 0.2], [0.3, 0.4]]),
+    "kzoo>LandmarkLoss": lambda: dict(
+        point_loss="smooth_l1", coordinate_scale=96.0, wing_width=5.0,
+        wing_curvature=1.0, smooth_l1_beta=2.0, presence_weight=0.3,
+        reduction="sum", name="lml", dtype="float16"),
+    "kzoo>KeypointAugmentation": lambda: dict(
+        scale=(0.8, 1.2), max_shift=0.05, max_rotation=10.0,
+        flip_probability=0.3, flip_permutation=[1, 0, 2],
+        jitter=(0.1, 0.2, 0.3, 0.01), jitter_probability=0.5,
+        fill_value=114.0),
+    "kzoo>NormalizedMeanError": lambda: dict(
+        left_eye=0, right_eye=3, name="nme2", dtype="float16"),
+    "kzoo>PercentageCorrectKeypoints": lambda: dict(
+        threshold=0.05, left_eye=0, right_eye=3, name="pck2",
+        dtype="float16"),
     "kzoo>YOLOHead": lambda: dict(
         num_boxes=3, num_classes=4, layout="anchor", hidden_channels=8,
         objectness_prior=0.1, kernel_regularizer=keras.regularizers.L2(0.1)),

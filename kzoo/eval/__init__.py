@@ -43,6 +43,19 @@ from kzoo.eval.retrieval import verification_accuracy  # noqa: E402
 __all__ += ["recall_at_k", "precision_at_1", "r_precision", "map_at_r",
             "retrieval_metrics", "verification_accuracy", "roc_auc"]
 
+# Facial-landmark metrics (NME, PCK, inter-ocular normaliser).
+from kzoo.eval.landmarks import NormalizedMeanError  # noqa: E402
+from kzoo.eval.landmarks import PercentageCorrectKeypoints  # noqa: E402
+from kzoo.eval.landmarks import inter_ocular_distance  # noqa: E402
+from kzoo.eval.landmarks import landmark_errors  # noqa: E402
+from kzoo.eval.landmarks import landmark_metrics  # noqa: E402
+from kzoo.eval.landmarks import nme  # noqa: E402
+from kzoo.eval.landmarks import pck  # noqa: E402
+
+__all__ += ["NormalizedMeanError", "PercentageCorrectKeypoints",
+            "inter_ocular_distance", "landmark_errors", "landmark_metrics",
+            "nme", "pck"]
+
 # Detection: COCO / Pascal VOC mean average precision and its callback.
 from kzoo.eval.detection_map import all_point_average_precision  # noqa: E402
 from kzoo.eval.detection_map import detection_map  # noqa: E402

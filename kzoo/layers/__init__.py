@@ -7,3 +7,4 @@ from kzoo.layers.l2_normalize import L2Normalize
 from kzoo.layers.non_max_suppression import NonMaxSuppression
 from kzoo.layers.yolo_head import YOLOHead
 from kzoo.layers.yolo_head import decode_yolo_outputs
+from kzoo.layers.landmark_head import LandmarkHead

@@ -16,3 +16,5 @@ from kzoo.losses.triplet_loss import batch_all_triplet_loss
 from kzoo.losses.triplet_loss import batch_hard_triplet_loss
 from kzoo.losses.triplet_loss import semi_hard_triplet_loss
 from kzoo.losses.triplet_loss import triplet_loss
+from kzoo.losses.landmark_loss import LandmarkLoss
+from kzoo.losses.landmark_loss import landmark_loss

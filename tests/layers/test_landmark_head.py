@@ -1,0 +1,124 @@
+"""LandmarkHead: K (x, y) points normalised to the input, plus a presence
+logit; soft-argmax and dense-regression methods."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+
+import kzoo
+from kzoo.layers.landmark_head import soft_argmax
+
+
+def test_soft_argmax_of_a_peak_is_that_cell_centre():
+    h, w = 4, 6
+    hm = np.full((2, h, w, 3), -1e4, "float32")
+    hm[0, 1, 2, 0] = 0.0   # row 1, column 2
+    hm[0, 3, 5, 1] = 0.0   # last cell
+    hm[0, 0, 0, 2] = 0.0   # first cell
+    hm[1] = 0.0            # uniform: the centre of the map
+    pts = np.asarray(soft_argmax(hm))
+    np.testing.assert_allclose(pts[0], [[2.5 / w, 1.5 / h],
+                                        [5.5 / w, 3.5 / h],
+                                        [0.5 / w, 0.5 / h]], atol=1e-6)
+    np.testing.assert_allclose(pts[1], 0.5, atol=1e-6)
+
+
+def test_soft_argmax_interpolates_between_cells():
+    hm = np.full((1, 1, 4, 1), -1e4, "float32")
+    hm[0, 0, 1, 0] = hm[0, 0, 2, 0] = 0.0  # two equal cells: midway
+    np.testing.assert_allclose(np.asarray(soft_argmax(hm))[0, 0],
+                               [2.0 / 4, 0.5], atol=1e-6)
+
+
+def test_soft_argmax_cell_centres_are_input_pixel_centres_of_a_stride_map():
+    """With a stride-8 'same' feature map of a 32 px input, a peak in cell
+    (i, j) stands for the input region [8j, 8j + 8): centre (8j + 4) / 32."""
+    hm = np.full((1, 4, 4, 1), -1e4, "float32")
+    hm[0, 2, 1, 0] = 0.0
+    x, y = np.asarray(soft_argmax(hm))[0, 0] * 32
+    assert (x, y) == pytest.approx((8 * 1 + 4, 8 * 2 + 4))
+
+
+@pytest.mark.parametrize("method", ["soft_argmax", "regression"])
+def test_output_shapes_and_dtypes(method):
+    head = kzoo.layers.LandmarkHead(5, method=method)
+    out = head(np.random.rand(3, 6, 6, 8).astype("float32"))
+    assert set(out) == {"landmarks", "presence"}
+    assert out["landmarks"].shape == (3, 5, 2)
+    assert out["presence"].shape == (3, 1)
+    assert head.compute_output_shape((3, 6, 6, 8)) == {
+        "landmarks": (3, 5, 2), "presence": (3, 1)}
+
+
+def test_soft_argmax_points_lie_inside_the_input():
+    head = kzoo.layers.LandmarkHead(68)
+    out = head(np.random.default_rng(0).normal(0, 50, (4, 12, 12, 16))
+               .astype("float32"))
+    pts = np.asarray(out["landmarks"])
+    assert np.all(pts >= 0.5 / 12 - 1e-6) and np.all(pts <= 1 - 0.5 / 12 + 1e-6)
+
+
+def test_regression_head_starts_at_the_initial_landmarks():
+    init = np.random.default_rng(1).uniform(0.2, 0.8, (68, 2))
+    head = kzoo.layers.LandmarkHead(68, method="regression",
+                                    initial_landmarks=init)
+    out = head(np.random.default_rng(2).uniform(0, 1, (2, 3, 3, 8))
+               .astype("float32"))
+    np.testing.assert_allclose(out["landmarks"][0], init, atol=1e-6)
+    default = kzoo.layers.LandmarkHead(4, method="regression", pooling="avg")
+    out = default(np.ones((1, 16), "float32"))  # vector features
+    np.testing.assert_allclose(out["landmarks"], 0.5, atol=1e-6)
+
+
+def test_regression_hidden_layers_and_dropout():
+    head = kzoo.layers.LandmarkHead(3, method="regression", hidden_dims=[7],
+                                    dropout=0.5)
+    x = np.ones((2, 2, 2, 4), "float32")
+    head(x)
+    assert any("hidden_0" in w.path for w in head.weights)
+    # dropout only in training
+    np.testing.assert_allclose(head(x)["landmarks"],
+                               head(x)["landmarks"])
+
+
+def test_outputs_are_float32_under_mixed_precision():
+    head = kzoo.layers.LandmarkHead(4, dtype="mixed_float16")
+    out = head(np.ones((1, 4, 4, 8), "float16"))
+    for key in ("landmarks", "presence"):
+        assert keras.backend.standardize_dtype(out[key].dtype) == "float32"
+
+
+def test_model_saves_and_loads(tmp_path):
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, strides=4, padding="same")(inputs)
+    model = keras.Model(inputs, kzoo.layers.LandmarkHead(
+        6, dropout=0.1, name="head")(x))
+    path = os.path.join(tmp_path, "m.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    x = np.random.default_rng(0).uniform(0, 1, (2, 16, 16, 3)).astype("float32")
+    for key in ("landmarks", "presence"):
+        np.testing.assert_allclose(loaded(x)[key], model(x)[key], atol=1e-6)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(num_landmarks=0), "num_landmarks=0"),
+    (dict(method="heatmap"), "method='heatmap'"),
+    (dict(pooling="max"), "pooling='max'"),
+    (dict(hidden_dims=[0]), r"hidden_dims=\[0\]"),
+    (dict(dropout=1.0), "dropout=1.0"),
+    (dict(num_landmarks=3, initial_landmarks=np.zeros((4, 2))),
+     r"initial_landmarks.shape=\(4, 2\)"),
+])
+def test_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=f"Received: {match}"):
+        kzoo.layers.LandmarkHead(**kwargs)
+
+
+def test_bad_input_shapes():
+    with pytest.raises(ValueError, match="needs a `\\[B, h, w, C\\]`"):
+        kzoo.layers.LandmarkHead(3)(np.zeros((2, 8), "float32"))
+    with pytest.raises(ValueError, match="input_shape"):
+        kzoo.layers.LandmarkHead(3)(np.zeros((2, 4, 4, 4, 1), "float32"))
