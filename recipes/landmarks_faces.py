@@ -15,15 +15,20 @@ jitter; keypoints follow every transform exactly. A validation split
 (`--val-fraction` of the training *people*, grouped by file name, so no
 person is in both) is held out for the logs.
 
-Model: a small plain CNN (3x3 conv-BN-ReLU blocks, five stride-2 stages,
-`--width` base filters) and `kzoo.layers.LandmarkHead` (flattened 3x3
-features -> 68 normalised (x, y) + a presence logit; its bias starts at the
-mean training shape). Loss: `kzoo.losses.LandmarkLoss`, `--point-loss`
-(L1 by default; smooth-L1, Wing (Feng et al., 2018) or L2 on coordinate
-differences in input pixels) over the visible points, plus the presence BCE (`--presence-weight`). The data
-holds faces only, so presence is trained on positives only and stays near 1:
-it is wired end to end, but is meaningful only after training with
-negatives. AdamW with a cosine learning-rate decay.
+Model (`build_model`): a small plain CNN (3x3 conv-BN-ReLU blocks, five
+stride-2 stages, `--width` base filters), a top-down neck back to stride 8
+(12x12 at 96 px) and `kzoo.layers.LandmarkHead` with `--head soft_argmax`:
+one heatmap per point, each point the expectation of its heatmap's softmax
+(integral regression; it learned in a few hundred steps where a dense
+regression from the stride-32 features, `--head regression`, stayed at the
+mean shape), giving 68 (x, y) normalised to the input, plus a presence
+logit. Loss: `kzoo.losses.LandmarkLoss`, `--point-loss` (L1 by default;
+smooth-L1, Wing (Feng et al., 2018) or L2, on coordinate differences in
+input pixels) averaged over the visible points, plus the presence BCE
+(`--presence-weight`). The data holds faces only, so presence is trained
+on positives only and stays near 1: it is wired end to end, but is
+meaningful only after training with negatives. AdamW with a cosine
+learning-rate decay to 0.
 
 Reported in metrics.json (on the test faces, in pixels of the original
 images):
@@ -41,12 +46,16 @@ red) and exports a SavedModel (`kzoo.export.export_landmark_model`): its
 per request), letterboxes them in the graph, and returns `landmarks` `[B, 68,
 2]` in pixels of the input images and `presence` `[B]`.
 
-Default budget: about 15 minutes on an idle 2-core CPU (`--epochs 30` of
-108 steps at batch 32 and 96 px; ~5 steps/s measured on 2 shared cores,
-plus ~1 minute of loading, evaluation and export).
+Default budget: about 15 minutes on an idle 2-core CPU (11-13 expected):
+`--epochs 25` of 97 steps (3,105 training faces after the validation
+split, batch 32, 96 px) = 2,425 steps. Measured: 0.47 CPU-seconds per step,
+2.7 steps/s on 2 cores shared with other jobs (load ~4), so about 3.5-4
+steps/s on an idle machine (10-12 minutes of steps), plus about a minute of
+loading, per-epoch validation, evaluation and export.
 
     python recipes/landmarks_faces.py --data-dir ../shared/datasets
-    python recipes/landmarks_faces.py --point-loss l2 --epochs 5
+    python recipes/landmarks_faces.py --data-dir ../shared/datasets \
+        --point-loss wing --epochs 5
 """
 
 import argparse
@@ -60,7 +69,7 @@ from kzoo import runs  # noqa: E402  (light: does not import TensorFlow)
 
 DATASET = "facial_keypoints"
 NAME = "landmarks_faces"
-EPOCHS = 30
+EPOCHS = 25
 PNG_NAME = "test_landmarks.png"
 TRUE_COLOR = (0, 230, 0)
 PRED_COLOR = (255, 40, 40)

@@ -183,7 +183,7 @@ def test_bad_flags_are_argparse_errors(flags):
 
 def test_defaults(recipe):
     args = recipe.parse_args([])
-    assert (args.epochs, args.batch_size, args.image_size) == (30, 32, 96)
+    assert (args.epochs, args.batch_size, args.image_size) == (25, 32, 96)
     assert args.point_loss == "l1" and args.head == "soft_argmax"
     assert args.model_name == "landmarks_faces" and args.augment
     assert "15 minutes" in recipe.__doc__
