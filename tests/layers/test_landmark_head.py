@@ -122,3 +122,34 @@ def test_bad_input_shapes():
         kzoo.layers.LandmarkHead(3)(np.zeros((2, 8), "float32"))
     with pytest.raises(ValueError, match="input_shape"):
         kzoo.layers.LandmarkHead(3)(np.zeros((2, 4, 4, 4, 1), "float32"))
+
+
+def test_exported_model_returns_points_in_input_pixels(tmp_path):
+    """kzoo.export.export_landmark_model: a head predicting fixed normalised
+    points serves them mapped back through the letterbox of each input."""
+    import tensorflow as tf
+
+    init = [[0.5, 0.5], [0.25, 0.5], [0.75, 0.25]]
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(2, 3, strides=8, padding="same")(inputs)
+    model = keras.Model(inputs, kzoo.layers.LandmarkHead(
+        3, method="regression", initial_landmarks=init)(x))
+    version_dir = kzoo.export.export_landmark_model(
+        model, str(tmp_path), "faces", image_size=32)
+    assert version_dir == os.path.join(str(tmp_path), "faces", "1")
+    assert os.path.isfile(os.path.join(str(tmp_path), "models.config"))
+    serve = tf.saved_model.load(version_dir).signatures["serving_default"]
+    # 40 x 80 image: scale 0.4, content 16 rows high at y offset 8
+    out = serve(images=tf.zeros((2, 40, 80, 3), tf.uint8))
+    np.testing.assert_allclose(out["landmarks"][0],
+                               [[40.0, 20.0], [20.0, 20.0], [60.0, 0.0]],
+                               atol=1e-4)
+    np.testing.assert_allclose(out["presence"], [0.5, 0.5], atol=1e-6)
+    # a tall 64 x 16 image: scale 0.5, x offset 12
+    out = serve(images=tf.zeros((1, 64, 16, 3), tf.uint8))
+    np.testing.assert_allclose(out["landmarks"][0],
+                               [[8.0, 32.0], [-8.0, 32.0], [24.0, 16.0]],
+                               atol=1e-4)
+    with pytest.raises(ValueError, match="image_size=0"):
+        kzoo.export.export_landmark_model(model, str(tmp_path), "faces",
+                                          image_size=0)
