@@ -19,6 +19,12 @@ def _tiny_backbone():
     return keras.Model(inputs, keras.layers.Dense(4)(x), name="tiny")
 
 
+def _tiny_backbone_map():
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, strides=4, padding="same")(inputs)
+    return keras.Model(inputs, x, name="tiny_map")
+
+
 # Non-default values for every constructor argument, per class.
 EXAMPLES = {
     "kzoo>MLPHead": lambda: dict(
@@ -83,6 +89,26 @@ EXAMPLES = {
     "kzoo>YOLOTargetEncoder": lambda: dict(
         grid_size=5, num_boxes=2, num_classes=3, image_size=160,
         anchors=[[0.1, 0.2], [0.3, 0.25]]),
+    "kzoo>YOLOLoss": lambda: dict(
+        num_boxes=2, num_classes=3, anchors=[[0.1, 0.2], [0.3, 0.25]],
+        layout="anchor", lambda_coord=2.0, lambda_noobj=0.25, lambda_obj=2.0,
+        lambda_class=0.5, box_loss="ciou", objectness_target="one",
+        ignore_threshold=0.6, objectness_loss="bce",
+        class_loss="crossentropy", reduction="sum", name="yl",
+        dtype="float16"),
+    "kzoo>YOLODecode": lambda: dict(
+        num_boxes=2, num_classes=3, anchors=[[0.1, 0.2], [0.3, 0.25]],
+        layout="anchor", image_size=160, confidence="top_class_x_objectness",
+        clip_boxes=False),
+    "kzoo>YOLODetector": lambda: dict(
+        backbone=_tiny_backbone_map(), num_classes=3, num_boxes=2,
+        anchors=[[0.1, 0.2], [0.3, 0.25]], layout="anchor",
+        hidden_channels=4, objectness_prior=0.1, lambda_coord=2.0,
+        lambda_noobj=0.25, lambda_obj=2.0, lambda_class=0.5, box_loss="giou",
+        objectness_target="one", ignore_threshold=0.6,
+        objectness_loss="bce", class_loss="crossentropy",
+        confidence="top_class_x_objectness", iou_threshold=0.4,
+        score_threshold=0.1, max_detections=7),
 }
 
 

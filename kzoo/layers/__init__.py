@@ -8,3 +8,4 @@ from kzoo.layers.non_max_suppression import NonMaxSuppression
 from kzoo.layers.yolo_head import YOLOHead
 from kzoo.layers.yolo_head import decode_yolo_outputs
 from kzoo.layers.landmark_head import LandmarkHead
+from kzoo.layers.yolo_decode import YOLODecode

@@ -10,16 +10,19 @@ training and inference share one parameterisation:
 - centre, as fractions of the image: `cx = (col + sigmoid(t_x)) / S_x`,
   `cy = (row + sigmoid(t_y)) / S_y` (the cell in column `col`, row `row`
   covers `[col, col + 1) / S_x` horizontally, `[row, row + 1) / S_y`
-  vertically; `sigmoid(t_x)` is the offset inside the cell, YOLOv1's
-  `x`);
+  vertically; `sigmoid(t_x)` is the offset inside the cell, YOLOv1's `x`,
+  bounded as in YOLOv2's "direct location prediction");
 - size, as fractions of the image:
   - `layout="cell"` (YOLOv1, no anchors): the network predicts the square
     roots, `sqrt(w) = sigmoid(t_w)`, `sqrt(h) = sigmoid(t_h)` (YOLOv1
     regresses `sqrt(w)`, `sqrt(h)` so that an error on a small box costs
-    more than the same error on a large one);
+    more than the same error on a large one; YOLOv1's outputs are linear,
+    the sigmoid keeps boxes inside the image);
   - `layout="anchor"` (YOLOv2): `w = anchor_w * exp(t_w)`, `h = anchor_h *
     exp(t_h)`, with `t` clipped to `[-MAX_LOG_SCALE, MAX_LOG_SCALE]` before
-    the `exp` so that sizes stay finite;
+    the `exp` so that sizes stay finite (a straight-through clip: the
+    gradient is that of the unclipped `t`, so a clipped predictor is not
+    stuck);
 - classes: `layout="cell"`: one softmax over the `C` class scores of each
   cell, shared by its `B` boxes (YOLOv1: "we only predict one set of class
   probabilities per grid cell"); `layout="anchor"`: one softmax per box.
@@ -115,7 +118,9 @@ def decode_yolo_outputs(outputs, num_boxes, num_classes, anchors=None,
         - `"boxes"`: `[N, S_y, S_x, B, 4]`, `(cx, cy, w, h)` as fractions
           of the image (`"rel_center_xywh"`);
         - `"class_probs"`: `[N, S_y, S_x, 1, C]` (`"cell"`: one
-          distribution per cell) or `[N, S_y, S_x, B, C]` (`"anchor"`).
+          distribution per cell) or `[N, S_y, S_x, B, C]` (`"anchor"`);
+        - `"objectness_logits"` (`t_o`) and `"class_logits"` (the raw
+          class scores, shaped as `"class_probs"`), for losses on logits.
 
     Example:
 
@@ -146,30 +151,39 @@ def decode_yolo_outputs(outputs, num_boxes, num_classes, anchors=None,
                 f"outputs.shape={tuple(x.shape)}")
         box_part = x[..., :5]
         class_logits = x[..., 5:]
+    offsets = ops.sigmoid(box_part[..., 1:3])
     shape = ops.shape(x)
     grid_y, grid_x = shape[1], shape[2]
     cols = ops.cast(ops.arange(grid_x), "float32")
     rows = ops.cast(ops.arange(grid_y), "float32")
     col = ops.reshape(cols, (1, 1, -1, 1))
     row = ops.reshape(rows, (1, -1, 1, 1))
-    offsets = ops.sigmoid(box_part[..., 1:3])
-    cx = (col + offsets[..., 0]) / ops.cast(grid_x, "float32")
-    cy = (row + offsets[..., 1]) / ops.cast(grid_y, "float32")
     t_wh = box_part[..., 3:5]
     if layout == "cell":
         sqrt_wh = ops.sigmoid(t_wh)
         wh = ops.square(sqrt_wh)
     else:
-        t_wh = ops.clip(t_wh, -MAX_LOG_SCALE, MAX_LOG_SCALE)
+        # Straight-through clip: the value is clipped (finite exp), the
+        # gradient passes as if it were not, so a predictor pushed beyond
+        # the clip (e.g. by an early large step) can still come back.
+        t_wh = t_wh + ops.stop_gradient(
+            ops.clip(t_wh, -MAX_LOG_SCALE, MAX_LOG_SCALE) - t_wh)
         anchor = ops.convert_to_tensor(np.asarray(anchors, np.float32))
         wh = anchor * ops.exp(t_wh)
         sqrt_wh = ops.sqrt(anchor) * ops.exp(0.5 * t_wh)
     return {
         "objectness": ops.sigmoid(box_part[..., 0]),
+        "objectness_logits": box_part[..., 0],
+        "class_logits": class_logits,
         "offsets": offsets,
         "sqrt_wh": sqrt_wh,
-        "boxes": ops.stack([cx, cy, wh[..., 0], wh[..., 1]], axis=-1),
-        "class_probs": ops.softmax(class_logits, axis=-1),
+        "boxes": ops.stack([
+            (col + offsets[..., 0]) / ops.cast(grid_x, "float32"),
+            (row + offsets[..., 1]) / ops.cast(grid_y, "float32"),
+            wh[..., 0], wh[..., 1]], axis=-1),
+        # One class: probability 1 (keras warns on a softmax over 1 value).
+        "class_probs": (ops.softmax(class_logits, axis=-1) if num_classes > 1
+                        else ops.ones_like(class_logits)),
     }
 
 
@@ -191,9 +205,11 @@ class YOLOHead(keras.layers.Layer):
     Values are raw (logits): `kzoo.layers.decode_yolo_outputs` maps them to
     probabilities and boxes (see the `kzoo.layers.yolo_head` module
     docstring), `kzoo.losses.YOLOLoss` trains them and
-    `kzoo.layers.YOLODecode` decodes them. The objectness biases start at
-    `logit(objectness_prior)` (RetinaNet's prior initialisation), so an
-    untrained head predicts few objects instead of `p = 0.5` everywhere.
+    `kzoo.layers.YOLODecode` decodes them. The output kernel starts from
+    `N(0, 0.01)` and the objectness biases at `logit(objectness_prior)`
+    (RetinaNet's initialisation of its heads), so an untrained head
+    predicts, in every cell, its anchors (or a centred box a quarter of the
+    image wide) with few objects, instead of random boxes and `p = 0.5`.
     The output is float32 whatever the dtype policy.
 
     Args:
@@ -268,8 +284,14 @@ class YOLOHead(keras.layers.Layer):
                 keras.layers.LeakyReLU(
                     0.1, name="hidden_act", dtype=self.dtype_policy),
             ]
+        # Small initial outputs (RetinaNet's N(0, 0.01) head init): an
+        # untrained head predicts its anchor (or the cell-centred box) and
+        # the prior objectness everywhere, instead of random boxes up to
+        # e^3 times the anchor that the IoU losses cannot recover from.
         self._output_conv = keras.layers.Conv2D(
-            self.output_channels, 1, kernel_regularizer=self.kernel_regularizer,
+            self.output_channels, 1,
+            kernel_initializer=keras.initializers.RandomNormal(stddev=0.01),
+            kernel_regularizer=self.kernel_regularizer,
             name="output_conv", dtype=self.dtype_policy)
 
     def _objectness_channels(self):

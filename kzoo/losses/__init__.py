@@ -18,3 +18,6 @@ from kzoo.losses.triplet_loss import semi_hard_triplet_loss
 from kzoo.losses.triplet_loss import triplet_loss
 from kzoo.losses.landmark_loss import LandmarkLoss
 from kzoo.losses.landmark_loss import landmark_loss
+from kzoo.losses.yolo_loss import YOLOLoss
+from kzoo.losses.yolo_loss import yolo_loss
+from kzoo.losses.yolo_loss import yolo_loss_terms

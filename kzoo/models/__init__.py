@@ -9,3 +9,4 @@ from kzoo.models.siamese import multi_stream_network
 from kzoo.models.siamese import siamese_network
 from kzoo.models.siamese import triplet_network
 from kzoo.models.tiny_darknet import tiny_darknet
+from kzoo.models.yolo_detector import YOLODetector

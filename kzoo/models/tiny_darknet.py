@@ -7,7 +7,7 @@ from keras import layers
 
 
 def tiny_darknet(input_shape=(320, 320, 3), width=16, output_stride=32,
-                 synchronized_bn=False, name="tiny_darknet"):
+                 bn_momentum=0.99, synchronized_bn=False, name="tiny_darknet"):
     """Tiny-YOLO's backbone: 3 x 3 conv-BN-LeakyReLU blocks and max-pooling.
 
     Six `3 x 3 Conv (no bias) -> BatchNormalization -> LeakyReLU(0.1)`
@@ -29,6 +29,9 @@ def tiny_darknet(input_shape=(320, 320, 3), width=16, output_stride=32,
         width: filters of the first block, doubled at each block. Defaults
             to `16`.
         output_stride: `32` (five pools) or `16` (four). Defaults to `32`.
+        bn_momentum: momentum of the BatchNormalization moving statistics
+            (what inference uses; lower it for very short trainings).
+            Defaults to `0.99` (darknet's and Keras').
         synchronized_bn: cross-replica batch statistics. Defaults to
             `False`.
         name: model name. Defaults to `"tiny_darknet"`.
@@ -62,6 +65,9 @@ def tiny_darknet(input_shape=(320, 320, 3), width=16, output_stride=32,
             raise ValueError(
                 f"`input_shape` sides must be multiples of output_stride="
                 f"{output_stride}. Received: input_shape={input_shape}")
+    if not 0.0 <= bn_momentum < 1.0:
+        raise ValueError("`bn_momentum` must be in [0, 1). "
+                         f"Received: bn_momentum={bn_momentum!r}")
     pools = {16: 4, 32: 5}[output_stride]
     inputs = keras.Input(input_shape, name="images")
     x = layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
@@ -69,7 +75,8 @@ def tiny_darknet(input_shape=(320, 320, 3), width=16, output_stride=32,
         x = layers.Conv2D(width * 2 ** i, 3, padding="same", use_bias=False,
                           kernel_initializer="he_normal",
                           name=f"conv{i}")(x)
-        x = layers.BatchNormalization(synchronized=synchronized_bn,
+        x = layers.BatchNormalization(momentum=bn_momentum,
+                                      synchronized=synchronized_bn,
                                       name=f"bn{i}")(x)
         x = layers.LeakyReLU(0.1, name=f"leaky{i}")(x)
         if i < pools:
