@@ -34,7 +34,12 @@ class YOLODetector(keras.Model):
     loss, scaled per replica under `tf.distribute`, plus the regularisation
     losses `model.losses`), and logs its four weighted terms as the metrics
     `coord_loss`, `objectness_loss`, `no_object_loss` and `class_loss`.
-    `compile(loss=...)` replaces it by any Keras loss of `(y_true, grid)`.
+    `compile(loss=...)` replaces it by any Keras loss of `(y_true, grid)`
+    (e.g. a `kzoo.losses.YOLOLoss` with other settings; the term metrics
+    are then not logged). A backbone with BatchNormalization trained for
+    only a few hundred steps may need a lower BN momentum
+    (`kzoo.models.tiny_darknet(bn_momentum=...)`): inference uses the
+    moving statistics.
 
     Inference: `inference_model()` is a functional `keras.Model` sharing
     the weights: images float32 `[N, S_in, S_in, 3]` in `[0, 255]` ->

@@ -35,6 +35,10 @@ def test_objectness_prior_sets_the_objectness_biases_only():
         np.testing.assert_array_equal(others, 0.0)
     head = kzoo.layers.YOLOHead(2, 3, objectness_prior=None)
     np.testing.assert_array_equal(head(np.zeros((1, 3, 3, 4), "float32")), 0)
+    # N(0, 0.01) kernel: an untrained head predicts its anchors (t ~ 0).
+    features = np.random.default_rng(0).normal(size=(1, 3, 3, 64))
+    head = kzoo.layers.YOLOHead(2, 3, objectness_prior=None)
+    assert np.abs(np.asarray(head(features.astype("float32")))).max() < 0.5
 
 
 def test_decode_cell_layout_matches_the_formulas():

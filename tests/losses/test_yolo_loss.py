@@ -311,3 +311,25 @@ def test_validation_messages():
     with pytest.raises(ValueError, match="Received: y_true.shape"):
         kzoo.losses.yolo_loss(np.zeros((1, 4, 4, 2, 6)),
                               np.zeros((1, 3, 3, 13)), 2, 3)
+
+
+def test_ignore_threshold_on_a_large_grid_matches_brute_force():
+    # 8 x 8 x 2 = 128 slots: the rule looks at the (at most 100) objects.
+    s, b, c = 8, 2, 2
+    anchors = [[0.1, 0.1], [0.3, 0.25]]
+    y_true = _targets(13, s, b, c, anchors=anchors, m=12)
+    raw = np.random.default_rng(14).normal(size=(2, s, s, b, 5 + c))
+    got = kzoo.losses.yolo_loss_terms(y_true, raw, b, c, anchors=anchors,
+                                      ignore_threshold=0.3)["no_object"]
+    pred = kzoo.layers.decode_yolo_outputs(raw, b, c, anchors)
+    boxes = np.asarray(pred["boxes"]).reshape(2, -1, 4)
+    p = np.asarray(pred["objectness"]).reshape(2, -1)
+    truth = y_true.reshape(2, -1, 6)
+    for n in range(2):
+        objects = truth[n][truth[n, :, 4] > 0]
+        best = [max([_iou(box, o[:4]) for o in objects] + [0.0])
+                for box in boxes[n]]
+        keep = (truth[n, :, 4] == 0) & (np.asarray(best) <= 0.3)
+        assert 0 < keep.sum() < len(keep) - len(objects)
+        np.testing.assert_allclose(got[n], 0.5 * (p[n][keep] ** 2).sum(),
+                                   rtol=1e-5)

@@ -72,6 +72,21 @@ def test_outputs_encoder_and_inference_contract():
     assert not np.allclose(inference(images)["scores"], out["scores"])
 
 
+def test_inference_model_exports_final_detections(tmp_path):
+    det = _detector("anchor", score_threshold=0.0, max_detections=5)
+    version_dir = kzoo.export.export_detection_model(
+        det.inference_model(), str(tmp_path), "yolo", image_size=64,
+        class_names=["r", "g", "b"])
+    serve = tf.saved_model.load(version_dir).signatures["serving_default"]
+    images = np.random.default_rng(0).integers(0, 255, (2, 48, 80, 3))
+    out = serve(images=tf.constant(images, tf.uint8))
+    assert out["boxes"].shape == (2, 5, 4)
+    assert out["num_detections"].numpy().tolist() == [5, 5]
+    # Boxes come back in the pixels of the 80 x 48 input images.
+    assert float(tf.reduce_max(out["boxes"][..., 2])) <= 80
+    assert float(tf.reduce_max(out["boxes"][..., 3])) <= 48
+
+
 def test_loss_is_the_yolo_loss_plus_regularisation():
     det = _detector("cell", lambda_noobj=0.25)
     images, boxes, classes = _rectangles()
