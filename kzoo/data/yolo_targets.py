@@ -222,7 +222,7 @@ class YOLOTargetEncoder:
     def __init__(self, grid_size, num_boxes, num_classes, image_size,
                  anchors=None):
         self.grid_size = _positive_int(grid_size, "grid_size")
-        self.num_boxes, self.num_classes, layout, self.anchors = (
+        self.num_boxes, self.num_classes, _, self.anchors = (
             check_yolo_config(num_boxes, num_classes, None, anchors))
         self.image_size = _positive_int(image_size, "image_size")
 
@@ -379,8 +379,8 @@ class YOLOTargetEncoder:
         for element in dataset:
             if isinstance(element, (tuple, list)):
                 element = element[0]
-            if not isinstance(element, dict) or not {"boxes", "classes"} <= set(
-                    element):
+            if (not isinstance(element, dict)
+                    or not {"boxes", "classes"} <= set(element)):
                 raise ValueError(
                     "`dataset` must yield dicts with 'boxes' and 'classes' "
                     "(contract B), or tuples starting with one. Received: "

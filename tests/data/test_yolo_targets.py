@@ -72,7 +72,7 @@ def _random_batch(seed, n=3, m=12, size=64, num_classes=3):
 def test_cell_layout_by_hand():
     enc = kzoo.data.YOLOTargetEncoder(4, 2, 3, 100)  # cells of 25 px
     boxes = np.array([[10, 10, 20, 30],   # centre (15, 20): cell (0, 0)
-                      [0, 0, 40, 40],     # centre (20, 20): cell (0, 0), larger
+                      [0, 0, 40, 40],     # centre (20, 20): same cell, larger
                       [60, 80, 90, 100],  # centre (75, 90): row 3, col 3
                       [0, 0, 0, 0]], "float32")
     classes = np.array([0, 1, 2, -1])
@@ -168,7 +168,8 @@ def test_centres_on_the_edges_and_errors():
 
 
 def test_config_round_trip():
-    enc = kzoo.data.YOLOTargetEncoder(5, 2, 3, 160, anchors=[[.1, .2], [.3, .2]])
+    enc = kzoo.data.YOLOTargetEncoder(5, 2, 3, 160,
+                                      anchors=[[.1, .2], [.3, .2]])
     clone = kzoo.data.YOLOTargetEncoder.from_config(enc.get_config())
     assert clone.get_config() == enc.get_config()
 

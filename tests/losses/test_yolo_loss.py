@@ -13,8 +13,10 @@ def _sig(x):
 
 def _iou(a, b):
     """IoU of two (cx, cy, w, h) boxes."""
-    ax1, ay1, ax2, ay2 = a[0] - a[2] / 2, a[1] - a[3] / 2, a[0] + a[2] / 2, a[1] + a[3] / 2
-    bx1, by1, bx2, by2 = b[0] - b[2] / 2, b[1] - b[3] / 2, b[0] + b[2] / 2, b[1] + b[3] / 2
+    ax1, ay1 = a[0] - a[2] / 2, a[1] - a[3] / 2
+    ax2, ay2 = a[0] + a[2] / 2, a[1] + a[3] / 2
+    bx1, by1 = b[0] - b[2] / 2, b[1] - b[3] / 2
+    bx2, by2 = b[0] + b[2] / 2, b[1] + b[3] / 2
     iw = max(0.0, min(ax2, bx2) - max(ax1, bx1))
     ih = max(0.0, min(ay2, by2) - max(ay1, by1))
     inter = iw * ih

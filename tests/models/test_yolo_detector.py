@@ -59,7 +59,8 @@ def test_outputs_encoder_and_inference_contract():
     out = inference(images)
     assert out["boxes"].shape == (2, 7, 4) and out["boxes"].dtype == "float32"
     assert out["classes"].dtype == "int32"
-    assert out["scores"].shape == (2, 7) and out["num_detections"].shape == (2,)
+    assert out["scores"].shape == (2, 7)
+    assert out["num_detections"].shape == (2,)
     assert inference.num_classes == 3
     assert np.all(np.asarray(out["boxes"]) >= 0)
     assert np.all(np.asarray(out["boxes"]) <= 64)
