@@ -181,10 +181,9 @@ def main(argv=None):
     steps_per_epoch = max(1, len(train.images) // global_batch)
     image_shape = train.images.shape[1:]
 
-    sync_bn = replicas > 1 if args.sync_bn is None else args.sync_bn
     with strategy.scope():
         backbone = models.resnet20_cifar(input_shape=image_shape,
-                                         synchronized_bn=sync_bn)
+                                         synchronized_bn=runs.sync_bn(args, strategy))
         inputs = keras.Input(image_shape, name="images")
         embeddings = layers.EmbeddingHead(args.embedding_dim,
                                           name="embedding_head")(backbone(inputs))
@@ -265,7 +264,7 @@ def main(argv=None):
 
         def augment(batch, seed):
             images, labels = batch
-            return flip_and_translate(images, seed, pad), labels
+            return data.random_flip_and_translate(images, seed, pad), labels
 
         ds = tf.data.Dataset.zip((ds, seeds)).map(
             augment, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True,
@@ -304,30 +303,6 @@ def main(argv=None):
     run.export_embeddings(model, image_shape, metrics)
     run.finish(metrics)
     return metrics
-
-
-def flip_and_translate(images, seed, pad):
-    """Random horizontal flip, then a random shift of up to `pad` pixels.
-
-    The "pad by `pad` pixels with zeros, take a random crop of the original
-    size" augmentation, per image and vectorised: two batched gathers of
-    integer rows and columns of the zero-padded batch (exact pixels).
-    """
-    import tensorflow as tf
-
-    from kzoo.data.augment import random_flip_left_right
-
-    s_flip, s_y, s_x = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
-    images = random_flip_left_right(images, s_flip)
-    shape = tf.shape(images)
-    batch, height, width = shape[0], shape[1], shape[2]
-    dy = tf.random.stateless_uniform([batch], s_y, 0, 2 * pad + 1, tf.int32)
-    dx = tf.random.stateless_uniform([batch], s_x, 0, 2 * pad + 1, tf.int32)
-    padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
-    rows = dy[:, None] + tf.range(height)[None, :]
-    cols = dx[:, None] + tf.range(width)[None, :]
-    shifted = tf.gather(padded, rows, axis=1, batch_dims=1)
-    return tf.gather(shifted, cols, axis=2, batch_dims=1)
 
 
 if __name__ == "__main__":

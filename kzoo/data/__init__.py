@@ -2,6 +2,7 @@
 
 from kzoo.data.augment import SimSiamAugmentation
 from kzoo.data.augment import random_color_jitter
+from kzoo.data.augment import random_flip_and_translate
 from kzoo.data.augment import random_flip_left_right
 from kzoo.data.augment import random_grayscale
 from kzoo.data.augment import random_resized_crop

@@ -104,6 +104,36 @@ def random_grayscale(images, seed, probability=0.2):
     return tf.where(apply[:, None, None, None], gray, images)
 
 
+
+def random_flip_and_translate(images, seed, pad=4):
+    """Random horizontal flip, then a random shift of up to `pad` pixels.
+
+    The classic CIFAR augmentation ("pad by `pad` pixels with zeros, take a
+    random crop of the original size", after a flip with probability 0.5),
+    per image and vectorised: two batched gathers of integer rows and
+    columns of the zero-padded batch, so pixels move exactly (no
+    interpolation) and the uncovered border is 0.
+
+    Args:
+        images: `[B, H, W, C]` batch.
+        seed: stateless seed, shape `[2]`.
+        pad: largest shift in pixels, in each direction. Defaults to `4`.
+
+    Returns:
+        The augmented batch, same shape and dtype.
+    """
+    s_flip, s_y, s_x = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
+    images = random_flip_left_right(images, s_flip)
+    shape = tf.shape(images)
+    batch, height, width = shape[0], shape[1], shape[2]
+    dy = tf.random.stateless_uniform([batch], s_y, 0, 2 * pad + 1, tf.int32)
+    dx = tf.random.stateless_uniform([batch], s_x, 0, 2 * pad + 1, tf.int32)
+    padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
+    rows = dy[:, None] + tf.range(height)[None, :]
+    cols = dx[:, None] + tf.range(width)[None, :]
+    shifted = tf.gather(padded, rows, axis=1, batch_dims=1)
+    return tf.gather(shifted, cols, axis=2, batch_dims=1)
+
 @keras.saving.register_keras_serializable(package="kzoo")
 class SimSiamAugmentation:
     """The SimSiam / SimCLR view augmentation for a batch of images.

@@ -85,3 +85,30 @@ def test_random_resized_crop_full_scale_is_identity():
 def test_invalid_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         kzoo.data.SimSiamAugmentation(**kwargs)
+
+
+def test_flip_and_translate_moves_exact_pixels_with_zero_fill():
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(1, 256, (64, 8, 8, 3)).astype("float32")
+    out = A.random_flip_and_translate(tf.constant(images), tf.constant([3, 4]),
+                                    pad=2).numpy()
+    assert out.shape == images.shape
+    shifts, flips = set(), set()
+    for x, y in zip(images, out):
+        matches = []
+        for flip in (False, True):
+            src = x[:, ::-1] if flip else x
+            padded = np.pad(src, ((2, 2), (2, 2), (0, 0)))
+            for dy in range(5):
+                for dx in range(5):
+                    if np.array_equal(padded[dy:dy + 8, dx:dx + 8], y):
+                        matches.append((flip, dy, dx))
+        assert len(matches) == 1, matches
+        flips.add(matches[0][0])
+        shifts.add(matches[0][1:])
+    # Random per image: both flip states and many of the 25 shifts occur.
+    assert flips == {False, True} and len(shifts) > 10
+    again = A.random_flip_and_translate(tf.constant(images), tf.constant([3, 4]),
+                                      pad=2).numpy()
+    np.testing.assert_array_equal(out, again)
