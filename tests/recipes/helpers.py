@@ -58,6 +58,18 @@ def assert_offline_message(recipe, tmp_path):
     assert "--data-dir" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def assert_no_data_message(recipe, tmp_path):
+    """A recipe whose data has no download (no TFDS copy): without
+    --data-dir / KZOO_DATA_DIR it exits 2 with a message, not a traceback."""
+    env = subprocess_env()
+    env.pop("KZOO_DATA_DIR", None)
+    proc = run_recipe(recipe, ["--epochs", "1", "--output-dir",
+                               str(tmp_path / "o")],
+                      env=env, check=False, timeout=120)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "--data-dir" in proc.stderr and "Traceback" not in proc.stderr
+
+
 def assert_usage_error(recipe, flags):
     proc = run_recipe(recipe, flags, check=False, timeout=60)
     assert proc.returncode == 2 and "usage:" in proc.stderr, proc.stderr[-2000:]
