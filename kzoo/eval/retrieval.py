@@ -25,7 +25,12 @@ Conventions shared by the retrieval metrics:
   retrieves itself (reference `i`). `exclude_self=True` with an explicit
   reference set means that query `i` *is* reference `i` (same rows).
 - Neighbours are ranked by increasing distance (`"cosine"`: `1 - cos`, or
-  `"l2"`), ties broken by the lower reference index.
+  `"l2"`), ties (equal float32 distances) broken by the lower reference
+  index. The distances come from a float32 matrix product over
+  `batch_size` queries at a time, whose rounding can depend on the batch:
+  two references that are exact duplicates may get distances one ulp
+  apart, and which of them ranks first (hence a metric, when they have
+  different labels) can change with `batch_size`.
 - `R` counts the references with the query's label, the query itself
   excluded under `exclude_self`. Queries with `R = 0` (their class is absent
   from the reference set, or a single-example class under leave-one-out)
