@@ -30,6 +30,9 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) benchmarks/bench_simsiam.py
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) benchmarks/bench_triplet.py
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) benchmarks/bench_nms.py
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) benchmarks/bench_detection_map.py
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info
