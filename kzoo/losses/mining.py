@@ -360,3 +360,18 @@ def masked_reduction(values, mask, sample_weight=None,
                 divisor = ops.sum(ops.cast(mask, "float32"))
             out = kops.scale_for_replicas(ops.divide_no_nan(out, divisor))
     return ops.cast(out, dtype or "float32")
+
+
+def flat_labels(labels, embeddings):
+    """`labels` as `[B]`, checked to hold one label per row of `embeddings`.
+
+    Raises a `ValueError` naming both shapes when the (static) sizes differ.
+    """
+    labels = ops.reshape(ops.convert_to_tensor(labels), (-1,))
+    n, b = labels.shape[0], embeddings.shape[0]
+    if n is not None and b is not None and n != b:
+        raise ValueError(
+            "`y_true` must hold one label per example. Received: "
+            f"y_true.shape={(n,)} and y_pred.shape={tuple(embeddings.shape)}"
+        )
+    return labels

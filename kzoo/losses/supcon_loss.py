@@ -5,6 +5,7 @@ from keras import ops
 
 from kzoo import ops as kops
 from kzoo.losses.mining import check_number
+from kzoo.losses.mining import flat_labels
 from kzoo.losses.mining import masked_mean
 from kzoo.losses.mining import masked_reduction
 
@@ -26,13 +27,7 @@ def _flatten_views(labels, embeddings):
             "`y_pred` must be `[B, D]` embeddings or `[B, V, D]` embeddings "
             f"of V views. Received: y_pred.shape={tuple(embeddings.shape)}"
         )
-    labels = ops.reshape(ops.convert_to_tensor(labels), (-1,))
-    n, b = labels.shape[0], embeddings.shape[0]
-    if n is not None and b is not None and n != b:
-        raise ValueError(
-            "`y_true` must hold one label per example. Received: "
-            f"y_true.shape={(n,)} and y_pred.shape={tuple(embeddings.shape)}"
-        )
+    labels = flat_labels(labels, embeddings)
     if rank == 3:
         views = ops.shape(embeddings)[1]
         # Row b * V + v of the flattened batch is view v of example b.
@@ -45,13 +40,13 @@ def _flatten_views(labels, embeddings):
 
 def _supcon_per_anchor(labels, embeddings, temperature):
     """`(values, valid)`, `[B]` or `[B, V]`: loss per anchor, has-positive mask."""
-    flat_labels, flat, rank = _flatten_views(labels, embeddings)
+    view_labels, flat, rank = _flatten_views(labels, embeddings)
     z = kops.l2_normalize(flat)  # float32
     logits = ops.matmul(z, ops.transpose(z)) / temperature
     n = ops.shape(z)[0]
     self_mask = ops.eye(n, dtype="bool")
     same = ops.equal(
-        ops.expand_dims(flat_labels, 1), ops.expand_dims(flat_labels, 0)
+        ops.expand_dims(view_labels, 1), ops.expand_dims(view_labels, 0)
     )
     positives = ops.logical_and(same, ops.logical_not(self_mask))
     # log of the softmax over every other sample a != i (Khosla et al.'s A(i)).

@@ -87,13 +87,7 @@ def _check_labelled_batch(labels, embeddings):
             "In-batch triplet mining needs `y_pred` embeddings of shape "
             f"`[B, D]`. Received: y_pred.shape={tuple(embeddings.shape)}"
         )
-    labels = ops.reshape(ops.convert_to_tensor(labels), (-1,))
-    n, b = labels.shape[0], embeddings.shape[0]
-    if n is not None and b is not None and n != b:
-        raise ValueError(
-            "`y_true` must hold one label per embedding. Received: "
-            f"y_true.shape={(n,)} and y_pred.shape={tuple(embeddings.shape)}"
-        )
+    labels = mining_lib.flat_labels(labels, embeddings)
     return labels, embeddings
 
 
