@@ -114,10 +114,12 @@ def test_yolov1_cell_layout_with_giou(bccd_root, tmp_path):
     out = str(tmp_path / "run")
     run_recipe(["--data-dir", bccd_root, "--limit", "8", "--epochs", "1",
                 "--layout", "cell", "--num-boxes", "2", "--box-loss", "giou",
+                "--output-stride", "16",
                 "--image-size", "256", "--map-every", "0", "--png-images", "0",
                 "--output-dir", out, "--export-dir", ""], timeout=600)
     metrics = read_metrics(out)
     assert metrics["layout"] == "cell" and metrics["anchors"] is None
+    assert metrics["grid_size"] == 256 // 16
     _check_map_metrics(metrics, "")
     assert "saved_model" not in metrics and "png" not in metrics
 
@@ -158,4 +160,5 @@ def test_offline_without_data_dir_is_a_message(tmp_path):
 def test_bad_flags_are_usage_errors():
     helpers.assert_usage_error(RECIPE, ["--image-size", "100"])
     helpers.assert_usage_error(RECIPE, ["--layout", "grid"])
+    helpers.assert_usage_error(RECIPE, ["--output-stride", "8"])
     helpers.assert_usage_error(RECIPE, ["--score-threshold", "1.5"])
