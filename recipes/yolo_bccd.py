@@ -251,7 +251,7 @@ def main(argv=None):
     import numpy as np
     import tensorflow as tf
 
-    from kzoo import data, eval as kz_eval, export, layers, losses, models
+    from kzoo import data, eval as kz_eval, export, models
 
     class_names = list(splits["train"].class_names)
     num_classes = len(class_names)

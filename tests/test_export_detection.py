@@ -12,7 +12,6 @@ import sys  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 import kzoo  # noqa: E402
 from tests.conftest import subprocess_env  # noqa: E402

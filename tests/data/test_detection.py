@@ -376,7 +376,7 @@ def test_bccd_augmented_pass_gives_valid_boxes(bccd_train):
     ds = kzoo.data.detection_dataset(bccd_train, image_size=320, batch_size=8,
                                      max_boxes=32, training=True, seed=0)
     start = time.perf_counter()
-    images = boxes_seen = dropped = 0
+    images = boxes_seen = 0
     for batch in ds:
         x = batch["images"].numpy()
         boxes = batch["boxes"].numpy()

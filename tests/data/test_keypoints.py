@@ -8,7 +8,6 @@ import pytest
 import tensorflow as tf
 
 import kzoo
-from kzoo.data import keypoints as kp
 from tests.conftest import datasets_root
 
 PERM = kzoo.data.IBUG_68_FLIP_PERMUTATION

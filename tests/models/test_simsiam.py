@@ -1,6 +1,5 @@
 import numpy as np
 import keras
-import tensorflow as tf
 
 import kzoo
 
