@@ -297,6 +297,51 @@ def load_serving_fn(version_dir):
     return tf.saved_model.load(str(version_dir)).signatures["serving_default"]
 
 
+def detection_serving_fn(detector, image_size):
+    """The computation of `export_detection_model`'s `serving_default`.
+
+    Returns a function mapping `uint8` images `[B, H, W, 3]` (any `H`, `W`)
+    to the final detections in input-image pixels: letterboxed to
+    `image_size` (`kzoo.data.letterbox_images`), `detector`, boxes mapped
+    back (`kzoo.data.unletterbox_boxes`), padding rows zeroed. Wrap it in
+    `tf.function` to run it outside an export (recipes evaluate through it,
+    so their figures come from the computation they serve).
+
+    Args:
+        detector: a callable mapping `float32` images `[B, image_size,
+            image_size, 3]` to `kzoo.layers.NonMaxSuppression`'s dict.
+        image_size: the detector's square input size.
+
+    Returns:
+        A function `images -> {"boxes", "classes", "scores",
+        "num_detections"}`.
+    """
+    import keras
+    import tensorflow as tf
+
+    from kzoo.data.detection import letterbox_images
+    from kzoo.data.detection import unletterbox_boxes
+
+    size = int(image_size)
+
+    def serve(images):
+        height = tf.shape(images)[1]
+        width = tf.shape(images)[2]
+        x, scale, offset = letterbox_images(images, size)
+        out = detector(x, training=False) if isinstance(
+            detector, keras.Layer) else detector(x)
+        classes = tf.cast(out["classes"], tf.int32)
+        valid = classes >= 0
+        boxes = unletterbox_boxes(tf.cast(out["boxes"], tf.float32), scale,
+                                  offset, height, width)
+        boxes = tf.where(valid[..., None], boxes, tf.zeros_like(boxes))
+        scores = tf.where(valid, tf.cast(out["scores"], tf.float32), 0.0)
+        return {"boxes": boxes, "classes": classes, "scores": scores,
+                "num_detections": tf.cast(out["num_detections"], tf.int32)}
+
+    return serve
+
+
 def export_detection_model(detector, export_dir="saved_models",
                            model_name="detector", version=None,
                            image_size=320, class_names=None,
@@ -352,9 +397,6 @@ def export_detection_model(detector, export_dir="saved_models",
     import keras
     import tensorflow as tf
 
-    from kzoo.data.detection import letterbox_images
-    from kzoo.data.detection import unletterbox_boxes
-
     if (isinstance(image_size, bool) or not isinstance(image_size, numbers.Integral)
             or image_size < 1):
         raise ValueError("`image_size` must be a positive integer. "
@@ -370,20 +412,7 @@ def export_detection_model(detector, export_dir="saved_models",
     final = _new_version_dir(export_dir, model_name, version)
     size = int(image_size)
 
-    def serve(images):
-        height = tf.shape(images)[1]
-        width = tf.shape(images)[2]
-        x, scale, offset = letterbox_images(images, size)
-        out = detector(x, training=False) if isinstance(
-            detector, keras.Layer) else detector(x)
-        classes = tf.cast(out["classes"], tf.int32)
-        valid = classes >= 0
-        boxes = unletterbox_boxes(tf.cast(out["boxes"], tf.float32), scale,
-                                  offset, height, width)
-        boxes = tf.where(valid[..., None], boxes, tf.zeros_like(boxes))
-        scores = tf.where(valid, tf.cast(out["scores"], tf.float32), 0.0)
-        return {"boxes": boxes, "classes": classes, "scores": scores,
-                "num_detections": tf.cast(out["num_detections"], tf.int32)}
+    serve = detection_serving_fn(detector, size)
 
     names = tf.constant(class_names, dtype=tf.string)
 

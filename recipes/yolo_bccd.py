@@ -304,17 +304,9 @@ def main(argv=None):
 
     def serving_fn(score_threshold):
         """uint8 images -> final detections, the SavedModel's computation."""
-        inference = detector.inference_model(score_threshold=score_threshold)
-
-        @tf.function(reduce_retracing=True)
-        def serve(images):
-            x, scale, offset = data.letterbox_images(images, size)
-            out = inference(x, training=False)
-            boxes = data.unletterbox_boxes(out["boxes"], scale, offset,
-                                           tf.shape(images)[1],
-                                           tf.shape(images)[2])
-            return dict(out, boxes=boxes)
-        return serve
+        return tf.function(export.detection_serving_fn(
+            detector.inference_model(score_threshold=score_threshold), size),
+            reduce_retracing=True)
 
     metrics = {"dataset": "bccd", "data_dir": root, "class_names": class_names,
                "grid_size": grid, "layout": args.layout,
