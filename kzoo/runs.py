@@ -89,6 +89,10 @@ def add_common_args(parser, *, dataset="cifar10", datasets=("cifar10",),
     train.add_argument("--seed", type=int, default=seed,
                        help=f"seed of weights, shuffling and augmentation. "
                        f"Default: {seed}.")
+    train.add_argument("--log-every", type=positive_int, default=50,
+                       help="when the output is not a terminal, print a "
+                       "progress line every N training steps (on a terminal "
+                       "Keras' progress bar is shown). Default: 50.")
     train.add_argument("--jit", action=argparse.BooleanOptionalAction,
                        default=False,
                        help="XLA-compile the train step (--jit / --no-jit). "
@@ -238,6 +242,131 @@ def knn_monitors(args, model, train, test):
         embedding_fn=lambda x: kz_eval.embed(model, x))]
 
 
+def add_optimizer_args(parser, *, optimizer="sgd", learning_rate,
+                       momentum=0.9, weight_decay=5e-4, warmup_epochs=0,
+                       reference=""):
+    """`--optimizer`, `--learning-rate`, `--momentum`, `--weight-decay`,
+    `--warmup-epochs`, with the recipe's defaults (read by `build_optimizer`).
+    """
+    ref = f" ({reference})" if reference else ""
+    opt = parser.add_argument_group("optimizer")
+    opt.add_argument("--optimizer", choices=["sgd", "adam", "adamw"],
+                     default=optimizer,
+                     help=f"optimizer. Default: {optimizer}{ref}.")
+    opt.add_argument("--learning-rate", type=positive_float,
+                     default=learning_rate,
+                     help=f"peak learning rate of the cosine decay, for the "
+                     f"global batch. Default: {learning_rate}{ref}.")
+    opt.add_argument("--momentum", type=non_negative_float, default=momentum,
+                     help=f"SGD momentum. Default: {momentum}{ref}.")
+    opt.add_argument("--weight-decay", type=non_negative_float,
+                     default=weight_decay,
+                     help=f"decoupled weight decay (SGD, AdamW). Default: "
+                     f"{weight_decay}{ref}.")
+    opt.add_argument("--warmup-epochs", type=non_negative_float,
+                     default=warmup_epochs,
+                     help=f"linear warm-up epochs before the cosine decay. "
+                     f"Default: {warmup_epochs}.")
+    return opt
+
+
+def build_optimizer(args, steps_per_epoch):
+    """The optimizer of `add_optimizer_args`: cosine decay over the run.
+
+    The learning rate warms up linearly from 0 over `--warmup-epochs`, then
+    follows a cosine decay to 0 at the end of `--epochs` (Keras'
+    `CosineDecay` with `warmup_target`). Call under `strategy.scope()`.
+    """
+    import keras
+
+    total = max(1, args.epochs * steps_per_epoch)
+    warmup = min(int(round(args.warmup_epochs * steps_per_epoch)), total - 1)
+    if warmup:
+        schedule = keras.optimizers.schedules.CosineDecay(
+            0.0, decay_steps=total - warmup, warmup_target=args.learning_rate,
+            warmup_steps=warmup)
+    else:
+        schedule = keras.optimizers.schedules.CosineDecay(
+            args.learning_rate, decay_steps=total)
+    wd = args.weight_decay or None
+    if args.optimizer == "sgd":
+        return keras.optimizers.SGD(schedule, momentum=args.momentum,
+                                    weight_decay=wd)
+    if args.optimizer == "adamw":
+        return keras.optimizers.AdamW(schedule, weight_decay=wd or 0.0)
+    return keras.optimizers.Adam(schedule)
+
+
+def evaluate_encoder(args, backbone, train, test, prefix=""):
+    """`kzoo.eval.representation_report` with the recipe's eval flags.
+
+    Prints one line and returns the dict; `prefix="random_init_"` is the
+    baseline every figure is reported beside.
+    """
+    from kzoo import eval as kz_eval
+
+    result = kz_eval.representation_report(
+        backbone, train.images, train.labels, test.images, test.labels,
+        knn_k=args.knn_k, knn_temperature=args.knn_temperature,
+        feature_probe_epochs=args.feature_probe_epochs,
+        augmented_probe_epochs=getattr(args, "probe_epochs", 0),
+        batch_size=args.batch_size, seed=args.seed, prefix=prefix)
+    print_metrics("random init" if prefix else "trained", result)
+    return result
+
+
+def train_self_supervised(args, strategy, run, train, test, backbone, model,
+                          dataset, steps_per_epoch, extra_callbacks=(),
+                          before_export=None):
+    """What every self-supervised recipe does around its own `fit`.
+
+    Evaluates `backbone` at its random initialisation (the baseline), fits
+    `model` on `dataset` with the run's callbacks (kNN monitor of the
+    backbone every `--knn-every` epochs, backup, logs, checkpoints, progress
+    lines), evaluates the trained backbone the same way, exports it as the
+    run's embedding SavedModel and writes `metrics.json`.
+
+    Args:
+        args, strategy, run, train, test: from `kzoo.runs.start`.
+        backbone: the encoder that is evaluated and exported.
+        model: the compiled model that trains it.
+        dataset: the training `tf.data.Dataset` (or anything `fit` takes).
+        steps_per_epoch: steps of one epoch (for the throughput figure).
+        extra_callbacks: callbacks run before the monitors (e.g. a
+            DeepCluster reassignment at each epoch start). Defaults to `()`.
+        before_export: optional `callable(metrics)` run after the final
+            evaluation (e.g. to write sample images). Defaults to `None`.
+
+    Returns:
+        The metrics dict written to `metrics.json`.
+    """
+    metrics = evaluate_encoder(args, backbone, train, test, "random_init_")
+    monitors = list(extra_callbacks) + knn_monitors(args, backbone, train,
+                                                    test)
+    fit_start = time.time()
+    history = model.fit(dataset, epochs=args.epochs,
+                        steps_per_epoch=steps_per_epoch,
+                        callbacks=run.callbacks(monitors), verbose=run.verbose)
+    fit_seconds = time.time() - fit_start
+    metrics.update(evaluate_encoder(args, backbone, train, test))
+    metrics.update(fit_summary(history, fit_seconds, steps_per_epoch, args,
+                               strategy))
+    metrics.update({
+        "knn_gain": metrics["knn_accuracy"]
+        - metrics["random_init_knn_accuracy"],
+        "train_images": int(len(train.images)),
+        "test_images": int(len(test.images)),
+        "knn_k": args.knn_k,
+        "knn_temperature": args.knn_temperature,
+        "history": {k: [float(v) for v in vs]
+                    for k, vs in history.history.items()},
+    })
+    if before_export is not None:
+        before_export(metrics)
+    run.export_embeddings(backbone, train.images.shape[1:], metrics)
+    return run.finish(metrics)
+
+
 def fit_summary(history, fit_seconds, steps_per_epoch, args, strategy):
     """Loss, epochs, time and throughput of one `model.fit`, for metrics.json.
 
@@ -320,11 +449,23 @@ class Run:
         os.replace(tmp, path)
         return path
 
+    @property
+    def verbose(self):
+        """`fit`'s `verbose`: the progress bar on a terminal, else 0.
+
+        Off a terminal (a log file, CI) `callbacks()` adds a
+        `kzoo.eval.ProgressLogger` printing a line every `--log-every`
+        steps instead of the bar's carriage-return redraws.
+        """
+        return 1 if _is_terminal() else 0
+
     def callbacks(self, monitors=(), stage=None):
         """BackupAndRestore, the monitors, CSVLogger, TensorBoard, checkpoints.
 
         Order matters: monitors (e.g. `kzoo.eval.KNNMonitor`) write into the
-        epoch logs before CSVLogger and TensorBoard read them. A recipe that
+        epoch logs before CSVLogger and TensorBoard read them (and before
+        the progress line, added last when the output is not a terminal:
+        pass `verbose=run.verbose` to `fit`). A recipe that
         calls `fit` more than once names each `stage`: its files go to
         `history_<stage>.csv`, `logs/<stage>/`, `checkpoints/<stage>/` and
         `backup/<stage>/`, so the stages never share a backup or a log.
@@ -344,6 +485,12 @@ class Run:
                 save_weights_only=True,
             ),
         ]
+        if not _is_terminal():
+            from kzoo.eval.progress import ProgressLogger
+
+            callbacks.append(ProgressLogger(
+                getattr(self.args, "log_every", 50),
+                batch_size=getattr(self.args, "batch_size", None)))
         if os.environ.get(FAULT_ENV):
             callbacks.append(_ExitAfterEpoch(int(os.environ[FAULT_ENV])))
         return callbacks
@@ -376,6 +523,13 @@ class Run:
         print(json.dumps(metrics, indent=2, sort_keys=True))
         print(f"metrics written to {path}")
         return metrics
+
+
+def _is_terminal():
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 class _ExitAfterEpoch:

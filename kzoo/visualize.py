@@ -2,6 +2,8 @@
 
 - `kzoo.visualize.draw_detections`: one image with true and predicted boxes.
 - `kzoo.visualize.save_detection_grid`: several of them tiled into one PNG.
+- `kzoo.visualize.save_image_grid`: rows of images (samples,
+  reconstructions) tiled into one PNG.
 """
 
 import numpy as np
@@ -133,5 +135,58 @@ def save_detection_grid(path, images, detections=None, ground_truth=None,
     grid = Image.new("RGB", (columns * width, rows * height), (0, 0, 0))
     for i, tile in enumerate(tiles):
         grid.paste(tile, ((i % columns) * width, (i // columns) * height))
+    grid.save(path)
+    return path
+
+
+def save_image_grid(path, rows, scale=1, padding=2):
+    """Tiles rows of images into one PNG at `path` (Pillow only).
+
+    Each row is an array `[N, H, W, C]` (C = 1 or 3) of pixels in
+    `[0, 1]` (floats) or `[0, 255]` (`uint8`); rows may differ in length.
+    Used to show a generative model's samples and reconstructions
+    (`recipes/vae_cifar.py`).
+
+    Args:
+        path: output file (PNG).
+        rows: list of image arrays, one per row of the grid.
+        scale: integer upscaling of every image (nearest). Defaults to `1`.
+        padding: pixels between images. Defaults to `2`.
+
+    Returns:
+        `path`.
+    """
+    from PIL import Image
+
+    arrays = []
+    for row in rows:
+        row = np.asarray(row)
+        if row.ndim != 4 or row.shape[-1] not in (1, 3) or len(row) == 0:
+            raise ValueError(
+                "Each row must be a non-empty `[N, H, W, 1 or 3]` array. "
+                f"Received: row.shape={row.shape}")
+        if row.dtype != np.uint8:
+            row = np.clip(np.round(row.astype("float64") * 255), 0, 255)
+            row = row.astype(np.uint8)
+        if row.shape[-1] == 1:
+            row = np.repeat(row, 3, axis=-1)
+        arrays.append(row)
+    if not arrays:
+        raise ValueError("`rows` is empty. Received: rows=[]")
+    scale = max(1, int(scale))
+    h = max(r.shape[1] for r in arrays) * scale
+    w = max(r.shape[2] for r in arrays) * scale
+    columns = max(len(r) for r in arrays)
+    grid = Image.new("RGB", (columns * (w + padding) + padding,
+                             len(arrays) * (h + padding) + padding),
+                     (255, 255, 255))
+    for i, row in enumerate(arrays):
+        for j, image in enumerate(row):
+            tile = Image.fromarray(image)
+            if scale > 1:
+                tile = tile.resize((tile.width * scale, tile.height * scale),
+                                   Image.NEAREST)
+            grid.paste(tile, (padding + j * (w + padding),
+                              padding + i * (h + padding)))
     grid.save(path)
     return path

@@ -379,7 +379,7 @@ def main(argv=None):
     fit_start = time.time()
     history = model.fit(train_ds, epochs=args.epochs, steps_per_epoch=steps,
                         validation_data=val_ds, callbacks=run.callbacks(),
-                        verbose=2)
+                        verbose=run.verbose)
     fit_seconds = time.time() - fit_start
 
     true_pts, true_mask = test.keypoints, test.mask

@@ -335,7 +335,7 @@ def main(argv=None):
                                  seed=args.seed).repeat(args.pairs_per_example)
     fit_start = time.time()
     history = model.fit(train_ds, epochs=args.epochs, validation_data=val_ds,
-                        callbacks=run.callbacks(), shuffle=False, verbose=2)
+                        callbacks=run.callbacks(), shuffle=False, verbose=run.verbose)
     fit_seconds = time.time() - fit_start
     epochs_run = len(history.history.get("loss", []))
 

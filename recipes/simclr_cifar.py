@@ -111,7 +111,7 @@ def main(argv=None):
     fit_start = time.time()
     history = model.fit(ds, epochs=args.epochs,
                         callbacks=run.callbacks(monitors), shuffle=False,
-                        verbose=2)
+                        verbose=run.verbose)
     fit_seconds = time.time() - fit_start
 
     metrics.update(evaluate(""))

@@ -103,7 +103,7 @@ def main(argv=None):
     ds = data.two_view_dataset(train.images, args.batch_size, seed=args.seed)
     fit_start = time.time()
     history = model.fit(ds, epochs=args.epochs, callbacks=run.callbacks(monitors),
-                        shuffle=False, verbose=2)
+                        shuffle=False, verbose=run.verbose)
     fit_seconds = time.time() - fit_start
 
     metrics.update(evaluate(""))

@@ -153,7 +153,7 @@ def main(argv=None):
         start = time.time()
         history = model.fit(train_ds, epochs=args.epochs,
                             callbacks=run.callbacks(stage=stage),
-                            shuffle=False, verbose=2)
+                            shuffle=False, verbose=run.verbose)
         fit_seconds[stage] = round(time.time() - start, 1)
         return history
 

@@ -273,7 +273,7 @@ def main(argv=None):
     history = model.fit(
         ds, epochs=args.epochs,
         callbacks=run.callbacks([monitor] if args.eval_every else []),
-        shuffle=False, verbose=2)
+        shuffle=False, verbose=run.verbose)
     fit_seconds = time.time() - fit_start
     epochs_run = len(history.history.get("loss", []))
     train_seconds = fit_seconds - monitor.seconds

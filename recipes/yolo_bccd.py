@@ -328,7 +328,7 @@ def main(argv=None):
             every=args.map_every))
     start = time.time()
     history = detector.fit(train_fit, epochs=args.epochs,
-                           callbacks=run.callbacks(monitors), verbose=2)
+                           callbacks=run.callbacks(monitors), verbose=run.verbose)
     fit_seconds = time.time() - start
     metrics.update(runs.fit_summary(history, fit_seconds, steps, args,
                                     strategy))

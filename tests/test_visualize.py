@@ -45,3 +45,24 @@ def test_mismatched_lengths_are_clear_errors(tmp_path):
     with pytest.raises(ValueError, match="classes"):
         visualize.draw_detections(_image(), {"boxes": [[0, 0, 1, 1]],
                                              "classes": [0, 1]})
+
+
+def test_save_image_grid_places_each_image(tmp_path):
+    from PIL import Image
+
+    from kzoo.visualize import save_image_grid
+
+    a = np.zeros((2, 4, 4, 3), np.uint8)
+    a[1] = 255
+    b = np.full((3, 4, 4, 1), 0.5, np.float32)
+    path = save_image_grid(str(tmp_path / "g.png"), [a, b], scale=2,
+                           padding=1)
+    grid = np.asarray(Image.open(path))
+    # 3 columns of 8 px + 4 px padding, 2 rows of 8 px + 3 px padding.
+    assert grid.shape == (19, 28, 3)
+    assert (grid[1:9, 1:9] == 0).all()          # row 0, image 0: black
+    assert (grid[1:9, 10:18] == 255).all()      # row 0, image 1: white
+    assert (grid[10:18, 19:27] == 128).all()    # row 1, image 2: grey 0.5
+    assert (grid[1:9, 19:27] == 255).all()      # missing image: background
+    with pytest.raises(ValueError, match="Each row"):
+        save_image_grid(str(tmp_path / "x.png"), [np.zeros((4, 4, 3))])

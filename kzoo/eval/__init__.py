@@ -9,6 +9,7 @@
 - `kzoo.eval.representation_report`: all of the above for one frozen
   encoder, as one dict (the recipes' protocol).
 - `kzoo.eval.KNNMonitor`: Keras callback logging kNN accuracy during `fit()`.
+- `kzoo.eval.ProgressLogger`: a plain progress line every N steps (for logs).
 - `kzoo.eval.recall_at_k` / `precision_at_1` / `r_precision` / `map_at_r` /
   `retrieval_metrics`: retrieval metrics of Musgrave et al. (2020).
 - `kzoo.eval.verification_accuracy` / `kzoo.eval.roc_auc`: pair verification
@@ -22,6 +23,7 @@
 
 from kzoo.eval.augmented_probe import augmented_linear_probe
 from kzoo.eval.callbacks import KNNMonitor
+from kzoo.eval.progress import ProgressLogger
 from kzoo.eval.knn import embed
 from kzoo.eval.knn import knn_accuracy
 from kzoo.eval.knn import knn_predict
@@ -29,7 +31,7 @@ from kzoo.eval.linear_probe import linear_probe
 from kzoo.eval.report import representation_report
 
 __all__ = ["embed", "knn_predict", "knn_accuracy", "linear_probe", "augmented_linear_probe",
-           "representation_report", "KNNMonitor"]
+           "representation_report", "KNNMonitor", "ProgressLogger"]
 
 # Retrieval (Musgrave et al., 2020) and pair-verification metrics.
 from kzoo.eval.retrieval import map_at_r  # noqa: E402

@@ -1,0 +1,228 @@
+"""Why does kzoo's SimSiam loss stay near 0 when keras-io's reaches -0.84?
+
+Runs kzoo's SimSiam at keras-io's exact settings (ResNet-20, batch 128, SGD
+0.03 cosine, momentum 0.6, projector 2048, predictor 512, no weight decay
+since keras-io's custom train_step never adds its L2 losses, and keras-io's
+own weak augmentation), then changes one thing at a time, and records for
+each run the loss curve (every 10 steps) and the kNN accuracy (k=200,
+T=0.1) of the backbone features on a validation split carved from the
+CIFAR-10 *training* set (the test split is never looked at), beside the
+same backbone at random initialisation.
+
+Each variant's result is appended to a JSON file as soon as it finishes
+(`--out`), and variants already there are skipped, so an interrupted
+investigation resumes where it stopped.
+
+    python benchmarks/simsiam_investigation.py --data-dir ../shared/datasets \
+        [--train-images 10000] [--val-images 5000] [--epochs 4] \
+        [--variants keras_io,keras_io_wd,...]
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+# name -> (what changes, overrides of the keras-io baseline)
+BASE = dict(augment="keras_io", lr=0.03, momentum=0.6, weight_decay=0.0,
+            projection_dim=2048, predictor_dim=512, crop_scale=(0.2, 1.0),
+            jitter=(0.4, 0.4, 0.4, 0.1), backbone="resnet20", batch_size=128)
+VARIANTS = {
+    "keras_io": ("keras-io's exact settings", {}),
+    "keras_io_wd": ("+ decoupled weight decay 5e-4 (kzoo recipe)",
+                    dict(weight_decay=5e-4)),
+    "kzoo_default": ("kzoo recipe default: paper augmentation + wd 5e-4",
+                     dict(augment="simsiam", weight_decay=5e-4)),
+    "simsiam_aug": ("paper augmentation (crop 0.2-1, jitter 0.4), no wd",
+                    dict(augment="simsiam")),
+    "simsiam_aug_crop05": ("paper augmentation with crop area 0.5-1",
+                           dict(augment="simsiam", crop_scale=(0.5, 1.0))),
+    "simsiam_aug_lr06_m09": ("paper augmentation, lr 0.06 momentum 0.9",
+                             dict(augment="simsiam", lr=0.06, momentum=0.9)),
+    "simsiam_aug_small_heads": ("paper augmentation, projector 512 / "
+                                "predictor 128",
+                                dict(augment="simsiam", projection_dim=512,
+                                     predictor_dim=128)),
+    "simsiam_aug_resnet18": ("paper augmentation, ResNet-18 (CIFAR stem)",
+                             dict(augment="simsiam", backbone="resnet18")),
+}
+
+
+def keras_io_augment(images, seed):
+    """keras-io's SimSiam `custom_augment`, per image, with stateless seeds.
+
+    Flip; `random_crop` to the full 32x32 (the identity); with p=0.8 the
+    colour jitter `tf.image.random_brightness(0.32)` (additive, on [0, 255]
+    pixels), `random_contrast(0.68, 1.32)`, `random_saturation(0.68, 1.32)`,
+    `random_hue(0.02)`, clipped to [0, 255]; with p=0.2 greyscale.
+    """
+    import tensorflow as tf
+
+    images = tf.cast(images, tf.float32)
+    n = tf.shape(images)[0]
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 1)
+    per_image = tf.random.stateless_uniform(
+        [n, 7, 2], seeds[0], minval=0, maxval=2**31 - 1, dtype=tf.int64)
+
+    def one(args):
+        x, s = args
+        x = tf.image.stateless_random_flip_left_right(x, s[0])
+
+        def jitter(x):
+            x = tf.image.stateless_random_brightness(x, 0.8 * 0.4, s[1])
+            x = tf.image.stateless_random_contrast(x, 1 - 0.32, 1 + 0.32, s[2])
+            x = tf.image.stateless_random_saturation(x, 1 - 0.32, 1 + 0.32,
+                                                     s[3])
+            x = tf.image.stateless_random_hue(x, 0.2 * 0.1, s[4])
+            return tf.clip_by_value(x, 0.0, 255.0)
+
+        u = tf.random.stateless_uniform([2], s[5])
+        x = tf.cond(u[0] < 0.8, lambda: jitter(x), lambda: x)
+        x = tf.cond(u[1] < 0.2,
+                    lambda: tf.tile(tf.image.rgb_to_grayscale(x), [1, 1, 3]),
+                    lambda: x)
+        return x
+
+    return tf.map_fn(one, (images, per_image), fn_output_signature=tf.float32)
+
+
+def load_split(data_dir, train_images, val_images, seed=0):
+    from kzoo import data
+
+    cache = os.path.join("/tmp", "kzoo_cifar10_train.npz")
+    if os.path.exists(cache):
+        d = np.load(cache)
+        images, labels = d["images"], d["labels"]
+    else:
+        train = data.load_dataset("cifar10", "train", data_dir)
+        images, labels = train.images, train.labels
+        np.savez(cache, images=images, labels=labels)
+    order = np.random.default_rng(seed).permutation(len(images))
+    val = order[:val_images]
+    tr = order[val_images:val_images + train_images]
+    return images[tr], labels[tr], images[val], labels[val]
+
+
+def run_variant(name, cfg, x_tr, y_tr, x_val, y_val, epochs, seed, log_every):
+    import keras
+
+    from kzoo import data, eval as kz_eval, models
+
+    keras.utils.set_random_seed(seed)
+    build = {"resnet20": models.resnet20_cifar,
+             "resnet18": models.resnet18_cifar}[cfg["backbone"]]
+    backbone = build(input_shape=x_tr.shape[1:])
+    model = models.SimSiam(backbone, projection_dim=cfg["projection_dim"],
+                           projection_hidden_dims=[cfg["projection_dim"]],
+                           predictor_dim=cfg["predictor_dim"])
+    steps = len(x_tr) // cfg["batch_size"]
+    schedule = keras.optimizers.schedules.CosineDecay(
+        cfg["lr"], decay_steps=epochs * steps)
+    model.compile(optimizer=keras.optimizers.SGD(
+        schedule, momentum=cfg["momentum"],
+        weight_decay=cfg["weight_decay"] or None))
+
+    def knn():
+        bank = kz_eval.embed(backbone, x_tr)
+        query = kz_eval.embed(backbone, x_val)
+        return kz_eval.knn_accuracy(bank, y_tr, query, y_val, k=200,
+                                    temperature=0.1)
+
+    random_knn = knn()
+    if cfg["augment"] == "keras_io":
+        augment = keras_io_augment
+    else:
+        augment = data.SimSiamAugmentation(crop_scale=cfg["crop_scale"],
+                                           jitter=cfg["jitter"])
+    ds = data.two_view_dataset(x_tr, cfg["batch_size"], augment=augment,
+                               seed=seed)
+    curve = []
+
+    class Curve(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.step = 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.step += 1
+            if self.step % log_every == 0:
+                curve.append((self.step, float(logs["loss"])))
+
+    epoch_loss, epoch_knn = [], []
+
+    class EpochKNN(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            epoch_loss.append(float(logs["loss"]))
+            epoch_knn.append(knn())
+            print(f"  {name} epoch {epoch + 1}: loss {epoch_loss[-1]:.4f} "
+                  f"kNN {epoch_knn[-1]:.4f}", flush=True)
+
+    start = time.time()
+    model.fit(ds, epochs=epochs, callbacks=[Curve(), EpochKNN()], verbose=0)
+    seconds = time.time() - start
+    # Collapse check: per-dimension std of l2-normalised projector outputs
+    # (1/sqrt(d) when the outputs spread over the sphere, 0 when collapsed).
+    z = keras.ops.convert_to_numpy(model.encode(
+        x_val[:512].astype("float32"), training=False))
+    z = z / np.linalg.norm(z, axis=1, keepdims=True).clip(1e-12)
+    return {
+        "variant": name, "config": cfg, "epochs": epochs, "seed": seed,
+        "steps_per_epoch": steps, "random_init_knn": random_knn,
+        "epoch_loss": epoch_loss, "epoch_knn": epoch_knn,
+        "final_knn": epoch_knn[-1], "knn_gain": epoch_knn[-1] - random_knn,
+        "loss_curve": curve, "fit_seconds_incl_knn": round(seconds, 1),
+        "z_std_times_sqrt_d": float(z.std(axis=0).mean() * np.sqrt(z.shape[1])),
+    }
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-dir", default=os.environ.get("KZOO_DATA_DIR"))
+    p.add_argument("--train-images", type=int, default=10000)
+    p.add_argument("--val-images", type=int, default=5000)
+    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--seed", type=int, default=26)
+    p.add_argument("--log-every", type=int, default=10)
+    p.add_argument("--variants", default=",".join(VARIANTS))
+    p.add_argument("--out", default="benchmarks/results/simsiam_investigation.json")
+    args = p.parse_args()
+    x_tr, y_tr, x_val, y_val = load_split(args.data_dir, args.train_images,
+                                          args.val_images)
+    print(f"train {len(x_tr)}, validation {len(x_val)} (both from CIFAR-10 "
+          f"train)", flush=True)
+    results = []
+    if os.path.exists(args.out):
+        with open(args.out) as f:
+            results = json.load(f)
+    done = {(r["variant"], r["epochs"], r["seed"], r["train_images"])
+            for r in results}
+    for name in args.variants.split(","):
+        if (name, args.epochs, args.seed, len(x_tr)) in done:
+            print(f"{name}: done already, skipped")
+            continue
+        what, overrides = VARIANTS[name]
+        cfg = dict(BASE, **overrides)
+        print(f"{name}: {what}", flush=True)
+        r = run_variant(name, cfg, x_tr, y_tr, x_val, y_val, args.epochs,
+                        args.seed, args.log_every)
+        r["description"] = what
+        r["train_images"] = len(x_tr)
+        results.append(r)
+        os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+        with open(args.out, "w") as f:
+            json.dump(results, f, indent=1)
+        print(f"{name}: random init kNN {r['random_init_knn']:.4f}, final "
+              f"{r['final_knn']:.4f} (gain {r['knn_gain']:+.4f}), losses "
+              f"{[round(v, 3) for v in r['epoch_loss']]}, "
+              f"{r['fit_seconds_incl_knn']} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
