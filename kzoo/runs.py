@@ -244,7 +244,7 @@ def knn_monitors(args, model, train, test):
 
 def add_optimizer_args(parser, *, optimizer="sgd", learning_rate,
                        momentum=0.9, weight_decay=5e-4, warmup_epochs=0,
-                       reference=""):
+                       reference="", learning_rate_text=None):
     """`--optimizer`, `--learning-rate`, `--momentum`, `--weight-decay`,
     `--warmup-epochs`, with the recipe's defaults (read by `build_optimizer`).
     """
@@ -256,7 +256,8 @@ def add_optimizer_args(parser, *, optimizer="sgd", learning_rate,
     opt.add_argument("--learning-rate", type=positive_float,
                      default=learning_rate,
                      help=f"peak learning rate of the cosine decay, for the "
-                     f"global batch. Default: {learning_rate}{ref}.")
+                     f"global batch. Default: "
+                     f"{learning_rate_text or learning_rate}{ref}.")
     opt.add_argument("--momentum", type=non_negative_float, default=momentum,
                      help=f"SGD momentum. Default: {momentum}{ref}.")
     opt.add_argument("--weight-decay", type=non_negative_float,
@@ -365,6 +366,92 @@ def train_self_supervised(args, strategy, run, train, test, backbone, model,
         before_export(metrics)
     run.export_embeddings(backbone, train.images.shape[1:], metrics)
     return run.finish(metrics)
+
+
+def add_pretext_args(parser, *, epochs=5, batch_size=128, learning_rate,
+                     optimizer="sgd", momentum=0.9, weight_decay=5e-4,
+                     reference=""):
+    """The flags of a pretext-task recipe (`run_pretext`): the common
+    flags, `--backbone`, the optimizer flags with the recipe's defaults,
+    `--augment/--no-augment` and the evaluation flags. Returns the parser's
+    "model" group for the recipe's own flags."""
+    add_common_args(
+        parser, dataset="cifar10", datasets=("cifar10", "digits"),
+        epochs=epochs, batch_size=batch_size, seed=26, output_dir=None,
+        model_name=None, reference="the budget of simsiam_cifar.py")
+    model = parser.add_argument_group("model")
+    add_backbone_args(model, "as simsiam_cifar.py")
+    add_optimizer_args(parser, optimizer=optimizer,
+                       learning_rate=learning_rate, momentum=momentum,
+                       weight_decay=weight_decay, reference=reference)
+    parser.add_argument(
+        "--augment", action=argparse.BooleanOptionalAction, default=True,
+        help="flip and shift each training image by up to 4 px before the "
+        "pretext transform (kzoo.data.random_flip_and_translate). "
+        "Default: --augment.")
+    add_representation_eval_args(parser, probe_epochs=0)
+    return model
+
+
+def run_pretext(args, prefix, transform, build_model, loss, metrics=(),
+                backbone_input_shape=None):
+    """A whole pretext-task recipe run: data, model, training, evaluation.
+
+    Opens the run (`start`), builds the `--backbone` and
+    `build_model(backbone)` under the strategy, compiles it with
+    `build_optimizer`, `loss` and `metrics`, trains it on
+    `kzoo.data.pretext_dataset(train images, transform)` (after
+    `kzoo.data.random_flip_and_translate` unless `--no-augment`) and
+    evaluates / exports the backbone with `train_self_supervised`.
+
+    Args:
+        args: parsed flags (`add_pretext_args`).
+        prefix: run and model name prefix (`"rotation"` ->
+            `runs/rotation_cifar10`).
+        transform: the pretext transform `(images, seed) -> (inputs,
+            targets)`.
+        build_model: `callable(backbone) -> keras.Model` (uncompiled).
+        loss: a `keras.losses.Loss`, or a callable returning one (called
+            under the strategy scope).
+        metrics: compiled metrics. Defaults to `()`.
+        backbone_input_shape: the backbone's input shape when it is not the
+            image shape (jigsaw tiles). Defaults to `None`.
+
+    Returns:
+        The metrics dict (also in `metrics.json`).
+    """
+    strategy, run, train, test = start(args, prefix)
+
+    from kzoo import data
+
+    steps = steps_per_epoch(len(train.images), args.batch_size)
+    with strategy.scope():
+        backbone = build_backbone(
+            args, backbone_input_shape or train.images.shape[1:], strategy)
+        model = build_model(backbone)
+        model.compile(optimizer=build_optimizer(args, steps),
+                      loss=loss() if isinstance(loss, type) else loss,
+                      metrics=list(metrics), jit_compile=args.jit)
+    if args.augment:
+        transform = _augmented(transform)
+    ds = data.pretext_dataset(train.images, args.batch_size, transform,
+                              seed=args.seed)
+    return train_self_supervised(args, strategy, run, train, test, backbone,
+                                 model, ds, steps)
+
+
+def _augmented(transform):
+    """`transform` after a random flip and shift of each image."""
+    import tensorflow as tf
+
+    from kzoo import data
+
+    def apply(images, seed):
+        s1, s2 = tf.unstack(tf.random.experimental.stateless_split(
+            tf.cast(seed, tf.int64), 2))
+        return transform(data.random_flip_and_translate(images, s1), s2)
+
+    return apply
 
 
 def fit_summary(history, fit_seconds, steps_per_epoch, args, strategy):

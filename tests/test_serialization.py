@@ -25,6 +25,14 @@ def _tiny_backbone_map():
     return keras.Model(inputs, x, name="tiny_map")
 
 
+def _tiny_pooled_backbone():
+    # A kzoo-style backbone: a feature map, then "backbone_pool".
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, strides=2, padding="same")(inputs)
+    x = keras.layers.GlobalAveragePooling2D(name="backbone_pool")(x)
+    return keras.Model(inputs, x, name="tiny_pooled")
+
+
 # Non-default values for every constructor argument, per class.
 EXAMPLES = {
     "kzoo>MLPHead": lambda: dict(
@@ -46,10 +54,35 @@ EXAMPLES = {
         margin=0.2, distance="l2", name="atf", dtype="float16"),
     "kzoo>SimSiam": lambda: dict(
         backbone=_tiny_backbone(), projection_dim=6,
-        projection_hidden_dims=[5, 7], predictor_dim=3, synchronized_bn=True),
+        projection_hidden_dims=[5, 7], predictor_dim=3, synchronized_bn=True,
+        collapse_monitor=False),
     "kzoo>SimCLR": lambda: dict(
         backbone=_tiny_backbone(), projection_dim=6,
-        projection_hidden_dims=[5, 7], temperature=0.3, synchronized_bn=True),
+        projection_hidden_dims=[5, 7], temperature=0.3, synchronized_bn=True,
+        collapse_monitor=False),
+    "kzoo>BarlowTwins": lambda: dict(
+        backbone=_tiny_backbone(), projection_dims=[5, 7, 6], lambda_=0.01,
+        synchronized_bn=True, collapse_monitor=False),
+    "kzoo>BarlowTwinsLoss": lambda: dict(
+        lambda_=0.01, epsilon=1e-3, reduction="sum", name="btl",
+        dtype="float16"),
+    "kzoo>MaskedReconstructionLoss": lambda: dict(
+        reduction="sum", name="mrl", dtype="float16"),
+    "kzoo>EncoderDecoder": lambda: dict(
+        backbone=_tiny_pooled_backbone(), output_channels=2,
+        decoder_filters=[6, 5], output_activation="tanh"),
+    "kzoo>VAE": lambda: dict(
+        backbone=_tiny_pooled_backbone(), latent_dim=3, beta=0.5,
+        decoder_filters=[6], seed=7),
+    "kzoo>RotationPretext": lambda: dict(all_rotations=False),
+    "kzoo>JigsawPretext": lambda: dict(
+        num_permutations=2, tile_size=8, grid=2, jitter=False,
+        permutations=[[1, 0, 3, 2], [3, 2, 1, 0]]),
+    "kzoo>ColorizationPretext": lambda: dict(target="rgb"),
+    "kzoo>DenoisingPretext": lambda: dict(
+        noise="masking", stddev=0.2, mask_fraction=0.5),
+    "kzoo>MaskedPatchPretext": lambda: dict(
+        patch_size=2, mask_ratio=0.5, fill="mean"),
     "kzoo>SimSiamAugmentation": lambda: dict(
         crop_scale=(0.3, 0.9), flip=False, jitter=(0.1, 0.2, 0.3, 0.05),
         jitter_probability=0.5, grayscale_probability=0.1),

@@ -45,3 +45,15 @@ from kzoo.data.keypoints import unletterbox_keypoints
 from kzoo.data.keypoints import warp_affine
 from kzoo.data.yolo_targets import YOLOTargetEncoder
 from kzoo.data.yolo_targets import kmeans_anchors
+from kzoo.data.rotation import RotationPretext
+from kzoo.data.jigsaw import JigsawPretext
+from kzoo.data.jigsaw import maximal_hamming_permutations
+from kzoo.data.colorization import ColorizationPretext
+from kzoo.data.colorization import lab_to_rgb
+from kzoo.data.colorization import rgb_to_lab
+from kzoo.data.denoising import DenoisingPretext
+from kzoo.data.masked_patches import MaskedPatchPretext
+from kzoo.data.masked_patches import patch_mask
+from kzoo.data.pretext_pipelines import pretext_dataset
+from kzoo.data.deep_cluster_dataset import UniformLabelSampler
+from kzoo.data.deep_cluster_dataset import deep_cluster_dataset

@@ -21,3 +21,8 @@ from kzoo.losses.landmark_loss import landmark_loss
 from kzoo.losses.yolo_loss import YOLOLoss
 from kzoo.losses.yolo_loss import yolo_loss
 from kzoo.losses.yolo_loss import yolo_loss_terms
+from kzoo.losses.barlow_twins_loss import BarlowTwinsLoss
+from kzoo.losses.barlow_twins_loss import barlow_twins_loss
+from kzoo.losses.barlow_twins_loss import standardize_over_batch
+from kzoo.losses.masked_reconstruction_loss import MaskedReconstructionLoss
+from kzoo.losses.masked_reconstruction_loss import masked_reconstruction_loss

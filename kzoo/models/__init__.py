@@ -10,3 +10,15 @@ from kzoo.models.siamese import siamese_network
 from kzoo.models.siamese import triplet_network
 from kzoo.models.tiny_darknet import tiny_darknet
 from kzoo.models.yolo_detector import YOLODetector
+from kzoo.models.encoder_decoder import EncoderDecoder
+from kzoo.models.encoder_decoder import conv_decoder
+from kzoo.models.encoder_decoder import feature_map_model
+from kzoo.models.pretext_networks import jigsaw_network
+from kzoo.models.pretext_networks import pretext_classifier
+from kzoo.models.vae import VAE
+from kzoo.models.barlow_twins import BarlowTwins
+from kzoo.models.two_view_model import TwoViewModel
+from kzoo.models.two_view_model import normalized_embedding_std
+from kzoo.models.deep_cluster import DeepCluster
+from kzoo.models.deep_cluster import DeepClusterCallback
+from kzoo.models.deep_cluster import assign_clusters

@@ -10,7 +10,8 @@ def _check_classes(num_classes, name):
             f"`{name}` must be an integer >= 2. Received: {name}={num_classes}")
 
 
-def pretext_classifier(backbone, num_classes, hidden_dims=(), name=None):
+def pretext_classifier(backbone, num_classes, hidden_dims=(),
+                       feature_batch_norm=True, name=None):
     """`images -> logits`: a backbone and an MLP over its pooled features.
 
     The network of the pretext tasks whose label is one class per input:
@@ -19,10 +20,19 @@ def pretext_classifier(backbone, num_classes, hidden_dims=(), name=None):
     ReLU`; the output is a linear layer (logits: train with
     `SparseCategoricalCrossentropy(from_logits=True)`) in float32.
 
+    kzoo's ResNet backbones pool features that are not normalised (the
+    pre-activation ResNet-20 of keras-io's SimSiam has no final BN-ReLU:
+    feature norms are about 100 at initialisation), so a linear layer on
+    them starts with logits of magnitude ~10 and SGD at the usual CIFAR
+    learning rate 0.1 diverges. `feature_batch_norm` puts a
+    `BatchNormalization` between the features and the head.
+
     Args:
         backbone: a `keras.Model` mapping images to features `[B, F]`.
         num_classes: number of pretext classes.
         hidden_dims: hidden widths of the head. Defaults to `()` (linear).
+        feature_batch_norm: batch-normalise the features before the head.
+            Defaults to `True`.
         name: model name. Defaults to `"pretext_classifier"`.
 
     Returns:
@@ -32,6 +42,8 @@ def pretext_classifier(backbone, num_classes, hidden_dims=(), name=None):
     _check_classes(num_classes, "num_classes")
     inputs = keras.Input(tuple(backbone.inputs[0].shape[1:]), name="images")
     x = backbone(inputs)
+    if feature_batch_norm:
+        x = layers.BatchNormalization(name="feature_bn")(x)
     for i, units in enumerate(hidden_dims):
         x = layers.Dense(int(units), use_bias=False, name=f"head_dense_{i}")(x)
         x = layers.BatchNormalization(name=f"head_bn_{i}")(x)

@@ -1,20 +1,64 @@
-"""What every two-view self-supervised model shares (SimSiam, SimCLR)."""
+"""What every two-view self-supervised model shares (SimSiam, SimCLR,
+Barlow Twins)."""
 
 import copy
 
 import keras
 from keras import ops
 
+from kzoo.ops import l2_normalize
 from kzoo.ops import scale_for_replicas
+
+
+def normalized_embedding_std(z):
+    """Spread of L2-normalised embeddings over a batch; ~0 means collapse.
+
+    The mean over the `D` dimensions of the per-dimension standard deviation
+    (biased: divided by `N`) of the L2-normalised rows of `z`, times
+    `sqrt(D)`. Embeddings spread uniformly over the unit sphere (e.g.
+    isotropic Gaussian vectors) have per-dimension variance `1 / D`, so the
+    value is about 1 for large batches (slightly below: `sqrt((N - 1) / N)`
+    from the biased variance); it is 0 when every embedding points the same
+    way (complete collapse) and stays low when the embeddings occupy a
+    small cone or a few dimensions. lightly's "collapse level"
+    (`collapse_level = max(0, 1 - std * sqrt(D))`, with std averaged over
+    dimensions) is `1 - normalized_embedding_std(z)`, up to lightly's
+    Bessel-corrected std. No gradient flows through it.
+
+    Formula:
+
+    ```python
+    zn = z / ||z||                                      # rows, [N, D]
+    z_std = sqrt(D) * mean_j(sqrt(mean_i((zn_ij - mean_i(zn_ij)) ** 2)))
+    ```
+
+    Args:
+        z: `[N, D]` embeddings.
+
+    Returns:
+        Scalar float32 tensor in `[0, 1]` (the per-dimension variances of
+        unit vectors sum to at most 1, so `mean_j(std_j) <= 1 / sqrt(D)`).
+
+    Reference:
+        - [Chen & He, 2021, "SimSiam"](https://arxiv.org/abs/2011.10566),
+          section 4.1 (std of the l2-normalised output).
+    """
+    zn = l2_normalize(ops.stop_gradient(z))
+    centered = zn - ops.mean(zn, axis=0, keepdims=True)
+    std = ops.sqrt(ops.mean(ops.square(centered), axis=0))
+    d = ops.cast(ops.shape(zn)[-1], "float32")
+    return ops.mean(std) * ops.sqrt(d)
 
 
 class TwoViewModel(keras.Model):
     """Base of the two-view models: a backbone, heads, a loss on two views.
 
-    A subclass builds its heads in `__init__`, sets `self.view_loss` (a
-    `keras.losses.Loss` taking the dict of outputs as `y_pred`), and defines
-    `build_heads(feature_shape)` and `forward_views(x1, x2, training)`
-    (returning that dict). This class gives them the same interface:
+    The base of `kzoo.models.SimSiam`, `kzoo.models.SimCLR` and
+    `kzoo.models.BarlowTwins`. A subclass builds its heads in `__init__`,
+    sets `self.view_loss` (a `keras.losses.Loss` taking the dict of outputs
+    as `y_pred`), and defines `build_heads(feature_shape)` and
+    `forward_views(x1, x2, training)` (returning that dict). This class
+    gives them the same interface:
 
     - called on a dict `{"view_1": x1, "view_2": x2}` (what
       `kzoo.data.two_view_dataset` yields), the model returns the heads'
@@ -23,14 +67,41 @@ class TwoViewModel(keras.Model):
     - `fit` needs no compiled loss: `compute_loss` applies `view_loss`
       (reduced by `keras.losses.Loss`, scaled per replica under
       `tf.distribute`) and adds the regularisation losses `model.losses`;
+    - a collapse monitor: with `collapse_monitor=True` (the default),
+      `fit` and `evaluate` log `z_std`, the batch-averaged
+      `normalized_embedding_std` of the embeddings the loss sees for view 1
+      (`y_pred[collapse_embedding_key]`, `"z1"` for the three models): about
+      1 when the embeddings spread over the unit sphere, 0 when they have
+      collapsed to one direction. It is a `keras.metrics.Mean` updated in
+      `compute_metrics`, outside the loss and the gradient tape, reset by
+      Keras each epoch;
     - `get_config` / `from_config` serialise the backbone, so a compiled
       model survives a `.keras` save and load.
+
+    Args:
+        backbone: a `keras.Model` mapping images to features `[B, F]`.
+        synchronized_bn: cross-replica batch statistics in the heads.
+            Defaults to `False`.
+        collapse_monitor: log the `z_std` metric during `fit` / `evaluate`.
+            Defaults to `True`.
+        **kwargs: base `keras.Model` arguments (`name`, ...).
     """
 
-    def __init__(self, backbone, synchronized_bn=False, **kwargs):
+    # Key of the forward_views output whose spread `z_std` reports.
+    collapse_embedding_key = "z1"
+
+    def __init__(
+        self, backbone, synchronized_bn=False, collapse_monitor=True, **kwargs
+    ):
         super().__init__(**kwargs)
         self.backbone = backbone
         self.synchronized_bn = synchronized_bn
+        self.collapse_monitor = bool(collapse_monitor)
+        # Assigned as an attribute, the metric is tracked by Keras: it is in
+        # `model.metrics` (so reset at each epoch) and its result is logged.
+        self.z_std_tracker = (
+            keras.metrics.Mean(name="z_std") if self.collapse_monitor else None
+        )
 
     def _build_if_backbone_built(self):
         if getattr(self.backbone, "built", False) and self.backbone.inputs:
@@ -69,12 +140,20 @@ class TwoViewModel(keras.Model):
             )
         return loss
 
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        if self.z_std_tracker is not None and isinstance(y_pred, dict):
+            self.z_std_tracker.update_state(
+                normalized_embedding_std(y_pred[self.collapse_embedding_key])
+            )
+        return super().compute_metrics(x, y, y_pred, sample_weight)
+
     def get_config(self):
         config = super().get_config()
         config.update(
             {
                 "backbone": keras.saving.serialize_keras_object(self.backbone),
                 "synchronized_bn": self.synchronized_bn,
+                "collapse_monitor": self.collapse_monitor,
             }
         )
         return config

@@ -1,0 +1,70 @@
+"""`tf.data` pipelines for self-supervised pretext tasks."""
+
+import tensorflow as tf
+
+from kzoo.data.pipelines import _check_batch_size
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def pretext_dataset(images, batch_size, transform, seed=None, shuffle=True,
+                    drop_remainder=True):
+    """Batches of `(inputs, targets)` of a pretext task over images.
+
+    The pretext transform (e.g. `kzoo.data.RotationPretext()`,
+    `kzoo.data.JigsawPretext()`, `kzoo.data.ColorizationPretext()`,
+    `kzoo.data.DenoisingPretext()`, `kzoo.data.MaskedPatchPretext()`) runs
+    once per batch (vectorised) with a fresh stateless seed for each batch,
+    drawn from `seed`: the same `seed` gives the same batches, epoch after
+    epoch, whatever the `tf.data` parallelism, and each epoch draws new
+    ones. The images stay in memory; batches are prefetched with
+    `AUTOTUNE`. Batches are global: under `tf.distribute`, Keras splits each
+    batch across the replicas (a transform may change the batch size, as
+    `RotationPretext(all_rotations=True)` does).
+
+    Args:
+        images: `uint8` array `[N, H, W, 3]`.
+        batch_size: global batch size (of images, before the transform).
+        transform: callable `(images, seed) -> (inputs, targets)`.
+        seed: integer seed of the shuffle and the transform. Defaults to
+            `None` (nondeterministic).
+        shuffle: reshuffle the examples every epoch. Defaults to `True`.
+        drop_remainder: drop the last partial batch. Defaults to `True`.
+
+    Returns:
+        A `tf.data.Dataset` of `(inputs, targets)`, ready for `model.fit`.
+
+    Example:
+
+    >>> ds = kzoo.data.pretext_dataset(
+    ...     train.images, 128, kzoo.data.RotationPretext(), seed=0)
+    >>> model.fit(ds, epochs=5)
+    """
+    _check_batch_size(batch_size)
+    if not callable(transform):
+        raise ValueError(
+            "`transform` must be a callable `(images, seed) -> (inputs, "
+            f"targets)`. Received: transform={transform!r}"
+        )
+    n = len(images)
+    if drop_remainder and n < batch_size:
+        raise ValueError(
+            f"The dataset has {n} images, fewer than one batch, and "
+            f"drop_remainder=True. Received: batch_size={batch_size}"
+        )
+    ds = tf.data.Dataset.from_tensor_slices(images)
+    if shuffle:
+        ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    seeds = tf.data.Dataset.random(
+        seed=seed, rerandomize_each_iteration=True
+    ).batch(2)
+    ds = tf.data.Dataset.zip((ds, seeds))
+
+    def apply(batch, s):
+        inputs, targets = transform(batch, s)
+        return inputs, targets
+
+    ds = ds.map(apply, num_parallel_calls=AUTOTUNE,
+                deterministic=seed is not None)
+    return ds.prefetch(AUTOTUNE)

@@ -1,0 +1,94 @@
+"""Rotation prediction pretext task (RotNet)."""
+
+import keras
+import tensorflow as tf
+
+
+@keras.saving.register_keras_serializable(package="kzoo")
+class RotationPretext:
+    """Rotation prediction (RotNet) inputs and labels for a batch of images.
+
+    The self-supervised task of Gidaris et al. (2018): a network learns
+    features by classifying by how many quarter turns an image was rotated.
+    The label `k` in `{0, 1, 2, 3}` means the image was rotated by `k * 90`
+    degrees counter-clockwise, exactly `tf.image.rot90(image, k)`, so
+    `tf.image.rot90(inputs[i], -k)` gives back the original image.
+
+    With `all_rotations=True` (the paper's recipe: its best results feed
+    the four rotations of each image together), the output batch has
+    `4 * B` images, ordered so that the four rotations of image `i` are
+    adjacent: output `4 * i + k` is image `i` rotated by `k` quarter turns,
+    with label `k` (the same order as the reference PyTorch code, which
+    stacks the rotations per image). Any contiguous slice of a multiple of
+    4 images, such as the per-replica part of a global batch under
+    `tf.distribute`, then holds all four labels in equal number. The `seed`
+    is not used. With `all_rotations=False`, each image gets one rotation
+    drawn uniformly from `seed` and the batch keeps its size `B`.
+
+    Takes square images `[B, S, S, 3]` of pixels in `[0, 255]` (any dtype)
+    and returns `(inputs, labels)`: `float32` pixels in `[0, 255]` and
+    `int32` labels, for a 4-way softmax classifier and
+    `SparseCategoricalCrossentropy`.
+
+    Args:
+        all_rotations: feed all four rotations of every image (batch of
+            `4 * B`); otherwise one random rotation per image. Defaults to
+            `True`.
+
+    Example:
+
+    >>> pretext = kzoo.data.RotationPretext()
+    >>> inputs, labels = pretext(images, seed=tf.constant([1, 2]))
+    >>> ds = kzoo.data.pretext_dataset(train.images, 128, pretext, seed=0)
+
+    References:
+        - [Gidaris et al., 2018](https://arxiv.org/abs/1803.07728):
+          Unsupervised Representation Learning by Predicting Image
+          Rotations.
+    """
+
+    def __init__(self, all_rotations=True):
+        self.all_rotations = bool(all_rotations)
+
+    def _check_square(self, images):
+        height, width = images.shape[1], images.shape[2]
+        if height is not None and width is not None and height != width:
+            raise ValueError(
+                "`RotationPretext` needs square images (a quarter turn "
+                "changes the shape of a rectangular one). "
+                f"Received: images.shape={tuple(images.shape)}"
+            )
+
+    def __call__(self, images, seed):
+        x = tf.cast(images, tf.float32)
+        if x.shape.rank != 4:
+            raise ValueError(
+                "`images` must be a batch `[B, H, W, C]`. "
+                f"Received: images.shape={tuple(x.shape)}"
+            )
+        self._check_square(x)
+        shape = tf.shape(x)
+        tf.debugging.assert_equal(
+            shape[1], shape[2], message="RotationPretext needs square images"
+        )
+        batch = shape[0]
+        # [B, 4, S, S, C]: the four rotations of each image, adjacent.
+        rotated = tf.stack([tf.image.rot90(x, k) for k in range(4)], axis=1)
+        if self.all_rotations:
+            inputs = tf.reshape(
+                rotated, tf.concat([[4 * batch], shape[1:]], axis=0)
+            )
+            labels = tf.tile(tf.range(4, dtype=tf.int32), [batch])
+            return inputs, labels
+        labels = tf.random.stateless_uniform(
+            [batch], tf.cast(seed, tf.int64), 0, 4, dtype=tf.int32
+        )
+        inputs = tf.gather(rotated, labels, axis=1, batch_dims=1)
+        return inputs, labels
+
+    def get_config(self):
+        return {"all_rotations": self.all_rotations}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

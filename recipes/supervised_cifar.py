@@ -1,0 +1,70 @@
+"""Supervised cross-entropy on CIFAR-10 (or digits): the upper reference row.
+
+The same ResNet-20 backbone and budget as the self-supervised recipes,
+trained with the labels (softmax cross-entropy through a linear layer, the
+classic CIFAR augmentation: flip and a random shift of up to 4 pixels),
+then evaluated exactly like them: the kNN accuracy (k=200, T=0.1) and the
+linear probe of the backbone's pooled features, beside the same backbone at
+random initialisation. It is the row a self-supervised method is read
+against at the same budget (`benchmarks/ssl_table.py`). Optimiser: SGD
+momentum 0.9, weight decay 5e-4, cosine decay from 0.1 (He et al. 2016's
+CIFAR settings).
+
+    python recipes/supervised_cifar.py --data-dir ../shared/datasets
+    python recipes/supervised_cifar.py --dataset digits --epochs 10
+"""
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from kzoo import runs  # noqa: E402  (light: does not import TensorFlow)
+
+HE = "He et al. 2016, CIFAR-10"
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    runs.add_common_args(
+        parser, dataset="cifar10", datasets=("cifar10", "digits"), epochs=5,
+        batch_size=128, seed=26, output_dir=None, model_name=None,
+        reference="the budget of simsiam_cifar.py")
+    runs.add_backbone_args(parser.add_argument_group("model"),
+                           "as simsiam_cifar.py")
+    runs.add_optimizer_args(parser, optimizer="sgd", learning_rate=0.1,
+                            momentum=0.9, weight_decay=5e-4, reference=HE)
+    runs.add_representation_eval_args(parser, probe_epochs=0)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    strategy, run, train, test = runs.start(args, prefix="supervised")
+
+    import keras
+
+    from kzoo import data, models
+
+    steps = runs.steps_per_epoch(len(train.images), args.batch_size)
+    with strategy.scope():
+        backbone = runs.build_backbone(args, train.images.shape[1:], strategy)
+        model = models.pretext_classifier(backbone, len(train.class_names),
+                                          name="supervised_classifier")
+        model.compile(
+            optimizer=runs.build_optimizer(args, steps),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"], jit_compile=args.jit)
+    ds = data.labeled_dataset(train.images, train.labels, args.batch_size,
+                              shuffle=True, seed=args.seed,
+                              augment=data.random_flip_and_translate)
+    ds = ds.take(steps)  # full batches only, like the other recipes
+    return runs.train_self_supervised(args, strategy, run, train, test,
+                                      backbone, model, ds, steps)
+
+
+if __name__ == "__main__":
+    runs.main_guard(main)
