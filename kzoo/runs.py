@@ -318,7 +318,7 @@ def evaluate_encoder(args, backbone, train, test, prefix=""):
 
 def train_self_supervised(args, strategy, run, train, test, backbone, model,
                           dataset, steps_per_epoch, extra_callbacks=(),
-                          before_export=None):
+                          before_export=None, fit_steps=True):
     """What every self-supervised recipe does around its own `fit`.
 
     Evaluates `backbone` at its random initialisation (the baseline), fits
@@ -337,6 +337,9 @@ def train_self_supervised(args, strategy, run, train, test, backbone, model,
             DeepCluster reassignment at each epoch start). Defaults to `()`.
         before_export: optional `callable(metrics)` run after the final
             evaluation (e.g. to write sample images). Defaults to `None`.
+        fit_steps: pass `steps_per_epoch` to `fit`; `False` lets each
+            epoch run until the dataset ends (DeepCluster's relabelled
+            passes). Defaults to `True`.
 
     Returns:
         The metrics dict written to `metrics.json`.
@@ -346,7 +349,7 @@ def train_self_supervised(args, strategy, run, train, test, backbone, model,
                                                     test)
     fit_start = time.time()
     history = model.fit(dataset, epochs=args.epochs,
-                        steps_per_epoch=steps_per_epoch,
+                        steps_per_epoch=steps_per_epoch if fit_steps else None,
                         callbacks=run.callbacks(monitors), verbose=run.verbose)
     fit_seconds = time.time() - fit_start
     metrics.update(evaluate_encoder(args, backbone, train, test))
@@ -359,7 +362,9 @@ def train_self_supervised(args, strategy, run, train, test, backbone, model,
         "test_images": int(len(test.images)),
         "knn_k": args.knn_k,
         "knn_temperature": args.knn_temperature,
-        "history": {k: [float(v) for v in vs]
+        # NaN (e.g. a metric undefined at the first epoch) -> null: JSON.
+        "history": {k: [None if float(v) != float(v) else float(v)
+                        for v in vs]
                     for k, vs in history.history.items()},
     })
     if before_export is not None:

@@ -74,6 +74,10 @@ EXAMPLES = {
     "kzoo>VAE": lambda: dict(
         backbone=_tiny_pooled_backbone(), latent_dim=3, beta=0.5,
         decoder_filters=[6], seed=7),
+    "kzoo>DeepCluster": lambda: dict(
+        backbone=_tiny_backbone(), num_clusters=7,
+        kernel_initializer=keras.initializers.serialize(
+            keras.initializers.RandomNormal(stddev=0.02, seed=1))),
     "kzoo>RotationPretext": lambda: dict(all_rotations=False),
     "kzoo>JigsawPretext": lambda: dict(
         num_permutations=2, tile_size=8, grid=2, jitter=False,

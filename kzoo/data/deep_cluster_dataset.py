@@ -81,10 +81,10 @@ class UniformLabelSampler:
             `max(1, N // batch_size)`, about one pass over the data, as in the
             paper.
         labels: optional initial pseudo-labels `[N]`. Defaults to `None`.
-        seed: integer seed of the draws. The draws of an epoch depend on the
-            seed, the number of `set_labels` calls so far and the number of
-            epochs drawn since; they are independent of `tf.data`
-            parallelism. Defaults to `None` (nondeterministic).
+        seed: integer seed of the draws. An epoch's draws depend only on
+            the seed, the labels' `version` and the draw's `key` (see
+            `sample_epoch`), not on `tf.data` parallelism or timing.
+            Defaults to `None` (nondeterministic).
 
     Example:
 
@@ -161,8 +161,14 @@ class UniformLabelSampler:
             self._state = (labels, self._state[1] + 1)
             self._draws = 0
 
-    def sample_epoch(self):
+    def sample_epoch(self, key=None):
         """Draws the examples of one epoch.
+
+        Args:
+            key: optional integer naming the draw: with a `seed`, the same
+                labels and `key` give the same epoch. Defaults to `None`
+                (the next of a sequence of draws, restarted by
+                `set_labels`).
 
         Returns:
             A tuple `(indices, labels)` of `int64` arrays of length
@@ -172,9 +178,12 @@ class UniformLabelSampler:
         """
         with self._lock:
             labels, version = self._state
-            draw = self._draws
-            self._draws += 1
-        rng = np.random.default_rng([self._entropy, 1, version, draw])
+            if key is None:
+                stream, draw = 1, self._draws
+                self._draws += 1
+            else:
+                stream, draw = 2, int(key) & 0xFFFFFFFFFFFFFFFF
+        rng = np.random.default_rng([self._entropy, stream, version, draw])
         order = np.argsort(labels, kind="stable")
         clusters, starts, sizes = np.unique(
             labels[order], return_index=True, return_counts=True
@@ -213,19 +222,23 @@ def deep_cluster_dataset(images, sampler, augment=None, seed=None):
     stateless seed drawn from `seed`, and batches are prefetched inside the
     epoch. `kzoo.models.DeepClusterCallback` replaces the labels in
     `on_epoch_begin`, before Keras starts the epoch's pass, so every batch
-    of an epoch uses the assignment made at its start.
+    of an epoch uses the assignment made at its start. Each pass draws its
+    examples with a key taken when its iterator is created, so with seeded
+    samplers the epochs are reproducible.
 
     Pass the dataset to `fit` **without** `steps_per_epoch`: its length is
-    fixed (the sampler's), and Keras then starts a new pass, hence reads the
-    new labels, at every epoch. With `steps_per_epoch`, Keras keeps one
-    iterator across epochs and the pass would end after the first epoch.
+    fixed (the sampler's), and Keras then starts a new pass at every epoch,
+    after `on_epoch_begin`. With `steps_per_epoch`, Keras creates the next
+    pass's iterator at the end of an epoch, before the callback has
+    reassigned the labels, and that pass may read the old ones.
 
     Args:
         images: array `[N, H, W, C]` of the training images (`uint8` or
             float in `[0, 255]`).
         sampler: a `kzoo.data.UniformLabelSampler` over the `N` images.
         augment: optional callable `(images, seed) -> images` applied to
-            every batch, e.g. the paper's random resized crop and flip:
+            every batch (`float32` pixels in `[0, 255]`, a stateless seed of
+            shape `[2]`), e.g. the paper's random resized crop and flip:
             `kzoo.data.SimSiamAugmentation(crop_scale=(0.08, 1.0),
             jitter_probability=0.0, grayscale_probability=0.0)`, or
             `kzoo.data.random_flip_and_translate`. Defaults to `None` (no
@@ -270,19 +283,32 @@ def deep_cluster_dataset(images, sampler, augment=None, seed=None):
     batch_size = sampler.batch_size
     steps = sampler.steps_per_epoch
 
-    def epoch():
-        indices, labels = sampler.sample_epoch()
+    def epoch(key):
+        indices, labels = sampler.sample_epoch(key=key)
         for step in range(steps):
             batch = slice(step * batch_size, (step + 1) * batch_size)
             yield images[indices[batch]], labels[batch].astype("int32")
 
-    ds = tf.data.Dataset.from_generator(
-        epoch,
-        output_signature=(
-            tf.TensorSpec((batch_size,) + images.shape[1:],
-                          tf.as_dtype(images.dtype)),
-            tf.TensorSpec((batch_size,), tf.int32),
-        ),
+    signature = (
+        tf.TensorSpec((batch_size,) + images.shape[1:],
+                      tf.as_dtype(images.dtype)),
+        tf.TensorSpec((batch_size,), tf.int32),
+    )
+    # One key per pass, drawn when the pass's iterator is created (in the
+    # main thread): the epochs do not depend on when the generator runs,
+    # nor on iterators Keras creates and drops between epochs.
+    plan_seed = None
+    if sampler.seed is not None:
+        plan_seed = int(
+            np.random.SeedSequence(sampler._entropy).generate_state(1)[0]
+        )
+    keys = tf.data.Dataset.random(
+        seed=plan_seed, rerandomize_each_iteration=True
+    ).take(1)
+    ds = keys.flat_map(
+        lambda key: tf.data.Dataset.from_generator(
+            epoch, output_signature=signature, args=(key,)
+        )
     )
     ds = ds.apply(tf.data.experimental.assert_cardinality(steps))
     if augment is None:
@@ -292,8 +318,12 @@ def deep_cluster_dataset(images, sampler, augment=None, seed=None):
         seeds = tf.data.Dataset.random(
             seed=seed, rerandomize_each_iteration=True
         ).batch(2)
+
+        def augment_batch(xy, s):
+            x = augment(tf.cast(xy[0], tf.float32), s)
+            return tf.cast(x, tf.float32), xy[1]
+
         ds = tf.data.Dataset.zip((ds, seeds)).map(
-            lambda xy, s: (tf.cast(augment(xy[0], s), tf.float32), xy[1]),
-            num_parallel_calls=AUTOTUNE, deterministic=True,
+            augment_batch, num_parallel_calls=AUTOTUNE, deterministic=True,
         )
     return ds.prefetch(AUTOTUNE)

@@ -63,17 +63,23 @@ def test_assign_clusters_finds_separated_clusters():
 def test_duplicate_points_leave_empty_clusters_that_are_filled():
     # 5 distinct points, 6 copies each: k-means can only fill 5 of 8
     # clusters; the 3 empty ones are filled by splitting big ones.
+    # (Without PCA: its matrix product can make copies differ by rounding,
+    # which k-means then separates.)
     rng = np.random.default_rng(1)
     features = np.repeat(rng.normal(size=(5, 6)), 6, axis=0)
-    labels, info = kzoo.models.assign_clusters(features, 8, seed=0)
-    assert info["empty_clusters"] == 3
-    sizes = np.bincount(labels, minlength=8)
-    assert (sizes > 0).all() and sizes.sum() == 30
-    np.testing.assert_array_equal(info["cluster_sizes"], sizes)
-    # A split only divides the copies of one point: no cluster mixes points.
     point = np.repeat(np.arange(5), 6)
-    for c in range(8):
-        assert len(np.unique(point[labels == c])) == 1
+    for pca_dim in (None, 256):
+        labels, info = kzoo.models.assign_clusters(
+            features, 8, pca_dim=pca_dim, seed=0)
+        if pca_dim is None:
+            assert info["empty_clusters"] == 3
+        sizes = np.bincount(labels, minlength=8)
+        assert (sizes > 0).all() and sizes.sum() == 30
+        np.testing.assert_array_equal(info["cluster_sizes"], sizes)
+        # A split only divides the copies of one point: no cluster mixes
+        # points.
+        for c in range(8):
+            assert len(np.unique(point[labels == c])) == 1
 
     # All points equal (a collapsed backbone): still k non-empty clusters.
     labels, info = kzoo.models.assign_clusters(np.ones((12, 4)), 4, seed=0)
@@ -169,6 +175,24 @@ def test_labels_are_fixed_within_a_pass_and_change_between_passes():
         np.testing.assert_array_equal(y.numpy(), second[_decode(x)])
 
 
+def test_seeded_epochs_are_reproducible():
+    images, _ = _indexed_images(40)
+
+    def epochs():
+        sampler = kzoo.data.UniformLabelSampler(40, 4, batch_size=5, seed=3)
+        ds = kzoo.data.deep_cluster_dataset(images, sampler, seed=0)
+        out = []
+        for _ in range(3):
+            out.append(np.concatenate([_decode(x) for x, _ in ds]))
+            next(iter(ds))  # an iterator started and dropped, as Keras does
+        return out
+
+    first, second = epochs(), epochs()
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(first[0], first[1])
+
+
 def test_augmentation_is_applied_per_batch():
     images, _ = _indexed_images(16)
     sampler = kzoo.data.UniformLabelSampler(16, 2, batch_size=4, seed=0)
@@ -261,11 +285,14 @@ def test_fit_keeps_each_epochs_assignment_and_resets_the_head():
         head_fresh.append(np.allclose(model.classifier.kernel.numpy(), fresh))
 
     ds = kzoo.data.deep_cluster_dataset(images, sampler, seed=0)
-    history = model.fit(
-        ds, epochs=3, verbose=0,
-        callbacks=[clusterer,
-                   keras.callbacks.LambdaCallback(on_epoch_begin=on_epoch_begin)])
+    recorder = keras.callbacks.LambdaCallback(on_epoch_begin=on_epoch_begin)
+    history = model.fit(ds, epochs=3, verbose=0,
+                        callbacks=[clusterer, recorder])
     assert head_fresh == [True, True, True]
+    # The assignments differ from epoch to epoch (so stale labels would be
+    # caught below).
+    assert not np.array_equal(assignments[0], assignments[1])
+    assert not np.array_equal(assignments[1], assignments[2])
     assert len(seen) == 3 * sampler.steps_per_epoch
     for epoch, indices, labels in seen:
         np.testing.assert_array_equal(labels, assignments[epoch][indices])

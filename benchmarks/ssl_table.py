@@ -1,0 +1,299 @@
+"""One table of every self-supervised method in kzoo, at one budget.
+
+Trains each method's recipe (the eight pretext / Barlow Twins recipes,
+SimSiam, SimCLR) and a supervised cross-entropy encoder with the same
+backbone (ResNet-20), data (CIFAR-10), budget (`--limit` training images,
+`--epochs`, batch 128) and seeds, and reads each run's `metrics.json`: the
+same weighted kNN (k=200, T=0.1; train split as the memory bank, test split
+as queries) and the same linear probe on standardised features, for the
+trained backbone and for the same backbone at random initialisation (every
+recipe seeds Keras and builds the backbone first, so the random-init
+backbone is the same in every run of a seed; the script checks it).
+
+Each run's result is appended to `--results` (JSON) as soon as it
+finishes, and runs already there are skipped: the table can be built over
+several sessions. `--report` only rebuilds the outputs:
+`ssl_table.md` (the README table, with the budget, machine and wall
+times) and `ssl_table.png` (a bar chart of the kNN gain over random init,
+with the spread over seeds), next to the results file.
+
+    python benchmarks/ssl_table.py --data-dir ../shared/datasets \\
+        --limit 10000 --epochs 3 --seeds 26 [--methods rotation,simclr]
+    python benchmarks/ssl_table.py --report
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# method -> (recipe, extra flags at the table's budget, what it is)
+METHODS = {
+    "supervised": ("supervised_cifar.py", [],
+                   "cross-entropy with the labels (reference row)"),
+    "simsiam": ("simsiam_cifar.py", ["--probe-epochs", "0"],
+                "SimSiam, keras-io's settings"),
+    "simclr": ("simclr_cifar.py", [], "SimCLR, NT-Xent T=0.5"),
+    "barlow_twins": ("barlow_twins_cifar.py", [], "Barlow Twins, 2048-d"),
+    "rotation": ("rotation_cifar.py", [], "RotNet, 4 rotations per image"),
+    "jigsaw": ("jigsaw_cifar.py", ["--num-permutations", "100"],
+               "jigsaw, 100 permutations"),
+    "colorization": ("colorization_cifar.py", [], "colorization (ab of Lab)"),
+    "denoising": ("denoising_cifar.py", [], "denoising AE, Gaussian 0.1"),
+    "masked_patches": ("masked_patches_cifar.py", [],
+                       "masked 4x4 patches, 75%"),
+    "deepcluster": ("deepcluster_cifar.py", [], "DeepCluster, k-means"),
+    "vae": ("vae_cifar.py", [], "VAE, 128-d latent"),
+}
+
+
+def budget_key(args):
+    key = f"limit{args.limit}_epochs{args.epochs}_batch{args.batch_size}"
+    return key if args.dataset == "cifar10" else f"{args.dataset}_{key}"
+
+
+def load(path):
+    if os.path.exists(path):
+        with open(path) as f:
+            return json.load(f)
+    return []
+
+
+def save(path, results):
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(results, f, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def run_method(method, seed, args):
+    recipe, extra, _ = METHODS[method]
+    out = os.path.join(args.runs_dir, budget_key(args), f"{method}_s{seed}")
+    cmd = [sys.executable, os.path.join(ROOT, "recipes", recipe),
+           "--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
+           "--seed", str(seed), "--output-dir", out, "--export-dir", "",
+           "--knn-every", "0", "--log-every", str(args.log_every),
+           "--dataset", args.dataset, *extra]
+    if args.data_dir:
+        cmd += ["--data-dir", args.data_dir]
+    if args.limit:
+        cmd += ["--limit", str(args.limit)]
+    print(f"== {method} seed {seed}: {' '.join(cmd[1:])}", flush=True)
+    start = time.time()
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    log_path = os.path.join(os.path.dirname(out), f"{method}_s{seed}.log")
+    with open(log_path, "w") as log:
+        proc = subprocess.run(cmd, cwd=ROOT, stdout=log,
+                              stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        print(f"   {method} failed (exit {proc.returncode}); see {log_path}",
+              flush=True)
+        return None
+    with open(os.path.join(out, "metrics.json")) as f:
+        metrics = json.load(f)
+    history = metrics.get("history", {})
+    return {
+        "method": method, "seed": seed, "budget": budget_key(args),
+        "dataset": args.dataset,
+        "limit": args.limit, "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "test_images": metrics.get("test_images"),
+        "knn": metrics["knn_accuracy"],
+        "random_init_knn": metrics["random_init_knn_accuracy"],
+        "probe": metrics["feature_linear_probe_accuracy"],
+        "random_init_probe":
+            metrics["random_init_feature_linear_probe_accuracy"],
+        "loss_by_epoch": history.get("loss"),
+        "z_std_by_epoch": history.get("z_std"),
+        "wall_seconds": round(time.time() - start, 1),
+        "fit_seconds": metrics.get("fit_seconds"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+        "finished": time.strftime("%Y-%m-%d %H:%M"),
+    }
+
+
+def _mean_std(values):
+    n = len(values)
+    mean = sum(values) / n
+    if n < 2:
+        return mean, None
+    var = sum((v - mean) ** 2 for v in values) / (n - 1)
+    return mean, var ** 0.5
+
+
+def _pct(mean, std=None, signed=False):
+    text = f"{100 * mean:+.2f}" if signed else f"{100 * mean:.2f}"
+    return text + (f" ± {100 * std:.2f}" if std is not None else "")
+
+
+def summarise(results, budget):
+    rows = {}
+    for r in results:
+        if r["budget"] == budget:
+            rows.setdefault(r["method"], []).append(r)
+    table = []
+    for method in METHODS:
+        runs = rows.get(method)
+        if not runs:
+            continue
+        gains = [r["knn"] - r["random_init_knn"] for r in runs]
+        probe_gains = [r["probe"] - r["random_init_probe"] for r in runs]
+        table.append({
+            "method": method, "seeds": sorted(r["seed"] for r in runs),
+            "knn": _mean_std([r["knn"] for r in runs]),
+            "knn_gain": _mean_std(gains),
+            "probe": _mean_std([r["probe"] for r in runs]),
+            "probe_gain": _mean_std(probe_gains),
+            "minutes": sum(r["wall_seconds"] for r in runs) / len(runs) / 60,
+            "last_loss": [r["loss_by_epoch"][-1] if r["loss_by_epoch"]
+                          else None for r in runs],
+        })
+    random_knn = sorted({round(r["random_init_knn"], 6) for rs in
+                         rows.values() for r in rs})
+    random_probe = [r["random_init_probe"] for rs in rows.values()
+                    for r in rs]
+    return table, random_knn, random_probe
+
+
+def write_report(results, budget, out_dir):
+    table, random_knn, random_probe = summarise(results, budget)
+    if not table:
+        print(f"no results for budget {budget}")
+        return None
+    runs = [r for r in results if r["budget"] == budget]
+    r0 = runs[0]
+    lines = [
+        f"Budget: {r0['limit'] or 'all'} {r0.get('dataset', 'cifar10')} "
+        "training images, "
+        f"{r0['epochs']} epochs, batch {r0['batch_size']}, ResNet-20, "
+        f"on {r0['machine']}; kNN (k=200, T=0.1) and a linear probe on "
+        f"standardised features, on the {r0.get('test_images') or '?'} test "
+        "images "
+        "(`python benchmarks/ssl_table.py --limit "
+        f"{r0['limit']} --epochs {r0['epochs']} --seeds ...`); minutes "
+        "are wall time per run, evaluation of both encoders included.",
+        "",
+        "| method | seeds | kNN | kNN gain over random init | linear probe "
+        "| probe gain | minutes per run | final loss |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    rk = _mean_std(random_knn)
+    rp = _mean_std(random_probe)
+    lines.append(f"| random init (same backbone) | | {_pct(rk[0])} | 0 "
+                 f"| {_pct(rp[0])} | 0 | | |")
+    for row in table:
+        loss = ", ".join(f"{v:.3f}" for v in row["last_loss"]
+                         if v is not None)
+        lines.append(
+            f"| {row['method']} | {','.join(map(str, row['seeds']))} "
+            f"| {_pct(*row['knn'])} | **{_pct(*row['knn_gain'], signed=True)}**"
+            f" | {_pct(*row['probe'])} "
+            f"| {_pct(*row['probe_gain'], signed=True)} "
+            f"| {row['minutes']:.1f} | {loss} |")
+    if len(random_knn) > 1:
+        lines.append("")
+        lines.append(f"Random-init kNN differs between seeds: "
+                     f"{', '.join(_pct(v) for v in random_knn)}.")
+    text = "\n".join(lines) + "\n"
+    md = os.path.join(out_dir, "ssl_table.md")
+    with open(md, "w") as f:
+        f.write(text)
+    print(text)
+    png = os.path.join(out_dir, "ssl_table.png")
+    draw_chart(png, table)
+    print(f"written: {md}, {png}")
+    return text
+
+
+def draw_chart(path, table):
+    """Horizontal bars of the kNN gain (points), whiskers = seed std."""
+    from PIL import Image, ImageDraw
+
+    bar_h, gap, left, right, top = 22, 8, 150, 40, 40
+    gains = [100 * row["knn_gain"][0] for row in table]
+    lo, hi = min(0.0, *gains) - 1, max(0.0, *gains) + 1
+    width = 640
+    scale = (width - left - right) / (hi - lo)
+    height = top + len(table) * (bar_h + gap) + 30
+    img = Image.new("RGB", (width, height), "white")
+    d = ImageDraw.Draw(img)
+    d.text((10, 10), "kNN accuracy gain over the random-init encoder "
+           "(points)", fill="black")
+    x0 = left + (0 - lo) * scale
+    for i, (row, g) in enumerate(zip(table, gains)):
+        y = top + i * (bar_h + gap)
+        colour = (60, 140, 60) if g > 0 else (200, 70, 60)
+        d.rectangle([min(x0, x0 + g * scale), y, max(x0, x0 + g * scale),
+                     y + bar_h], fill=colour)
+        std = row["knn_gain"][1]
+        if std:
+            c = x0 + g * scale
+            d.line([c - 100 * std * scale, y + bar_h / 2,
+                    c + 100 * std * scale, y + bar_h / 2], fill="black",
+                   width=2)
+        d.text((10, y + 5), row["method"], fill="black")
+        d.text((x0 + g * scale + (4 if g >= 0 else -40), y + 5),
+               f"{g:+.1f}", fill="black")
+    d.line([x0, top - 5, x0, height - 25], fill="black")
+    d.text((x0 - 10, height - 20), "random init", fill="black")
+    img.save(path)
+
+
+def main():
+    p = argparse.ArgumentParser(
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-dir", default=os.environ.get("KZOO_DATA_DIR"))
+    p.add_argument("--dataset", choices=["cifar10", "digits"],
+                   default="cifar10",
+                   help="digits: scikit-learn's embedded 8x8 digits (tests, "
+                   "smoke runs). Default: cifar10.")
+    p.add_argument("--limit", type=int, default=10000,
+                   help="training images (first N of each split; the test "
+                   "split has 10,000). Default: 10000.")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--seeds", default="26")
+    p.add_argument("--methods", default=",".join(METHODS))
+    p.add_argument("--log-every", type=int, default=25)
+    p.add_argument("--results",
+                   default=os.path.join(ROOT, "benchmarks", "results",
+                                        "ssl_table.json"))
+    p.add_argument("--runs-dir", default=os.path.join(ROOT, "runs",
+                                                      "ssl_table"))
+    p.add_argument("--report", action="store_true",
+                   help="only rebuild ssl_table.md / .png from the results.")
+    args = p.parse_args()
+    budget = budget_key(args)
+    results = load(args.results)
+    if not args.report:
+        for seed in [int(s) for s in args.seeds.split(",")]:
+            for method in args.methods.split(","):
+                if method not in METHODS:
+                    p.error(f"unknown method {method!r}; "
+                            f"choose from {', '.join(METHODS)}")
+                if any(r["method"] == method and r["seed"] == seed
+                       and r["budget"] == budget for r in results):
+                    print(f"== {method} seed {seed}: done, skipped")
+                    continue
+                r = run_method(method, seed, args)
+                if r is None:
+                    continue
+                results = load(args.results) + [r]
+                save(args.results, results)
+                print(f"   {method}: kNN {100 * r['knn']:.2f} (random init "
+                      f"{100 * r['random_init_knn']:.2f}), probe "
+                      f"{100 * r['probe']:.2f} "
+                      f"({100 * r['random_init_probe']:.2f}), "
+                      f"{r['wall_seconds'] / 60:.1f} min", flush=True)
+    write_report(results, budget, os.path.dirname(args.results))
+
+
+if __name__ == "__main__":
+    main()
