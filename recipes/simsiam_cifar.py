@@ -16,7 +16,6 @@ and exports the backbone as an embedding SavedModel.
 import argparse
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -66,7 +65,7 @@ def main(argv=None):
 
     import keras
 
-    from kzoo import data, eval as kz_eval, models
+    from kzoo import data, models
 
     steps_per_epoch = runs.steps_per_epoch(len(train.images), args.batch_size)
 
@@ -85,39 +84,9 @@ def main(argv=None):
                 weight_decay=args.weight_decay or None),
             jit_compile=args.jit)
 
-    def evaluate(prefix):
-        result = kz_eval.representation_report(
-            backbone, train.images, train.labels, test.images, test.labels,
-            knn_k=args.knn_k, knn_temperature=args.knn_temperature,
-            feature_probe_epochs=args.feature_probe_epochs,
-            augmented_probe_epochs=args.probe_epochs,
-            batch_size=args.batch_size, seed=args.seed, prefix=prefix)
-        runs.print_metrics("random init" if prefix else "trained", result)
-        return result
-
-    # The baseline: the same evaluation of the same backbone at its random
-    # initialisation (a random ResNet-20 already scores ~28% kNN on CIFAR-10).
-    metrics = evaluate("random_init_")
-
-    monitors = runs.knn_monitors(args, backbone, train, test)
     ds = data.two_view_dataset(train.images, args.batch_size, seed=args.seed)
-    fit_start = time.time()
-    history = model.fit(ds, epochs=args.epochs, callbacks=run.callbacks(monitors),
-                        shuffle=False, verbose=run.verbose)
-    fit_seconds = time.time() - fit_start
-
-    metrics.update(evaluate(""))
-    metrics.update(runs.fit_summary(history, fit_seconds, steps_per_epoch,
-                                    args, strategy))
-    metrics.update({
-        "train_images": int(len(train.images)),
-        "test_images": int(len(test.images)),
-        "knn_k": args.knn_k,
-        "knn_temperature": args.knn_temperature,
-    })
-    run.export_embeddings(backbone, train.images.shape[1:], metrics)
-    run.finish(metrics)
-    return metrics
+    return runs.train_self_supervised(args, strategy, run, train, test,
+                                      backbone, model, ds, steps_per_epoch)
 
 
 if __name__ == "__main__":
