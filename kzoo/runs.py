@@ -373,13 +373,17 @@ def train_self_supervised(args, strategy, run, train, test, backbone, model,
     return run.finish(metrics)
 
 
-def add_pretext_args(parser, *, epochs=5, batch_size=128, learning_rate,
-                     optimizer="sgd", momentum=0.9, weight_decay=5e-4,
-                     reference=""):
-    """The flags of a pretext-task recipe (`run_pretext`): the common
-    flags, `--backbone`, the optimizer flags with the recipe's defaults,
-    `--augment/--no-augment` and the evaluation flags. Returns the parser's
-    "model" group for the recipe's own flags."""
+def add_ssl_args(parser, *, learning_rate, optimizer="sgd", momentum=0.9,
+                 weight_decay=5e-4, reference="", learning_rate_text=None,
+                 augment_flag=False, epochs=5, batch_size=128):
+    """The flags of a self-supervised recipe, with the recipe's defaults.
+
+    The common flags (`--dataset {cifar10,digits}`, seed 26, the budget of
+    `simsiam_cifar.py`: 5 epochs, batch 128), `--backbone`, the optimizer
+    flags, the evaluation flags and, with `augment_flag`, `--augment /
+    --no-augment` (`run_pretext`'s flip and shift). Returns the parser's
+    "model" group for the recipe's own flags.
+    """
     add_common_args(
         parser, dataset="cifar10", datasets=("cifar10", "digits"),
         epochs=epochs, batch_size=batch_size, seed=26, output_dir=None,
@@ -388,14 +392,21 @@ def add_pretext_args(parser, *, epochs=5, batch_size=128, learning_rate,
     add_backbone_args(model, "as simsiam_cifar.py")
     add_optimizer_args(parser, optimizer=optimizer,
                        learning_rate=learning_rate, momentum=momentum,
-                       weight_decay=weight_decay, reference=reference)
-    parser.add_argument(
-        "--augment", action=argparse.BooleanOptionalAction, default=True,
-        help="flip and shift each training image by up to 4 px before the "
-        "pretext transform (kzoo.data.random_flip_and_translate). "
-        "Default: --augment.")
+                       weight_decay=weight_decay, reference=reference,
+                       learning_rate_text=learning_rate_text)
+    if augment_flag:
+        parser.add_argument(
+            "--augment", action=argparse.BooleanOptionalAction, default=True,
+            help="flip and shift each training image by up to 4 px before "
+            "the pretext transform (kzoo.data.random_flip_and_translate). "
+            "Default: --augment.")
     add_representation_eval_args(parser, probe_epochs=0)
     return model
+
+
+def add_pretext_args(parser, **kwargs):
+    """`add_ssl_args` with `--augment` (the pretext-task recipes)."""
+    return add_ssl_args(parser, augment_flag=True, **kwargs)
 
 
 def run_pretext(args, prefix, transform, build_model, loss, metrics=(),

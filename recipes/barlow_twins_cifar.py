@@ -35,12 +35,9 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    runs.add_common_args(
-        parser, dataset="cifar10", datasets=("cifar10", "digits"), epochs=5,
-        batch_size=128, seed=26, output_dir=None, model_name=None,
-        reference="the budget of simsiam_cifar.py")
-    model = parser.add_argument_group("model")
-    runs.add_backbone_args(model, "as simsiam_cifar.py")
+    model = runs.add_ssl_args(
+        parser, learning_rate=None, reference=LIGHTLY,
+        learning_rate_text="0.06 x batch-size / 256")
     model.add_argument("--projection-dim", type=runs.positive_int,
                        default=2048,
                        help=f"width of each of the projector's three layers. "
@@ -49,11 +46,6 @@ def parse_args(argv=None):
                        default=0.0051,
                        help="weight of the off-diagonal (redundancy) term. "
                        "Default: 0.0051 (the paper's).")
-    runs.add_optimizer_args(parser, optimizer="sgd", learning_rate=None,
-                            momentum=0.9, weight_decay=5e-4,
-                            reference=LIGHTLY,
-                            learning_rate_text="0.06 x batch-size / 256")
-    runs.add_representation_eval_args(parser, probe_epochs=0)
     args = parser.parse_args(argv)
     if args.learning_rate is None:
         args.learning_rate = 0.06 * args.batch_size / 256

@@ -37,21 +37,14 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    runs.add_common_args(
-        parser, dataset="cifar10", datasets=("cifar10", "digits"), epochs=5,
-        batch_size=128, seed=26, output_dir=None, model_name=None,
-        reference="the budget of simsiam_cifar.py")
-    model = parser.add_argument_group("model")
-    runs.add_backbone_args(model, "as simsiam_cifar.py")
+    model = runs.add_ssl_args(parser, learning_rate=0.05,
+                              weight_decay=1e-5, reference=PAPER)
     model.add_argument("--num-clusters", type=runs.positive_int, default=100,
                        help=f"k of k-means. Default: 100 (10 x the classes, "
                        f"{PAPER}).")
     model.add_argument("--pca-dim", type=runs.positive_int, default=128,
                        help="PCA dimensions kept before whitening and "
                        "k-means. Default: 128.")
-    runs.add_optimizer_args(parser, optimizer="sgd", learning_rate=0.05,
-                            momentum=0.9, weight_decay=1e-5, reference=PAPER)
-    runs.add_representation_eval_args(parser, probe_epochs=0)
     return parser.parse_args(argv)
 
 

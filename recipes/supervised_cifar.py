@@ -29,15 +29,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    runs.add_common_args(
-        parser, dataset="cifar10", datasets=("cifar10", "digits"), epochs=5,
-        batch_size=128, seed=26, output_dir=None, model_name=None,
-        reference="the budget of simsiam_cifar.py")
-    runs.add_backbone_args(parser.add_argument_group("model"),
-                           "as simsiam_cifar.py")
-    runs.add_optimizer_args(parser, optimizer="sgd", learning_rate=0.1,
-                            momentum=0.9, weight_decay=5e-4, reference=HE)
-    runs.add_representation_eval_args(parser, probe_epochs=0)
+    runs.add_ssl_args(parser, learning_rate=0.1, reference=HE)
     return parser.parse_args(argv)
 
 

@@ -35,20 +35,13 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    runs.add_common_args(
-        parser, dataset="cifar10", datasets=("cifar10", "digits"), epochs=5,
-        batch_size=128, seed=26, output_dir=None, model_name=None,
-        reference=KERAS_IO)
-    model = parser.add_argument_group("model")
-    runs.add_backbone_args(model, "as simsiam_cifar.py")
+    model = runs.add_ssl_args(parser, optimizer="adam", learning_rate=1e-3,
+                              weight_decay=0.0, reference=KERAS_IO)
     model.add_argument("--latent-dim", type=runs.positive_int, default=128,
                        help="dimension of the Gaussian latent. Default: 128.")
     model.add_argument("--beta", type=runs.non_negative_float, default=1.0,
                        help="weight of the KL term (1: the ELBO). "
                        "Default: 1.0.")
-    runs.add_optimizer_args(parser, optimizer="adam", learning_rate=1e-3,
-                            weight_decay=0.0, reference=KERAS_IO)
-    runs.add_representation_eval_args(parser, probe_epochs=0)
     return parser.parse_args(argv)
 
 

@@ -15,6 +15,35 @@ def _check_batch_size(batch_size):
         )
 
 
+def seeded_batches(images, batch_size, seed=None, shuffle=True,
+                   drop_remainder=True, seeds_per_batch=1):
+    """`(batch, seeds)` pairs: the shared core of the per-batch pipelines.
+
+    Shuffles `images` every epoch (from `seed`), batches them, and zips
+    each batch with `seeds_per_batch` fresh stateless seeds (`int64`
+    `[seeds_per_batch, 2]`) from `tf.data.Dataset.random(seed=seed,
+    rerandomize_each_iteration=True)`: the same `seed` gives the same
+    batches and seeds, epoch after epoch, whatever the parallelism of the
+    map that follows. Raises when `drop_remainder` would leave no batch.
+    """
+    _check_batch_size(batch_size)
+    n = len(images)
+    if drop_remainder and n < batch_size:
+        raise ValueError(
+            f"The dataset has {n} images, fewer than one batch, and "
+            f"drop_remainder=True. Received: batch_size={batch_size}"
+        )
+    ds = tf.data.Dataset.from_tensor_slices(images)
+    if shuffle:
+        ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    seeds = tf.data.Dataset.random(
+        seed=seed, rerandomize_each_iteration=True
+    ).batch(2 * seeds_per_batch).map(
+        lambda s: tf.reshape(s, [seeds_per_batch, 2]))
+    return tf.data.Dataset.zip((ds, seeds))
+
+
 def two_view_dataset(images, batch_size, augment=None, seed=None,
                      shuffle=True, drop_remainder=True, num_views=2):
     """Batches of independently augmented views of the same images.
@@ -54,23 +83,10 @@ def two_view_dataset(images, batch_size, augment=None, seed=None,
             f"`num_views` must be >= 1. Received: num_views={num_views}"
         )
     augment = augment or SimSiamAugmentation()
-    n = len(images)
-    if drop_remainder and n < batch_size:
-        raise ValueError(
-            f"The dataset has {n} images, fewer than one batch, and "
-            f"drop_remainder=True. Received: batch_size={batch_size}"
-        )
-    ds = tf.data.Dataset.from_tensor_slices(images)
-    if shuffle:
-        ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    seeds = tf.data.Dataset.random(
-        seed=seed, rerandomize_each_iteration=True
-    ).batch(2 * num_views)
-    ds = tf.data.Dataset.zip((ds, seeds))
+    ds = seeded_batches(images, batch_size, seed, shuffle, drop_remainder,
+                        seeds_per_batch=num_views)
 
     def make_views(batch, s):
-        s = tf.reshape(s, [num_views, 2])
         return {
             f"view_{i + 1}": augment(batch, s[i]) for i in range(num_views)
         }

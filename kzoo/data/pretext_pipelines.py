@@ -2,7 +2,7 @@
 
 import tensorflow as tf
 
-from kzoo.data.pipelines import _check_batch_size
+from kzoo.data.pipelines import seeded_batches
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -40,29 +40,15 @@ def pretext_dataset(images, batch_size, transform, seed=None, shuffle=True,
     ...     train.images, 128, kzoo.data.RotationPretext(), seed=0)
     >>> model.fit(ds, epochs=5)
     """
-    _check_batch_size(batch_size)
     if not callable(transform):
         raise ValueError(
             "`transform` must be a callable `(images, seed) -> (inputs, "
             f"targets)`. Received: transform={transform!r}"
         )
-    n = len(images)
-    if drop_remainder and n < batch_size:
-        raise ValueError(
-            f"The dataset has {n} images, fewer than one batch, and "
-            f"drop_remainder=True. Received: batch_size={batch_size}"
-        )
-    ds = tf.data.Dataset.from_tensor_slices(images)
-    if shuffle:
-        ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    seeds = tf.data.Dataset.random(
-        seed=seed, rerandomize_each_iteration=True
-    ).batch(2)
-    ds = tf.data.Dataset.zip((ds, seeds))
+    ds = seeded_batches(images, batch_size, seed, shuffle, drop_remainder)
 
     def apply(batch, s):
-        inputs, targets = transform(batch, s)
+        inputs, targets = transform(batch, s[0])
         return inputs, targets
 
     ds = ds.map(apply, num_parallel_calls=AUTOTUNE,
