@@ -80,6 +80,17 @@ def add_common_args(parser, *, dataset="cifar10", datasets=("cifar10",),
     data.add_argument(
         "--limit", type=positive_int, default=None,
         help="use only the first N examples of each split (smoke runs).")
+    data.add_argument(
+        "--eval-split", choices=["test", "validation"], default="test",
+        help="what the final figures are measured on: the test split, or "
+        "'validation': --validation-size images carved from the training "
+        "split by a fixed permutation (seed 0) and removed from training, "
+        "for choosing hyper-parameters without looking at the test split. "
+        "Default: test.")
+    data.add_argument(
+        "--validation-size", type=positive_int, default=5000,
+        help="images of the validation split (--eval-split validation). "
+        "Default: 5000.")
     train = parser.add_argument_group("training")
     train.add_argument("--epochs", type=positive_int, default=epochs,
                        help=f"training epochs. Default: {epochs}{ref}.")
@@ -212,11 +223,46 @@ def start(args, prefix=None):
     strategy, run = open_run(args, prefix)
     from kzoo import data
 
-    train = data.load_dataset(args.dataset, "train", args.data_dir, args.limit)
-    test = data.load_dataset(args.dataset, "test", args.data_dir, args.limit)
-    print(f"data: {len(train.images)} train / {len(test.images)} test images "
-          f"{train.images.shape[1:]}, {len(train.class_names)} classes")
+    if getattr(args, "eval_split", "test") == "validation":
+        train, test = validation_split(
+            data.load_dataset(args.dataset, "train", args.data_dir),
+            args.validation_size, args.limit)
+        what = "validation (carved from train)"
+    else:
+        train = data.load_dataset(args.dataset, "train", args.data_dir,
+                                  args.limit)
+        test = data.load_dataset(args.dataset, "test", args.data_dir,
+                                 args.limit)
+        what = "test"
+    print(f"data: {len(train.images)} train / {len(test.images)} {what} "
+          f"images {train.images.shape[1:]}, {len(train.class_names)} "
+          "classes")
     return strategy, run, train, test
+
+
+def validation_split(train, size, limit=None, seed=0):
+    """`(train, validation)` `ArrayDataset`s carved from a training split.
+
+    A fixed permutation (`seed`) of `train` gives `size` validation
+    images; the rest, in their original order and cut to the first
+    `limit`, are the new training split. The test split is never touched,
+    so hyper-parameters chosen on the validation figures stay honest.
+    """
+    import numpy as np
+
+    n = len(train.images)
+    if size >= n:
+        raise SystemExit(f"error: --validation-size {size} leaves no "
+                         f"training images (the split has {n})")
+    order = np.random.default_rng(seed).permutation(n)
+    held = np.zeros(n, bool)
+    held[order[:size]] = True
+    val_idx = np.sort(order[:size])
+    train_idx = np.flatnonzero(~held)[:limit]
+    return (train._replace(images=train.images[train_idx],
+                           labels=train.labels[train_idx], skipped=[]),
+            train._replace(images=train.images[val_idx],
+                           labels=train.labels[val_idx], skipped=[]))
 
 
 def steps_per_epoch(num_examples, batch_size):

@@ -85,3 +85,14 @@ def test_bad_flags_are_argparse_errors(recipe, flags):
 
 def test_offline_without_data_dir_gives_a_message_not_a_traceback(tmp_path):
     helpers.assert_offline_message("rotation_cifar.py", tmp_path)
+
+
+def test_validation_split_replaces_the_test_split(tmp_path):
+    out = str(tmp_path / "run")
+    proc = helpers.run_recipe("denoising_cifar.py", [
+        *TINY, "--epochs", "1", "--eval-split", "validation",
+        "--validation-size", "64", "--output-dir", out, "--export-dir", ""],
+        timeout=600)
+    metrics = helpers.read_metrics(out)
+    assert metrics["test_images"] == 64 and metrics["train_images"] == 96
+    assert "64 validation (carved from train) images" in proc.stdout
