@@ -32,8 +32,12 @@ import kzoo  # noqa: E402
 
 
 def per_example_augment(image):
-    """keras-io's custom_augment (flip + crop, jitter p=0.8, grey p=0.2)."""
-    image = tf.cast(image, tf.float32)
+    """keras-io's custom_augment (flip + crop, jitter p=0.8, grey p=0.2).
+
+    On the uint8 image, as keras-io does: `tf.image`'s adjust functions
+    convert it to [0, 1] floats and back, so brightness moves by up to a
+    third of the range. The result is cast to float32 for the model.
+    """
     image = tf.image.random_flip_left_right(image)
     image = tf.image.random_crop(image, (32, 32, 3))
 
@@ -49,7 +53,7 @@ def per_example_augment(image):
 
     image = tf.cond(tf.random.uniform([]) < 0.8, lambda: jitter(image), lambda: image)
     image = tf.cond(tf.random.uniform([]) < 0.2, lambda: drop(image), lambda: image)
-    return image
+    return tf.cast(image, tf.float32)
 
 
 def per_example_pipeline(images, batch_size, seed):

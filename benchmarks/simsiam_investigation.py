@@ -34,9 +34,11 @@ BASE = dict(augment="keras_io", lr=0.03, momentum=0.6, weight_decay=0.0,
             projection_dim=2048, predictor_dim=512, crop_scale=(0.2, 1.0),
             jitter=(0.4, 0.4, 0.4, 0.1), backbone="resnet20", batch_size=128)
 VARIANTS = {
-    "keras_io": ("keras-io's exact settings", {}),
-    "keras_io_wd": ("+ decoupled weight decay 5e-4 (kzoo recipe)",
-                    dict(weight_decay=5e-4)),
+    "keras_io": ("keras-io's exact settings (uint8 jitter)", {}),
+    "keras_io_float": ("keras-io's settings, jitter on float pixels in "
+                       "[0, 255] (brightness ~0)", dict(augment="keras_io_float")),
+    "keras_io_wd": ("float jitter + decoupled weight decay 5e-4",
+                    dict(augment="keras_io_float", weight_decay=5e-4)),
     "kzoo_default": ("kzoo recipe default: paper augmentation + wd 5e-4",
                      dict(augment="simsiam", weight_decay=5e-4)),
     "simsiam_aug": ("paper augmentation (crop 0.2-1, jitter 0.4), no wd",
@@ -58,13 +60,16 @@ def keras_io_augment(images, seed):
     """keras-io's SimSiam `custom_augment`, per image, with stateless seeds.
 
     Flip; `random_crop` to the full 32x32 (the identity); with p=0.8 the
-    colour jitter `tf.image.random_brightness(0.32)` (additive, on [0, 255]
-    pixels), `random_contrast(0.68, 1.32)`, `random_saturation(0.68, 1.32)`,
-    `random_hue(0.02)`, clipped to [0, 255]; with p=0.2 greyscale.
+    colour jitter `tf.image.random_brightness(0.32)`,
+    `random_contrast(0.68, 1.32)`, `random_saturation(0.68, 1.32)`,
+    `random_hue(0.02)`, clipped; with p=0.2 greyscale. As in keras-io the
+    ops run on the `uint8` images: `tf.image`'s adjust functions convert
+    `uint8` to floats in [0, 1] and back (saturating), so the brightness
+    delta of 0.32 is a third of the pixel range, not 0.32 of 255.
     """
     import tensorflow as tf
 
-    images = tf.cast(images, tf.float32)
+    images = tf.cast(images, tf.uint8)
     n = tf.shape(images)[0]
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 1)
     per_image = tf.random.stateless_uniform(
@@ -80,7 +85,7 @@ def keras_io_augment(images, seed):
             x = tf.image.stateless_random_saturation(x, 1 - 0.32, 1 + 0.32,
                                                      s[3])
             x = tf.image.stateless_random_hue(x, 0.2 * 0.1, s[4])
-            return tf.clip_by_value(x, 0.0, 255.0)
+            return tf.clip_by_value(x, 0, 255)
 
         u = tf.random.stateless_uniform([2], s[5])
         x = tf.cond(u[0] < 0.8, lambda: jitter(x), lambda: x)
@@ -89,7 +94,46 @@ def keras_io_augment(images, seed):
                     lambda: x)
         return x
 
-    return tf.map_fn(one, (images, per_image), fn_output_signature=tf.float32)
+    out = tf.map_fn(one, (images, per_image), fn_output_signature=tf.uint8)
+    return tf.cast(out, tf.float32)
+
+
+def keras_io_float_augment(images, seed):
+    """The same ops on float pixels in [0, 255] (brightness then ~0)."""
+    import tensorflow as tf
+
+    x = tf.cast(images, tf.float32) / 255.0
+    return _float_jitter(x, seed) * 255.0
+
+
+def _float_jitter(x, seed):
+    import tensorflow as tf
+
+    n = tf.shape(x)[0]
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 1)
+    per_image = tf.random.stateless_uniform(
+        [n, 7, 2], seeds[0], minval=0, maxval=2**31 - 1, dtype=tf.int64)
+
+    def one(args):
+        x, s = args
+        x = tf.image.stateless_random_flip_left_right(x, s[0])
+
+        def jitter(x):
+            x = tf.image.stateless_random_brightness(x, 0.32 / 255.0, s[1])
+            x = tf.image.stateless_random_contrast(x, 1 - 0.32, 1 + 0.32, s[2])
+            x = tf.image.stateless_random_saturation(x, 1 - 0.32, 1 + 0.32,
+                                                     s[3])
+            x = tf.image.stateless_random_hue(x, 0.2 * 0.1, s[4])
+            return tf.clip_by_value(x, 0.0, 1.0)
+
+        u = tf.random.stateless_uniform([2], s[5])
+        x = tf.cond(u[0] < 0.8, lambda: jitter(x), lambda: x)
+        x = tf.cond(u[1] < 0.2,
+                    lambda: tf.tile(tf.image.rgb_to_grayscale(x), [1, 1, 3]),
+                    lambda: x)
+        return x
+
+    return tf.map_fn(one, (x, per_image), fn_output_signature=tf.float32)
 
 
 def load_split(data_dir, train_images, val_images, seed=0):
@@ -109,7 +153,8 @@ def load_split(data_dir, train_images, val_images, seed=0):
     return images[tr], labels[tr], images[val], labels[val]
 
 
-def run_variant(name, cfg, x_tr, y_tr, x_val, y_val, epochs, seed, log_every):
+def run_variant(name, cfg, x_tr, y_tr, x_val, y_val, epochs, seed, log_every,
+                schedule_epochs=None):
     import keras
 
     from kzoo import data, eval as kz_eval, models
@@ -123,7 +168,7 @@ def run_variant(name, cfg, x_tr, y_tr, x_val, y_val, epochs, seed, log_every):
                            predictor_dim=cfg["predictor_dim"])
     steps = len(x_tr) // cfg["batch_size"]
     schedule = keras.optimizers.schedules.CosineDecay(
-        cfg["lr"], decay_steps=epochs * steps)
+        cfg["lr"], decay_steps=(schedule_epochs or epochs) * steps)
     model.compile(optimizer=keras.optimizers.SGD(
         schedule, momentum=cfg["momentum"],
         weight_decay=cfg["weight_decay"] or None))
@@ -137,6 +182,8 @@ def run_variant(name, cfg, x_tr, y_tr, x_val, y_val, epochs, seed, log_every):
     random_knn = knn()
     if cfg["augment"] == "keras_io":
         augment = keras_io_augment
+    elif cfg["augment"] == "keras_io_float":
+        augment = keras_io_float_augment
     else:
         augment = data.SimSiamAugmentation(crop_scale=cfg["crop_scale"],
                                            jitter=cfg["jitter"])
@@ -173,12 +220,29 @@ def run_variant(name, cfg, x_tr, y_tr, x_val, y_val, epochs, seed, log_every):
     z = z / np.linalg.norm(z, axis=1, keepdims=True).clip(1e-12)
     return {
         "variant": name, "config": cfg, "epochs": epochs, "seed": seed,
+        "schedule_epochs": schedule_epochs or epochs,
         "steps_per_epoch": steps, "random_init_knn": random_knn,
         "epoch_loss": epoch_loss, "epoch_knn": epoch_knn,
         "final_knn": epoch_knn[-1], "knn_gain": epoch_knn[-1] - random_knn,
         "loss_curve": curve, "fit_seconds_incl_knn": round(seconds, 1),
         "z_std_times_sqrt_d": float(z.std(axis=0).mean() * np.sqrt(z.shape[1])),
     }
+
+
+def report(results):
+    """The runs as a markdown table (what the README shows)."""
+    lines = ["| variant | what changes | loss after each epoch | kNN random "
+             "init | kNN trained | gain | z std x sqrt(d) |",
+             "|---|---|---|---|---|---|---|"]
+    for r in results:
+        losses = ", ".join(f"{v:.3f}" for v in r["epoch_loss"])
+        lines.append(
+            f"| `{r['variant']}` | {r['description']} | {losses} "
+            f"| {100 * r['random_init_knn']:.2f}% "
+            f"| {100 * r['final_knn']:.2f}% "
+            f"| {100 * r['knn_gain']:+.2f} "
+            f"| {r['z_std_times_sqrt_d']:.3f} |")
+    return "\n".join(lines)
 
 
 def main():
@@ -188,11 +252,20 @@ def main():
     p.add_argument("--train-images", type=int, default=10000)
     p.add_argument("--val-images", type=int, default=5000)
     p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--schedule-epochs", type=int, default=None,
+                   help="length of the cosine decay in epochs (keras-io: 5) "
+                   "when only its first --epochs are run. Default: --epochs.")
     p.add_argument("--seed", type=int, default=26)
     p.add_argument("--log-every", type=int, default=10)
     p.add_argument("--variants", default=",".join(VARIANTS))
     p.add_argument("--out", default="benchmarks/results/simsiam_investigation.json")
+    p.add_argument("--report", action="store_true",
+                   help="only print the results file as a markdown table.")
     args = p.parse_args()
+    if args.report:
+        with open(args.out) as f:
+            print(report(json.load(f)))
+        return
     x_tr, y_tr, x_val, y_val = load_split(args.data_dir, args.train_images,
                                           args.val_images)
     print(f"train {len(x_tr)}, validation {len(x_val)} (both from CIFAR-10 "
@@ -201,6 +274,14 @@ def main():
     if os.path.exists(args.out):
         with open(args.out) as f:
             results = json.load(f)
+    for r in results:
+        # Runs made before keras_io_augment kept keras-io's uint8 pixels
+        # ran the jitter on float pixels in [0, 255]: rename them.
+        if r["variant"] == "keras_io" and not r.get("augment_fixed"):
+            r["variant"] = "keras_io_float"
+            r["config"]["augment"] = "keras_io_float"
+        if r["variant"] in VARIANTS:
+            r["description"] = VARIANTS[r["variant"]][0]
     done = {(r["variant"], r["epochs"], r["seed"], r["train_images"])
             for r in results}
     for name in args.variants.split(","):
@@ -211,7 +292,8 @@ def main():
         cfg = dict(BASE, **overrides)
         print(f"{name}: {what}", flush=True)
         r = run_variant(name, cfg, x_tr, y_tr, x_val, y_val, args.epochs,
-                        args.seed, args.log_every)
+                        args.seed, args.log_every, args.schedule_epochs)
+        r["augment_fixed"] = True
         r["description"] = what
         r["train_images"] = len(x_tr)
         results.append(r)

@@ -147,11 +147,13 @@ class SimSiamAugmentation:
     Conventions (differences from keras-io's per-example version): the
     jitter strengths use torchvision's `ColorJitter(0.4, 0.4, 0.4, 0.1)`
     semantics (what the SimSiam paper uses) on `[0, 1]` pixels; keras-io
-    passes the same strengths to `tf.image.random_*` scaled by 0.8 / 0.2 and
-    applies brightness additively to `[0, 255]` pixels, where a shift of at
-    most 0.32 is invisible. keras-io's `random_crop` to the full 32x32 size
-    is the identity; here the crop is the paper's random resized crop with
-    area in `[0.2, 1]`.
+    passes the same strengths to `tf.image.random_*` scaled by 0.8 / 0.2 on
+    its `uint8` images, which `tf.image` converts to `[0, 1]` floats and
+    back: an additive brightness shift of up to 0.32 of the range (here a
+    multiplicative factor in `[0.6, 1.4]`), contrast and saturation factors
+    in `[0.68, 1.32]`, a hue shift of up to 0.02. keras-io's `random_crop` to
+    the full 32x32 size is the identity; here the crop is the paper's random
+    resized crop with area in `[0.2, 1]`.
 
     Args:
         crop_scale: area range of the random resized crop; `None` disables
