@@ -1,5 +1,5 @@
 # Two commands do everything on a fresh machine (each installs what it needs):
-#   make demo   SimSiam on scikit-learn's embedded digits (no download),
+#   make demo   SimCLR on scikit-learn's embedded digits (no download),
 #               prints kNN / linear-probe accuracy, exports a SavedModel
 #   make test   the test suite
 PYTHON ?= python3
@@ -19,8 +19,8 @@ $(STAMP): setup.cfg setup.py
 install: $(STAMP)
 
 demo: $(STAMP)
-	TF_CPP_MIN_LOG_LEVEL=2 $(PY) recipes/simsiam_cifar.py --dataset digits \
-	    --epochs 15 --batch-size 64 --learning-rate 0.05
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) recipes/simclr_cifar.py --dataset digits \
+	    --epochs 15 --batch-size 64 --learning-rate 0.3 --knn-every 5
 
 test: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest $(PYTEST_ARGS)

@@ -69,7 +69,22 @@ def keras_io_augment(images, seed):
     """
     import tensorflow as tf
 
-    images = tf.cast(images, tf.uint8)
+    out = _keras_io_ops(tf.cast(images, tf.uint8), seed, 0.32, 255)
+    return tf.cast(out, tf.float32)
+
+
+def keras_io_float_augment(images, seed):
+    """The same ops on float pixels in [0, 255]: brightness moves by 0.32
+    of 255 (nothing), the other factors are unchanged."""
+    import tensorflow as tf
+
+    x = tf.cast(images, tf.float32) / 255.0
+    return _keras_io_ops(x, seed, 0.32 / 255.0, 1.0) * 255.0
+
+
+def _keras_io_ops(images, seed, brightness, high):
+    import tensorflow as tf
+
     n = tf.shape(images)[0]
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 1)
     per_image = tf.random.stateless_uniform(
@@ -80,12 +95,13 @@ def keras_io_augment(images, seed):
         x = tf.image.stateless_random_flip_left_right(x, s[0])
 
         def jitter(x):
-            x = tf.image.stateless_random_brightness(x, 0.8 * 0.4, s[1])
+            x = tf.image.stateless_random_brightness(x, brightness, s[1])
             x = tf.image.stateless_random_contrast(x, 1 - 0.32, 1 + 0.32, s[2])
             x = tf.image.stateless_random_saturation(x, 1 - 0.32, 1 + 0.32,
                                                      s[3])
             x = tf.image.stateless_random_hue(x, 0.2 * 0.1, s[4])
-            return tf.clip_by_value(x, 0, 255)
+            return tf.clip_by_value(x, tf.cast(0, x.dtype),
+                                    tf.cast(high, x.dtype))
 
         u = tf.random.stateless_uniform([2], s[5])
         x = tf.cond(u[0] < 0.8, lambda: jitter(x), lambda: x)
@@ -94,46 +110,8 @@ def keras_io_augment(images, seed):
                     lambda: x)
         return x
 
-    out = tf.map_fn(one, (images, per_image), fn_output_signature=tf.uint8)
-    return tf.cast(out, tf.float32)
-
-
-def keras_io_float_augment(images, seed):
-    """The same ops on float pixels in [0, 255] (brightness then ~0)."""
-    import tensorflow as tf
-
-    x = tf.cast(images, tf.float32) / 255.0
-    return _float_jitter(x, seed) * 255.0
-
-
-def _float_jitter(x, seed):
-    import tensorflow as tf
-
-    n = tf.shape(x)[0]
-    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 1)
-    per_image = tf.random.stateless_uniform(
-        [n, 7, 2], seeds[0], minval=0, maxval=2**31 - 1, dtype=tf.int64)
-
-    def one(args):
-        x, s = args
-        x = tf.image.stateless_random_flip_left_right(x, s[0])
-
-        def jitter(x):
-            x = tf.image.stateless_random_brightness(x, 0.32 / 255.0, s[1])
-            x = tf.image.stateless_random_contrast(x, 1 - 0.32, 1 + 0.32, s[2])
-            x = tf.image.stateless_random_saturation(x, 1 - 0.32, 1 + 0.32,
-                                                     s[3])
-            x = tf.image.stateless_random_hue(x, 0.2 * 0.1, s[4])
-            return tf.clip_by_value(x, 0.0, 1.0)
-
-        u = tf.random.stateless_uniform([2], s[5])
-        x = tf.cond(u[0] < 0.8, lambda: jitter(x), lambda: x)
-        x = tf.cond(u[1] < 0.2,
-                    lambda: tf.tile(tf.image.rgb_to_grayscale(x), [1, 1, 3]),
-                    lambda: x)
-        return x
-
-    return tf.map_fn(one, (x, per_image), fn_output_signature=tf.float32)
+    return tf.map_fn(one, (images, per_image),
+                     fn_output_signature=images.dtype)
 
 
 def load_split(data_dir, train_images, val_images, seed=0):
@@ -231,13 +209,19 @@ def run_variant(name, cfg, x_tr, y_tr, x_val, y_val, epochs, seed, log_every,
 
 def report(results):
     """The runs as a markdown table (what the README shows)."""
-    lines = ["| variant | what changes | loss after each epoch | kNN random "
-             "init | kNN trained | gain | z std x sqrt(d) |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| variant | what changes | train images x epochs (steps) | "
+             "mean loss of each epoch | kNN random init | kNN trained | gain "
+             "| z std x sqrt(d) |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in results:
         losses = ", ".join(f"{v:.3f}" for v in r["epoch_loss"])
         lines.append(
-            f"| `{r['variant']}` | {r['description']} | {losses} "
+            f"| `{r['variant']}` | {r['description']} "
+            f"| {r['train_images']} x {r['epochs']} "
+            f"({r['epochs'] * r['steps_per_epoch']}"
+            + (f" of a {r['schedule_epochs']}-epoch schedule"
+               if r.get("schedule_epochs", r["epochs"]) != r["epochs"]
+               else "") + f") | {losses} "
             f"| {100 * r['random_init_knn']:.2f}% "
             f"| {100 * r['final_knn']:.2f}% "
             f"| {100 * r['knn_gain']:+.2f} "

@@ -416,7 +416,23 @@ def train_self_supervised(args, strategy, run, train, test, backbone, model,
     if before_export is not None:
         before_export(metrics)
     run.export_embeddings(backbone, train.images.shape[1:], metrics)
-    return run.finish(metrics)
+    metrics = run.finish(metrics)
+    print(gain_summary(metrics))
+    return metrics
+
+
+def gain_summary(metrics):
+    """One line: each accuracy, its random-init baseline and the gain."""
+    parts = []
+    for key, label in (("knn_accuracy", "kNN"),
+                       ("feature_linear_probe_accuracy", "linear probe"),
+                       ("linear_probe_accuracy", "keras-io probe")):
+        if key in metrics and "random_init_" + key in metrics:
+            value, base = metrics[key], metrics["random_init_" + key]
+            parts.append(f"{label} {100 * value:.2f}% vs {100 * base:.2f}% "
+                         f"at random init ({100 * (value - base):+.2f} "
+                         "points)")
+    return "result: " + "; ".join(parts)
 
 
 def add_ssl_args(parser, *, learning_rate, optimizer="sgd", momentum=0.9,

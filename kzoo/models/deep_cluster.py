@@ -16,7 +16,6 @@ The input pipeline (uniform sampling over the clusters) is
 `kzoo.data.UniformLabelSampler` and `kzoo.data.deep_cluster_dataset`.
 """
 
-import copy
 import time
 import warnings
 
@@ -29,6 +28,7 @@ from kzoo.eval.knn import _to_2d_float32
 from kzoo.eval.knn import _to_labels
 from kzoo.eval.knn import _to_numpy
 from kzoo.eval.knn import embed
+from kzoo.models.backbone_config import backbone_from_config
 from kzoo.ops import scale_for_replicas
 
 # Principal components whose singular value is below this fraction of the
@@ -461,12 +461,7 @@ class DeepCluster(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        # deserialize_keras_object consumes the nested dict: copy it first.
-        config = copy.deepcopy(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(
-            config["backbone"]
-        )
-        return cls(**config)
+        return cls(**backbone_from_config(config))
 
 
 class DeepClusterCallback(keras.callbacks.Callback):

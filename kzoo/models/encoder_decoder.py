@@ -1,9 +1,9 @@
 """A backbone's feature map with a convolutional decoder back to pixels."""
 
-import copy
-
 import keras
 from keras import layers
+
+from kzoo.models.backbone_config import backbone_from_config
 
 POOL_LAYER = "backbone_pool"
 
@@ -164,7 +164,4 @@ class EncoderDecoder(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = copy.deepcopy(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(
-            config["backbone"])
-        return cls(**config)
+        return cls(**backbone_from_config(config))

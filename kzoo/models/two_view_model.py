@@ -1,11 +1,10 @@
 """What every two-view self-supervised model shares (SimSiam, SimCLR,
 Barlow Twins)."""
 
-import copy
-
 import keras
 from keras import ops
 
+from kzoo.models.backbone_config import backbone_from_config
 from kzoo.ops import l2_normalize
 from kzoo.ops import scale_for_replicas
 
@@ -160,9 +159,4 @@ class TwoViewModel(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        # deserialize_keras_object consumes the nested dict: copy it first.
-        config = copy.deepcopy(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(
-            config["backbone"]
-        )
-        return cls(**config)
+        return cls(**backbone_from_config(config))

@@ -1,11 +1,10 @@
 """A variational autoencoder whose encoder is a kzoo backbone."""
 
-import copy
-
 import keras
 from keras import layers
 from keras import ops
 
+from kzoo.models.backbone_config import backbone_from_config
 from kzoo.models.encoder_decoder import conv_decoder
 from kzoo.ops import scale_for_replicas
 
@@ -174,7 +173,4 @@ class VAE(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = copy.deepcopy(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(
-            config["backbone"])
-        return cls(**config)
+        return cls(**backbone_from_config(config))

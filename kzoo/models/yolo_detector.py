@@ -1,7 +1,5 @@
 """YOLODetector: a backbone, a YOLO head, the YOLO loss, decode and NMS."""
 
-import copy
-
 import keras
 import numpy as np
 from keras import ops
@@ -12,6 +10,7 @@ from kzoo.layers.yolo_decode import YOLODecode
 from kzoo.layers.yolo_head import YOLOHead
 from kzoo.layers.yolo_head import check_yolo_config
 from kzoo.losses.yolo_loss import YOLOLoss
+from kzoo.models.backbone_config import backbone_from_config
 from kzoo.ops import scale_for_replicas
 
 _TERMS = ("coord", "objectness", "no_object", "class")
@@ -310,8 +309,4 @@ class YOLODetector(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        # deserialize_keras_object consumes the nested dict: copy it first.
-        config = copy.deepcopy(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(
-            config["backbone"])
-        return cls(**config)
+        return cls(**backbone_from_config(config))
