@@ -39,6 +39,11 @@ VARIANTS = {
                        "[0, 255] (brightness ~0)", dict(augment="keras_io_float")),
     "keras_io_wd": ("float jitter + decoupled weight decay 5e-4",
                     dict(augment="keras_io_float", weight_decay=5e-4)),
+    "keras_io_bn_frozen": ("keras-io's settings with every BatchNormalization "
+                           "in inference mode at its initial statistics, "
+                           "as keras-io's train_step runs them (it calls "
+                           "the encoder without training=True)",
+                           dict(bn_frozen=True)),
     "kzoo_default": ("kzoo recipe default: paper augmentation + wd 5e-4",
                      dict(augment="simsiam", weight_decay=5e-4)),
     "simsiam_aug": ("paper augmentation (crop 0.2-1, jitter 0.4), no wd",
@@ -144,6 +149,13 @@ def run_variant(name, cfg, x_tr, y_tr, x_val, y_val, epochs, seed, log_every,
     model = models.SimSiam(backbone, projection_dim=cfg["projection_dim"],
                            projection_hidden_dims=[cfg["projection_dim"]],
                            predictor_dim=cfg["predictor_dim"])
+    if cfg.get("bn_frozen"):
+        # Keras 3: a BatchNormalization with trainable=False runs in
+        # inference mode (moving mean 0, variance 1 at initialisation) and
+        # updates nothing; keras-io's gamma / beta did train, these do not.
+        for layer in model._flatten_layers():
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.trainable = False
     steps = len(x_tr) // cfg["batch_size"]
     schedule = keras.optimizers.schedules.CosineDecay(
         cfg["lr"], decay_steps=(schedule_epochs or epochs) * steps)
