@@ -18,6 +18,19 @@ def _random_subset(batch, count, num_masked, seed):
     return ranks < num_masked
 
 
+def _check_patch_args(patch_size, mask_ratio):
+    if int(patch_size) != patch_size or patch_size < 1:
+        raise ValueError(
+            "`patch_size` must be a positive integer. "
+            f"Received: patch_size={patch_size}"
+        )
+    if not 0.0 <= mask_ratio <= 1.0:
+        raise ValueError(
+            "`mask_ratio` must be in [0, 1]. "
+            f"Received: mask_ratio={mask_ratio}"
+        )
+
+
 def patch_mask(batch, height, width, patch_size, mask_ratio, seed):
     """Random masks of whole square patches, the same count per image.
 
@@ -43,16 +56,7 @@ def patch_mask(batch, height, width, patch_size, mask_ratio, seed):
 
     >>> mask = kzoo.data.patch_mask(8, 32, 32, 4, 0.75, tf.constant([1, 2]))
     """
-    if int(patch_size) != patch_size or patch_size < 1:
-        raise ValueError(
-            "`patch_size` must be a positive integer. "
-            f"Received: patch_size={patch_size}"
-        )
-    if not 0.0 <= mask_ratio <= 1.0:
-        raise ValueError(
-            "`mask_ratio` must be in [0, 1]. "
-            f"Received: mask_ratio={mask_ratio}"
-        )
+    _check_patch_args(patch_size, mask_ratio)
     for name, size in (("height", height), ("width", width)):
         if isinstance(size, int) and size % patch_size:
             raise ValueError(
@@ -116,16 +120,7 @@ class MaskedPatchPretext:
     """
 
     def __init__(self, patch_size=4, mask_ratio=0.75, fill="zero"):
-        if int(patch_size) != patch_size or patch_size < 1:
-            raise ValueError(
-                "`patch_size` must be a positive integer. "
-                f"Received: patch_size={patch_size}"
-            )
-        if not 0.0 <= mask_ratio <= 1.0:
-            raise ValueError(
-                "`mask_ratio` must be in [0, 1]. "
-                f"Received: mask_ratio={mask_ratio}"
-            )
+        _check_patch_args(patch_size, mask_ratio)
         if fill not in ("zero", "mean"):
             raise ValueError(
                 f"`fill` must be 'zero' or 'mean'. Received: fill={fill}"
