@@ -244,9 +244,11 @@ def validation_split(train, size, limit=None, seed=0):
     """`(train, validation)` `ArrayDataset`s carved from a training split.
 
     A fixed permutation (`seed`) of `train` gives `size` validation
-    images; the rest, in their original order and cut to the first
-    `limit`, are the new training split. The test split is never touched,
-    so hyper-parameters chosen on the validation figures stay honest.
+    images; the rest, cut to the first `limit` in class round-robin order
+    (the order `--limit` uses, so a small limit covers every class even
+    when the loader returns the images sorted by class), are the new
+    training split. The test split is never touched, so hyper-parameters
+    chosen on the validation figures stay honest.
     """
     import numpy as np
 
@@ -258,7 +260,15 @@ def validation_split(train, size, limit=None, seed=0):
     held = np.zeros(n, bool)
     held[order[:size]] = True
     val_idx = np.sort(order[:size])
-    train_idx = np.flatnonzero(~held)[:limit]
+    train_idx = np.flatnonzero(~held)
+    if limit is not None and limit < len(train_idx):
+        labels = train.labels[train_idx]
+        rank = np.zeros(len(train_idx), np.int64)
+        for c in np.unique(labels):
+            members = labels == c
+            rank[members] = np.arange(members.sum())
+        # Round-robin: first examples of every class, then the seconds...
+        train_idx = train_idx[np.lexsort((labels, rank))[:limit]]
     return (train._replace(images=train.images[train_idx],
                            labels=train.labels[train_idx], skipped=[]),
             train._replace(images=train.images[val_idx],

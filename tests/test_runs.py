@@ -26,7 +26,8 @@ def test_validation_split_is_disjoint_fixed_and_limited():
     # Fixed by the seed, whatever the limit; the limit cuts training only.
     train2, val2 = runs.validation_split(_dataset(), 30, limit=20)
     np.testing.assert_array_equal(val2.images, val.images)
-    np.testing.assert_array_equal(train2.images, train.images[:20])
+    assert set(train2.images[:, 0, 0, 0].tolist()) <= ids_train
+    assert len(train2.labels) == 20
     with pytest.raises(SystemExit, match="leaves no training"):
         runs.validation_split(_dataset(), 100)
 
@@ -56,3 +57,16 @@ def test_build_optimizer_warmup_then_cosine():
 def test_build_optimizer_kinds(name, cls):
     opt = runs.build_optimizer(_optimizer_args(["--optimizer", name]), 5)
     assert type(opt).__name__ == cls
+
+
+def test_validation_split_limit_covers_every_class_of_a_sorted_split():
+    # Image folders load class by class without --limit: the limit must
+    # still take every class (round-robin), as the loader's --limit does.
+    n = 100
+    images = np.zeros((n, 1, 1, 3), np.uint8)
+    sorted_labels = np.repeat(np.arange(10, dtype=np.int32), 10)
+    data = ArrayDataset(images, sorted_labels, [str(i) for i in range(10)],
+                        [])
+    train, _ = runs.validation_split(data, 20, limit=30)
+    counts = np.bincount(train.labels, minlength=10)
+    assert counts.sum() == 30 and counts.min() >= 2 and counts.max() <= 4
