@@ -112,16 +112,6 @@ class BarlowTwins(TwoViewModel):
     def build_heads(self, feature_shape):
         self.projector.build(feature_shape)
 
-    def encode(self, images, training=False):
-        """Projection `z = g(f(x))` for a batch of images."""
-        return self.projector(
-            self.backbone(images, training=training), training=training
-        )
-
-    def forward_views(self, x1, x2, training=False):
-        return {"z1": self.encode(x1, training=training),
-                "z2": self.encode(x2, training=training)}
-
     def get_config(self):
         config = super().get_config()
         config.update(

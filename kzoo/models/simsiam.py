@@ -94,12 +94,6 @@ class SimSiam(TwoViewModel):
         self.projector.build(feature_shape)
         self.predictor.build(feature_shape[:-1] + (self.projection_dim,))
 
-    def encode(self, images, training=False):
-        """Projector output `z` for a batch of images."""
-        return self.projector(
-            self.backbone(images, training=training), training=training
-        )
-
     def forward_views(self, x1, x2, training=False):
         z1 = self.encode(x1, training=training)
         z2 = self.encode(x2, training=training)

@@ -55,9 +55,11 @@ class TwoViewModel(keras.Model):
     The base of `kzoo.models.SimSiam`, `kzoo.models.SimCLR` and
     `kzoo.models.BarlowTwins`. A subclass builds its heads in `__init__`,
     sets `self.view_loss` (a `keras.losses.Loss` taking the dict of outputs
-    as `y_pred`), and defines `build_heads(feature_shape)` and
-    `forward_views(x1, x2, training)` (returning that dict). This class
-    gives them the same interface:
+    as `y_pred`) and a `self.projector`, and defines
+    `build_heads(feature_shape)`. `encode(images)` is the projection
+    `projector(backbone(images))`; `forward_views(x1, x2, training)` returns
+    `{"z1", "z2"}`, the two views' projections (SimSiam overrides it to add
+    its predictor's outputs). This class gives them the same interface:
 
     - called on a dict `{"view_1": x1, "view_2": x2}` (what
       `kzoo.data.two_view_dataset` yields), the model returns the heads'
@@ -111,6 +113,17 @@ class TwoViewModel(keras.Model):
             self.backbone.build(input_shape)
         self.build_heads(tuple(self.backbone.outputs[0].shape))
         self.built = True
+
+    def encode(self, images, training=False):
+        """Projection `z = projector(backbone(x))` for a batch of images."""
+        return self.projector(
+            self.backbone(images, training=training), training=training
+        )
+
+    def forward_views(self, x1, x2, training=False):
+        """The two views' projections `{"z1", "z2"}`."""
+        return {"z1": self.encode(x1, training=training),
+                "z2": self.encode(x2, training=training)}
 
     def call(self, inputs, training=False):
         if isinstance(inputs, dict):
