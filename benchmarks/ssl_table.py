@@ -13,9 +13,10 @@ backbone is the same in every run of a seed; the script checks it).
 Each run's result is appended to `--results` (JSON) as soon as it
 finishes, and runs already there are skipped: the table can be built over
 several sessions. `--report` only rebuilds the outputs:
-`ssl_table.md` (the README table, with the budget, machine and wall
-times) and `ssl_table.png` (a bar chart of the kNN gain over random init,
-with the spread over seeds), next to the results file.
+`ssl_table_<budget>.md` (the README table, with the budget, machine and
+wall times) and `ssl_table_<budget>.png` (a bar chart of the kNN gain over
+random init, with the spread over seeds), next to the results file; the
+budget's name is `limit<N>_epochs<E>_batch<B>[_<tag>]`.
 
     python benchmarks/ssl_table.py --data-dir ../shared/datasets \\
         --limit 10000 --epochs 3 --seeds 26 [--methods rotation,simclr]
@@ -26,6 +27,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
@@ -58,6 +60,8 @@ METHODS = {  # in the order they run: the cheap ones first
 
 def budget_key(args):
     key = f"limit{args.limit}_epochs{args.epochs}_batch{args.batch_size}"
+    if getattr(args, "tag", ""):
+        key += f"_{args.tag}"
     return key if args.dataset == "cifar10" else f"{args.dataset}_{key}"
 
 
@@ -83,7 +87,8 @@ def run_method(method, seed, args):
            "--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
            "--seed", str(seed), "--output-dir", out, "--export-dir", "",
            "--knn-every", "0", "--log-every", str(args.log_every),
-           "--dataset", args.dataset, *extra]
+           "--dataset", args.dataset, *extra,
+           *shlex.split(args.recipe_args)]
     if args.data_dir:
         cmd += ["--data-dir", args.data_dir]
     if args.limit:
@@ -106,6 +111,7 @@ def run_method(method, seed, args):
         "method": method, "seed": seed, "budget": budget_key(args),
         "dataset": args.dataset,
         "limit": args.limit, "epochs": args.epochs,
+        "recipe_args": args.recipe_args,
         "batch_size": args.batch_size,
         "test_images": metrics.get("test_images"),
         "knn": metrics["knn_accuracy"],
@@ -165,6 +171,16 @@ def summarise(results, budget):
     return table, random_knn, random_probe
 
 
+def _extra_flags(r):
+    text = ""
+    if r.get("recipe_args"):
+        text += f" --recipe-args '{r['recipe_args']}'"
+    tag = r["budget"].rsplit(f"batch{r['batch_size']}", 1)[-1].lstrip("_")
+    if tag:
+        text += f" --tag {tag}"
+    return text
+
+
 def write_report(results, budget, out_dir):
     table, random_knn, random_probe = summarise(results, budget)
     if not table:
@@ -180,7 +196,8 @@ def write_report(results, budget, out_dir):
         f"standardised features, on the {r0.get('test_images') or '?'} test "
         "images "
         "(`python benchmarks/ssl_table.py --limit "
-        f"{r0['limit']} --epochs {r0['epochs']} --seeds ...`); minutes "
+        f"{r0['limit']} --epochs {r0['epochs']}{_extra_flags(r0)} --seeds "
+        "...`); minutes "
         "are wall time per run, evaluation of both encoders included.",
         "",
         "| method | seeds | kNN | kNN gain over random init | linear probe "
@@ -205,11 +222,11 @@ def write_report(results, budget, out_dir):
         lines.append(f"Random-init kNN differs between seeds: "
                      f"{', '.join(_pct(v) for v in random_knn)}.")
     text = "\n".join(lines) + "\n"
-    md = os.path.join(out_dir, "ssl_table.md")
+    md = os.path.join(out_dir, f"ssl_table_{budget}.md")
     with open(md, "w") as f:
         f.write(text)
     print(text)
-    png = os.path.join(out_dir, "ssl_table.png")
+    png = os.path.join(out_dir, f"ssl_table_{budget}.png")
     draw_chart(png, table)
     print(f"written: {md}, {png}")
     return text
@@ -266,6 +283,13 @@ def main():
     p.add_argument("--seeds", default="26")
     p.add_argument("--methods", default=",".join(METHODS))
     p.add_argument("--log-every", type=int, default=25)
+    p.add_argument("--recipe-args", default="",
+                   help="extra flags given to every recipe of this call, "
+                   "after the table's own (e.g. \"--learning-rate 0.3\"); "
+                   "use with --tag. Default: none.")
+    p.add_argument("--tag", default="",
+                   help="suffix of the budget's name, so runs with other "
+                   "--recipe-args are kept apart. Default: none.")
     p.add_argument("--results",
                    default=os.path.join(ROOT, "benchmarks", "results",
                                         "ssl_table.json"))

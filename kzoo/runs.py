@@ -306,7 +306,7 @@ def add_optimizer_args(parser, *, optimizer="sgd", learning_rate,
     """
     ref = f" ({reference})" if reference else ""
     opt = parser.add_argument_group("optimizer")
-    opt.add_argument("--optimizer", choices=["sgd", "adam", "adamw"],
+    opt.add_argument("--optimizer", choices=["sgd", "adam", "adamw", "lamb"],
                      default=optimizer,
                      help=f"optimizer. Default: {optimizer}{ref}.")
     opt.add_argument("--learning-rate", type=positive_float,
@@ -318,7 +318,7 @@ def add_optimizer_args(parser, *, optimizer="sgd", learning_rate,
                      help=f"SGD momentum. Default: {momentum}{ref}.")
     opt.add_argument("--weight-decay", type=non_negative_float,
                      default=weight_decay,
-                     help=f"decoupled weight decay (SGD, AdamW). Default: "
+                     help=f"decoupled weight decay (SGD, AdamW, LAMB). Default: "
                      f"{weight_decay}{ref}.")
     opt.add_argument("--warmup-epochs", type=non_negative_float,
                      default=warmup_epochs,
@@ -351,6 +351,10 @@ def build_optimizer(args, steps_per_epoch):
                                     weight_decay=wd)
     if args.optimizer == "adamw":
         return keras.optimizers.AdamW(schedule, weight_decay=wd or 0.0)
+    if args.optimizer == "lamb":
+        # Layer-wise adaptive (You et al. 2019): each layer's step is scaled
+        # by ||w|| / ||update||, so the loss's scale does not set the step.
+        return keras.optimizers.Lamb(schedule, weight_decay=wd)
     return keras.optimizers.Adam(schedule)
 
 

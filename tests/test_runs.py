@@ -53,10 +53,35 @@ def test_build_optimizer_warmup_then_cosine():
     assert type(opt).__name__ == "SGD" and opt.weight_decay == 1e-4
 
 
-@pytest.mark.parametrize("name,cls", [("adam", "Adam"), ("adamw", "AdamW")])
+@pytest.mark.parametrize("name,cls", [("adam", "Adam"), ("adamw", "AdamW"),
+                                      ("lamb", "Lamb")])
 def test_build_optimizer_kinds(name, cls):
     opt = runs.build_optimizer(_optimizer_args(["--optimizer", name]), 5)
     assert type(opt).__name__ == cls
+
+
+def _first_update(name, loss_scale):
+    import keras
+
+    args = _optimizer_args(["--optimizer", name, "--weight-decay", "0",
+                            "--learning-rate", "0.01"])
+    opt = runs.build_optimizer(args, 5)
+    w = keras.Variable(np.array([[1.0, -2.0], [0.5, 3.0]], "float32"))
+    grad = loss_scale * np.array([[0.3, -0.1], [0.2, 0.4]], "float32")
+    opt.apply_gradients([(keras.ops.convert_to_tensor(grad), w)])
+    return np.array([[1.0, -2.0], [0.5, 3.0]]) - keras.ops.convert_to_numpy(w)
+
+
+def test_lamb_step_does_not_grow_with_the_loss_scale():
+    # Why barlow_twins_cifar.py uses LAMB: its loss sums D^2 terms, so its
+    # gradients scale with the projector width. LAMB's step does not
+    # follow the loss's scale; SGD's grows with it.
+    small, large = _first_update("lamb", 1.0), _first_update("lamb", 1000.0)
+    np.testing.assert_allclose(large, small, rtol=1e-4)
+    assert np.abs(small).max() > 0
+    sgd_small, sgd_large = _first_update("sgd", 1.0), _first_update("sgd",
+                                                                    1000.0)
+    np.testing.assert_allclose(sgd_large, 1000 * sgd_small, rtol=1e-4)
 
 
 def test_validation_split_limit_covers_every_class_of_a_sorted_split():

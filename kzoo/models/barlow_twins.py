@@ -31,9 +31,12 @@ class BarlowTwins(TwoViewModel):
     also logs `z_std` (see `kzoo.models.TwoViewModel`; ~1 healthy, ~0
     collapsed).
 
-    The loss is a sum over the `D^2` entries of `c`, so its scale grows
-    with the projector width (the paper's starts near `D`): the learning
-    rate has to be chosen with `projection_dims` (the paper uses LARS).
+    The loss is a sum over the `D^2` entries of `c`, so its scale (and
+    its gradients') grows with the projector width (the paper's starts near
+    `D`). Train it with an optimizer whose step does not follow the loss's
+    scale: the paper uses LARS, keras-io `keras.optimizers.Lamb`; Adam
+    works too. Plain SGD at the learning rates of other SSL losses wrecks
+    the backbone (see `recipes/barlow_twins_cifar.py`).
 
     Under `tf.distribute` the loss's standardisation and cross-correlation
     use each replica's local batch (the paper computes them over the global
@@ -61,7 +64,7 @@ class BarlowTwins(TwoViewModel):
     ```python
     backbone = kzoo.models.resnet18_cifar()
     model = kzoo.models.BarlowTwins(backbone, projection_dims=(2048,) * 3)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    model.compile(optimizer=keras.optimizers.Lamb(1e-3))
     model.fit(kzoo.data.two_view_dataset(images, batch_size=256), epochs=5)
     features = model.predict(test_images)  # backbone features
     ```

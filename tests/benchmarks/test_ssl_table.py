@@ -42,12 +42,28 @@ def test_saves_resumes_and_reports(tmp_path):
     assert "denoising seed 3: done, skipped" in out
     assert len(json.load(open(tmp_path / "results.json"))) == 1
     # --report rebuilds the table and the chart from the results alone.
-    os.remove(tmp_path / "ssl_table.md")
+    name = "ssl_table_digits_limit96_epochs1_batch32"
+    os.remove(tmp_path / f"{name}.md")
     out = run(["--report"], tmp_path)
-    table = open(tmp_path / "ssl_table.md").read()
+    table = open(tmp_path / f"{name}.md").read()
     assert "| random init (same backbone) |" in table
     assert f"{100 * r['knn']:.2f}" in table
-    assert Image.open(tmp_path / "ssl_table.png").size[0] == 640
+    assert Image.open(tmp_path / f"{name}.png").size[0] == 640
+
+
+
+def test_recipe_args_and_tag_make_their_own_budget(tmp_path):
+    out = run(["--methods", "denoising", "--seeds", "3", "--recipe-args",
+               "--learning-rate 0.5", "--tag", "lr05"], tmp_path)
+    r = json.load(open(tmp_path / "results.json"))[0]
+    assert r["budget"] == "digits_limit96_epochs1_batch32_lr05"
+    assert r["recipe_args"] == "--learning-rate 0.5"
+    args = json.load(open(
+        tmp_path / "runs" / r["budget"] / "denoising_s3" / "args.json"))
+    assert args["args"]["learning_rate"] == 0.5
+    table = open(tmp_path / f"ssl_table_{r['budget']}.md").read()
+    assert "--recipe-args '--learning-rate 0.5' --tag lr05" in table
+    assert "| denoising | 3 |" in out
 
 
 def test_unknown_method_is_an_error(tmp_path):
