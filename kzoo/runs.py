@@ -486,7 +486,7 @@ def add_pretext_args(parser, **kwargs):
 
 
 def run_pretext(args, prefix, transform, build_model, loss, metrics=(),
-                backbone_input_shape=None):
+                backbone_input_shape=None, encoder=None):
     """A whole pretext-task recipe run: data, model, training, evaluation.
 
     Opens the run (`start`), builds the `--backbone` and
@@ -508,6 +508,10 @@ def run_pretext(args, prefix, transform, build_model, loss, metrics=(),
         metrics: compiled metrics. Defaults to `()`.
         backbone_input_shape: the backbone's input shape when it is not the
             image shape (jigsaw tiles). Defaults to `None`.
+        encoder: `callable(backbone, image_shape) -> keras.Model`, the
+            model that is evaluated and exported when it is not the
+            backbone itself (colorization: grey conversion + backbone).
+            Defaults to `None` (the backbone).
 
     Returns:
         The metrics dict (also in `metrics.json`).
@@ -524,11 +528,13 @@ def run_pretext(args, prefix, transform, build_model, loss, metrics=(),
         model.compile(optimizer=build_optimizer(args, steps),
                       loss=loss() if isinstance(loss, type) else loss,
                       metrics=list(metrics), jit_compile=args.jit)
+        evaluated = (backbone if encoder is None
+                     else encoder(backbone, train.images.shape[1:]))
     if args.augment:
         transform = _augmented(transform)
     ds = data.pretext_dataset(train.images, args.batch_size, transform,
                               seed=args.seed)
-    return train_self_supervised(args, strategy, run, train, test, backbone,
+    return train_self_supervised(args, strategy, run, train, test, evaluated,
                                  model, ds, steps)
 
 

@@ -11,11 +11,13 @@ skip connections (`kzoo.models.EncoderDecoder`, tanh output). Adam,
 learning rate 1e-3 with cosine decay, batch 128, 5 epochs (the budget of
 simsiam_cifar.py).
 
-The backbone is evaluated, like every other method, on colour images: it
-was trained on grey ones, a shift the kNN and the probe see too.
-Reports the kNN accuracy (k=200, T=0.1) and the linear probe of the
-backbone's pooled features beside the same backbone at random
-initialisation, and exports the backbone as an embedding SavedModel.
+The encoder that is evaluated and exported is the backbone behind
+`kzoo.layers.LuminanceGray`: it takes colour images, as every other
+method's does, and sees the grey image it was trained on
+(`--eval-input color` evaluates the bare backbone on colour instead).
+Reports the kNN accuracy (k=200, T=0.1) and the linear probe of its pooled
+features beside the same encoder at random initialisation, and exports it
+as an embedding SavedModel.
 
     python recipes/colorization_cifar.py --data-dir ../shared/datasets
     python recipes/colorization_cifar.py --dataset digits --epochs 10
@@ -39,6 +41,15 @@ def parse_args(argv=None):
     model.add_argument("--target", choices=["lab", "rgb"], default="lab",
                        help="colour target: ab of Lab / 128, or RGB in "
                        "[0, 1]. Default: lab.")
+    model.add_argument("--eval-input", choices=["gray", "color"],
+                       default="gray",
+                       help="what the evaluated and exported encoder sees: "
+                       "gray = the same grey image as in training, computed "
+                       "from the colour input inside the model "
+                       "(kzoo.layers.LuminanceGray; how Zhang et al. 2016 "
+                       "evaluate their colorization features); color = the "
+                       "backbone on colour images, which it never saw. "
+                       "Default: gray.")
     return parser.parse_args(argv)
 
 
@@ -49,13 +60,21 @@ def main(argv=None):
 
     from kzoo import data, models
 
+    from kzoo import layers
+
+    def gray_encoder(backbone, image_shape):
+        return keras.Sequential(
+            [keras.Input(image_shape), layers.LuminanceGray(), backbone],
+            name=f"gray_{backbone.name}")
+
     lab = args.target == "lab"
     return runs.run_pretext(
         args, "colorization", data.ColorizationPretext(target=args.target),
         lambda backbone: models.EncoderDecoder(
             backbone, output_channels=2 if lab else 3,
             output_activation="tanh" if lab else "sigmoid"),
-        keras.losses.MeanSquaredError())
+        keras.losses.MeanSquaredError(),
+        encoder=gray_encoder if args.eval_input == "gray" else None)
 
 
 if __name__ == "__main__":

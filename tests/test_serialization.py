@@ -133,6 +133,7 @@ EXAMPLES = {
         ignore_threshold=0.6, objectness_loss="bce",
         class_loss="crossentropy", reduction="sum", name="yl",
         dtype="float16"),
+    "kzoo>LuminanceGray": lambda: dict(name="gray", dtype="float64"),
     "kzoo>YOLODecode": lambda: dict(
         num_boxes=2, num_classes=3, anchors=[[0.1, 0.2], [0.3, 0.25]],
         layout="anchor", image_size=160, confidence="top_class_x_objectness",

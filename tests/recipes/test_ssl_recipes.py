@@ -96,3 +96,29 @@ def test_validation_split_replaces_the_test_split(tmp_path):
     metrics = helpers.read_metrics(out)
     assert metrics["test_images"] == 64 and metrics["train_images"] == 96
     assert "64 validation (carved from train) images" in proc.stdout
+
+
+def test_colorization_encoder_sees_the_grey_image(tmp_path):
+    """The evaluated and exported colorization encoder converts colour to
+    the grey it was trained on: an image and its grey give one embedding,
+    while a colour change of the same lightness does not matter."""
+    import tensorflow as tf
+
+    from kzoo.data import ColorizationPretext
+
+    out, exp = str(tmp_path / "run"), str(tmp_path / "export")
+    helpers.run_recipe("colorization_cifar.py",
+                       [*TINY, "--epochs", "1", "--output-dir", out,
+                        "--export-dir", exp], timeout=600)
+    m = helpers.read_metrics(out)
+    serve = tf.saved_model.load(m["saved_model"]).signatures[
+        "serving_default"]
+    rng = np.random.default_rng(0)
+    colour = rng.integers(0, 256, (2, 32, 32, 3)).astype("uint8")
+    grey = np.round(ColorizationPretext()(colour)[0].numpy()).astype("uint8")
+
+    def embed(x):
+        return list(serve(tf.constant(x)).values())[0].numpy()
+
+    np.testing.assert_allclose(embed(colour), embed(grey), atol=0.02)
+    assert np.abs(embed(colour) - embed(colour[..., ::-1])).max() > 1e-3
