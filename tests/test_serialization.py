@@ -50,6 +50,8 @@ EXAMPLES = {
         temperature=0.07, reduction="sum", name="sc", dtype="float16"),
     "kzoo>NTXentLoss": lambda: dict(
         temperature=0.5, reduction="sum", name="ntx", dtype="float16"),
+    "kzoo>ClipLoss": lambda: dict(
+        temperature=0.5, reduction="sum", name="clip", dtype="float16"),
     "kzoo>ActiveTripletFraction": lambda: dict(
         margin=0.2, distance="l2", name="atf", dtype="float16"),
     "kzoo>SimSiam": lambda: dict(

@@ -26,3 +26,6 @@ from kzoo.losses.barlow_twins_loss import barlow_twins_loss
 from kzoo.losses.barlow_twins_loss import standardize_over_batch
 from kzoo.losses.masked_reconstruction_loss import MaskedReconstructionLoss
 from kzoo.losses.masked_reconstruction_loss import masked_reconstruction_loss
+from kzoo.losses.clip_loss import ClipLoss
+from kzoo.losses.clip_loss import clip_logits
+from kzoo.losses.clip_loss import clip_loss
