@@ -161,14 +161,18 @@ def summarise(results, budget):
             "probe": _mean_std([r["probe"] for r in runs]),
             "probe_gain": _mean_std(probe_gains),
             "minutes": sum(r["wall_seconds"] for r in runs) / len(runs) / 60,
-            "last_loss": [r["loss_by_epoch"][-1] if r["loss_by_epoch"]
-                          else None for r in runs],
+            "losses": [r["loss_by_epoch"] or [] for r in runs],
         })
     random_knn = sorted({round(r["random_init_knn"], 6) for rs in
                          rows.values() for r in rs})
     random_probe = [r["random_init_probe"] for rs in rows.values()
                     for r in rs]
     return table, random_knn, random_probe
+
+
+def _short(value):
+    """A loss with 4 significant digits (losses range from 0.006 to 2,000)."""
+    return f"{value:.4g}"
 
 
 def _extra_flags(r):
@@ -201,7 +205,7 @@ def write_report(results, budget, out_dir):
         "are wall time per run, evaluation of both encoders included.",
         "",
         "| method | seeds | kNN | kNN gain over random init | linear probe "
-        "| probe gain | minutes per run | final loss |",
+        "| probe gain | minutes per run | mean loss of each epoch (per seed) |",
         "|---|---|---|---|---|---|---|---|",
     ]
     rk = _mean_std(random_knn)
@@ -209,8 +213,8 @@ def write_report(results, budget, out_dir):
     lines.append(f"| random init (same backbone) | | {_pct(rk[0])} | 0 "
                  f"| {_pct(rp[0])} | 0 | | |")
     for row in table:
-        loss = ", ".join(f"{v:.3f}" for v in row["last_loss"]
-                         if v is not None)
+        loss = "; ".join(" → ".join(_short(v) for v in losses)
+                         for losses in row["losses"])
         lines.append(
             f"| {row['method']} | {','.join(map(str, row['seeds']))} "
             f"| {_pct(*row['knn'])} | **{_pct(*row['knn_gain'], signed=True)}**"

@@ -136,6 +136,11 @@ EXAMPLES = {
         class_loss="crossentropy", reduction="sum", name="yl",
         dtype="float16"),
     "kzoo>LuminanceGray": lambda: dict(name="gray", dtype="float64"),
+    "kzoo>LogMelSpectrogram": lambda: dict(
+        sampling_rate=16000, frame_length=400, frame_step=160,
+        fft_length=512, num_mel_bins=40, lower_edge_hertz=60.0,
+        upper_edge_hertz=7600.0, log_offset=1e-3, name="mel",
+        dtype="float64"),
     "kzoo>YOLODecode": lambda: dict(
         num_boxes=2, num_classes=3, anchors=[[0.1, 0.2], [0.3, 0.25]],
         layout="anchor", image_size=160, confidence="top_class_x_objectness",

@@ -10,3 +10,4 @@ from kzoo.layers.yolo_head import decode_yolo_outputs
 from kzoo.layers.landmark_head import LandmarkHead
 from kzoo.layers.yolo_decode import YOLODecode
 from kzoo.layers.luminance_gray import LuminanceGray
+from kzoo.layers.log_mel_spectrogram import LogMelSpectrogram
