@@ -136,6 +136,9 @@ EXAMPLES = {
         class_loss="crossentropy", reduction="sum", name="yl",
         dtype="float16"),
     "kzoo>LuminanceGray": lambda: dict(name="gray", dtype="float64"),
+    "kzoo>SpecAugment": lambda: dict(
+        freq_masks=3, freq_width=4, time_masks=1, time_width=5,
+        mask_value=-1.0, seed=3, name="sa", dtype="float64"),
     "kzoo>LogMelSpectrogram": lambda: dict(
         sampling_rate=16000, frame_length=400, frame_step=160,
         fft_length=512, num_mel_bins=40, lower_edge_hertz=60.0,

@@ -11,3 +11,4 @@ from kzoo.layers.landmark_head import LandmarkHead
 from kzoo.layers.yolo_decode import YOLODecode
 from kzoo.layers.luminance_gray import LuminanceGray
 from kzoo.layers.log_mel_spectrogram import LogMelSpectrogram
+from kzoo.layers.spec_augment import SpecAugment
