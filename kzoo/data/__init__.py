@@ -8,6 +8,11 @@ from kzoo.data.augment import random_grayscale
 from kzoo.data.augment import random_resized_crop
 from kzoo.data.pipelines import labeled_dataset
 from kzoo.data.pipelines import two_view_dataset
+from kzoo.data.audio import AudioDataset
+from kzoo.data.audio import fit_length
+from kzoo.data.audio import load_fsdd
+from kzoo.data.audio import load_spoken_words
+from kzoo.data.audio import read_wav
 from kzoo.data.sources import ArrayDataset
 from kzoo.data.sources import CorruptImageError
 from kzoo.data.sources import DataUnavailableError

@@ -363,9 +363,10 @@ def resolve_data_dir(data_dir, dataset, marker="train"):
         data_dir: dataset folder or datasets root; `None` reads
             `KZOO_DATA_DIR`.
         dataset: name of the dataset's sub-folder of a datasets root.
-        marker: sub-path that identifies a dataset folder: `"train"` for
-            image folders, `"Annotations"` for Pascal VOC folders (see
-            `kzoo.data.load_voc`). Defaults to `"train"`.
+        marker: sub-path (folder or file) that identifies a dataset
+            folder: `"train"` for image folders, `"Annotations"` for Pascal
+            VOC folders (see `kzoo.data.load_voc`), `"metadata.csv"` for
+            spoken words. Defaults to `"train"`.
 
     Example:
 
@@ -375,10 +376,10 @@ def resolve_data_dir(data_dir, dataset, marker="train"):
     if not root:
         return None
     root = os.path.expanduser(root)
-    if os.path.isdir(os.path.join(root, marker)):
+    if os.path.exists(os.path.join(root, marker)):
         return root
     candidate = os.path.join(root, dataset)
-    if os.path.isdir(os.path.join(candidate, marker)):
+    if os.path.exists(os.path.join(candidate, marker)):
         return candidate
     raise DataUnavailableError(
         f"{root} is neither a {dataset} folder (no {root}/{marker}/) nor a "
