@@ -65,6 +65,10 @@ EXAMPLES = {
     "kzoo>BarlowTwins": lambda: dict(
         backbone=_tiny_backbone(), projection_dims=[5, 7, 6], lambda_=0.01,
         synchronized_bn=True, collapse_monitor=False),
+    "kzoo>DualEncoder": lambda: dict(
+        encoder_a=_tiny_backbone(), encoder_b=_tiny_pooled_backbone(),
+        embedding_dim=5, temperature=0.2, learn_temperature=False,
+        max_logit_scale=50.0),
     "kzoo>BarlowTwinsLoss": lambda: dict(
         lambda_=0.01, epsilon=1e-3, reduction="sum", name="btl",
         dtype="float16"),

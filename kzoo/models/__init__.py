@@ -22,3 +22,4 @@ from kzoo.models.two_view_model import normalized_embedding_std
 from kzoo.models.deep_cluster import DeepCluster
 from kzoo.models.deep_cluster import DeepClusterCallback
 from kzoo.models.deep_cluster import assign_clusters
+from kzoo.models.dual_encoder import DualEncoder
