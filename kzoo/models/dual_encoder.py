@@ -82,6 +82,21 @@ class DualEncoder(keras.Model):
         self.loss_fn = ClipLoss(temperature=self.temperature)
         self.scale_tracker = keras.metrics.Mean(name="logit_scale")
 
+    def build(self, input_shape=None):
+        shapes = input_shape if isinstance(input_shape, dict) else {}
+        for key, encoder, projection in [
+                ("a", self.encoder_a, self.projection_a),
+                ("b", self.encoder_b, self.projection_b)]:
+            if not encoder.built:
+                if key not in shapes:
+                    return  # built on the first call instead
+                encoder.build(shapes[key])
+            features = encoder.compute_output_shape(
+                tuple(encoder.inputs[0].shape) if getattr(
+                    encoder, "inputs", None) else shapes[key])
+            projection.build(tuple(features))
+        self.built = True
+
     def logit_scale(self):
         """`exp(t)`, clipped to `max_logit_scale`."""
         return ops.exp(ops.minimum(self.log_scale,
