@@ -65,3 +65,9 @@ from kzoo.eval.detection_callback import DetectionMAPCallback  # noqa: E402
 
 __all__ += ["detection_map", "all_point_average_precision",
             "DetectionMAPCallback"]
+
+# Dual encoders: retrieval across modalities, zero-shot classification.
+from kzoo.eval.cross_modal import cross_modal_recall  # noqa: E402
+from kzoo.eval.cross_modal import nearest_centroid_accuracy  # noqa: E402
+
+__all__ += ["cross_modal_recall", "nearest_centroid_accuracy"]
