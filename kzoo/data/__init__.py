@@ -8,6 +8,7 @@ from kzoo.data.augment import random_grayscale
 from kzoo.data.augment import random_resized_crop
 from kzoo.data.pipelines import labeled_dataset
 from kzoo.data.pipelines import two_view_dataset
+from kzoo.data.cross_modal import cross_modal_pairs
 from kzoo.data.audio import AudioDataset
 from kzoo.data.audio import fit_length
 from kzoo.data.audio import load_fsdd

@@ -23,3 +23,5 @@ from kzoo.models.deep_cluster import DeepCluster
 from kzoo.models.deep_cluster import DeepClusterCallback
 from kzoo.models.deep_cluster import assign_clusters
 from kzoo.models.dual_encoder import DualEncoder
+from kzoo.models.audio_encoder import audio_encoder
+from kzoo.models.audio_encoder import small_image_encoder
