@@ -135,6 +135,69 @@ def _check_image_shape(image_shape):
     return shape
 
 
+def export_audio_embedding_model(model, export_dir="saved_models",
+                                 model_name="audio_embedding", version=None,
+                                 num_samples=8000, normalize=True,
+                                 write_config=True, verbose=False):
+    """Exports a raw-waveform embedding model as a TF Serving SavedModel.
+
+    The `serving_default` signature takes `waveforms`, `float32` `[None,
+    None]` (a batch of clips of one length, samples in `[-1, 1]`), brings
+    them to `num_samples` in the graph with `kzoo.data.fit_length`'s policy
+    (centre crop, or centred zero padding), runs `model(waveforms,
+    training=False)` and returns `embeddings`, `float32` `[None, D]`,
+    L2-normalised when `normalize`.
+
+    Args:
+        model: a Keras model mapping `float32` waveforms `[B, num_samples]`
+            to vectors `[B, D]` (e.g. `kzoo.models.audio_encoder` and a
+            projection).
+        export_dir: TF Serving base directory. Defaults to `"saved_models"`.
+        model_name: served model name. Defaults to `"audio_embedding"`.
+        version: integer version or `None` (the next one). Defaults to
+            `None`.
+        num_samples: the model's clip length. Defaults to `8000`.
+        normalize: L2-normalise the embeddings. Defaults to `True`.
+        write_config: (re)write `<export_dir>/models.config`. Defaults to
+            `True`.
+        verbose: print Keras' export summary. Defaults to `False`.
+
+    Returns:
+        The version directory, as a string.
+    """
+    import keras
+    import tensorflow as tf
+
+    if not isinstance(num_samples, int) or num_samples <= 0:
+        raise ValueError("`num_samples` must be a positive integer. "
+                         f"Received: num_samples={num_samples!r}")
+    final = _new_version_dir(export_dir, model_name, version)
+
+    def serve(waveforms):
+        x = tf.cast(waveforms, tf.float32)
+        n = tf.shape(x)[1]
+        start = tf.maximum(n - num_samples, 0) // 2
+        x = x[:, start:start + num_samples]
+        missing = num_samples - tf.shape(x)[1]
+        before = missing // 2
+        x = tf.pad(x, [[0, 0], [before, missing - before]])
+        x = tf.ensure_shape(x, (None, num_samples))
+        emb = tf.cast(model(x, training=False), tf.float32)
+        if normalize:
+            emb = emb * tf.math.rsqrt(tf.maximum(
+                tf.reduce_sum(tf.square(emb), axis=-1, keepdims=True), 1e-12))
+        return {"embeddings": emb}
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(
+        "serving_default", serve,
+        input_signature=[tf.TensorSpec((None, None), tf.float32,
+                                       name="waveforms")],
+    )
+    return _write_archive(archive, final, export_dir, write_config, verbose)
+
+
 def _new_version_dir(export_dir, model_name, version):
     """`<export_dir>/<model_name>/<version>`, checked to be new (not created)."""
     _check_model_name(model_name)

@@ -81,6 +81,9 @@ class DualEncoder(keras.Model):
             trainable=self.learn_temperature)
         self.loss_fn = ClipLoss(temperature=self.temperature)
         self.scale_tracker = keras.metrics.Mean(name="logit_scale")
+        if all(getattr(e, "built", False) and getattr(e, "inputs", None)
+               for e in (encoder_a, encoder_b)):
+            self.build()  # functional towers: build now (BackupAndRestore)
 
     def build(self, input_shape=None):
         shapes = input_shape if isinstance(input_shape, dict) else {}
