@@ -63,3 +63,12 @@ from kzoo.data.masked_patches import patch_mask
 from kzoo.data.pretext_pipelines import pretext_dataset
 from kzoo.data.deep_cluster_dataset import UniformLabelSampler
 from kzoo.data.deep_cluster_dataset import deep_cluster_dataset
+from kzoo.data.masked_text import char_vectorizer
+from kzoo.data.masked_text import char_vocabulary
+from kzoo.data.masked_text import decode_characters
+from kzoo.data.masked_text import encode_characters
+from kzoo.data.masked_text import load_text_entries
+from kzoo.data.masked_text import mask_characters
+from kzoo.data.masked_text import normalize_text
+from kzoo.data.masked_text import split_entries
+from kzoo.data.masked_text import text_chunks
