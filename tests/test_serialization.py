@@ -140,6 +140,8 @@ EXAMPLES = {
         class_loss="crossentropy", reduction="sum", name="yl",
         dtype="float16"),
     "kzoo>LuminanceGray": lambda: dict(name="gray", dtype="float64"),
+    "kzoo>PositionEmbedding": lambda: dict(sequence_length=7, name="pos",
+                                           dtype="float64"),
     "kzoo>SpecAugment": lambda: dict(
         freq_masks=3, freq_width=4, time_masks=1, time_width=5,
         mask_value=-1.0, seed=3, name="sa", dtype="float64"),

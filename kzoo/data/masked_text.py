@@ -32,6 +32,11 @@ def normalize_text(text):
     return " ".join(text.split())
 
 
+def normalize_blanks(text):
+    """`normalize_text` that keeps the blanks `_` (input of `fill_blanks`)."""
+    return " ".join(unicodedata.normalize("NFC", text).split())
+
+
 def load_text_entries(data_dir=None, name="fortunes_br.txt"):
     """The entries of a fortune file (separated by lines holding `%`).
 

@@ -25,3 +25,7 @@ from kzoo.models.deep_cluster import assign_clusters
 from kzoo.models.dual_encoder import DualEncoder
 from kzoo.models.audio_encoder import audio_encoder
 from kzoo.models.audio_encoder import small_image_encoder
+from kzoo.models.char_transformer import PositionEmbedding
+from kzoo.models.char_transformer import char_transformer
+from kzoo.models.char_transformer import fill_blanks
+from kzoo.models.char_transformer import masked_language_model

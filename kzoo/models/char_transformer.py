@@ -1,0 +1,149 @@
+"""A small character transformer: text tower and masked language model."""
+
+import keras
+import numpy as np
+from keras import ops
+
+from kzoo.data.masked_text import MASK_ID, PAD_ID, UNKNOWN_ID
+
+
+@keras.saving.register_keras_serializable(package="kzoo")
+class PositionEmbedding(keras.layers.Layer):
+    """Adds a learnt embedding of each position to `[B, L, D]` inputs."""
+
+    def __init__(self, sequence_length, **kwargs):
+        super().__init__(**kwargs)
+        self.sequence_length = sequence_length
+
+    def build(self, input_shape):
+        self.positions = self.add_weight(
+            shape=(self.sequence_length, input_shape[-1]),
+            initializer=keras.initializers.RandomNormal(stddev=0.02),
+            name="positions")
+
+    def call(self, x):
+        length = ops.shape(x)[1]
+        return x + ops.cast(self.positions[:length], x.dtype)[None]
+
+    def get_config(self):
+        config = super().get_config()
+        config["sequence_length"] = self.sequence_length
+        return config
+
+
+def char_transformer(vocab_size, sequence_length=128, dim=128, depth=3,
+                     heads=4, mlp_dim=256, dropout=0.1, pooled=False,
+                     name="char_transformer"):
+    """Character ids -> contextual features: a pre-LN transformer encoder.
+
+    Embedding of each character id (0 = padding, masked out of the
+    attention) plus a learnt position embedding, `depth` blocks of
+    multi-head self-attention and an MLP (GELU), each with layer norm
+    before it and a residual around it, and a final layer norm (the
+    encoder of BERT and ViT, pre-LN). With `pooled`, the features are
+    averaged over the non-padding positions: one vector per text (the
+    text tower of a dual encoder).
+
+    Args:
+        vocab_size: number of ids (`len(vocabulary) + 2`).
+        sequence_length: longest input. Defaults to `128`.
+        dim: width. Defaults to `128`.
+        depth: blocks. Defaults to `3`.
+        heads: attention heads. Defaults to `4`.
+        mlp_dim: hidden width of each block's MLP. Defaults to `256`.
+        dropout: dropout rate. Defaults to `0.1`.
+        pooled: return `[B, dim]` (mean over characters) instead of
+            `[B, L, dim]`. Defaults to `False`.
+        name: model name. Defaults to `"char_transformer"`.
+
+    Returns:
+        A `keras.Model` taking `int32 [B, L]` ids.
+    """
+    if dim % heads:
+        raise ValueError(f"`dim` must be a multiple of `heads`. Received: "
+                         f"dim={dim}, heads={heads}")
+    ids = keras.Input((sequence_length,), dtype="int32", name="char_ids")
+    valid = ops.not_equal(ids, PAD_ID)
+    attention_mask = ops.logical_and(valid[:, None, :], valid[:, :, None])
+    x = keras.layers.Embedding(vocab_size, dim, name="char_embedding")(ids)
+    x = PositionEmbedding(sequence_length, name="position_embedding")(x)
+    x = keras.layers.Dropout(dropout)(x)
+    for i in range(depth):
+        h = keras.layers.LayerNormalization(epsilon=1e-6,
+                                            name=f"block{i}_ln1")(x)
+        h = keras.layers.MultiHeadAttention(
+            heads, dim // heads, dropout=dropout, name=f"block{i}_attention")(
+                h, h, attention_mask=attention_mask)
+        x = keras.layers.Add(name=f"block{i}_add1")([x, h])
+        h = keras.layers.LayerNormalization(epsilon=1e-6,
+                                            name=f"block{i}_ln2")(x)
+        h = keras.layers.Dense(mlp_dim, activation="gelu",
+                               name=f"block{i}_mlp1")(h)
+        h = keras.layers.Dropout(dropout)(h)
+        h = keras.layers.Dense(dim, name=f"block{i}_mlp2")(h)
+        x = keras.layers.Add(name=f"block{i}_add2")([x, h])
+    x = keras.layers.LayerNormalization(epsilon=1e-6, name="final_ln")(x)
+    if pooled:
+        w = ops.cast(valid, x.dtype)[..., None]
+        x = ops.sum(x * w, axis=1) / ops.maximum(ops.sum(w, axis=1), 1.0)
+    return keras.Model(ids, x, name=name)
+
+
+def masked_language_model(encoder, vocab_size, name="masked_language_model"):
+    """`encoder` features -> logits over the character ids, per position.
+
+    Train with `keras.losses.SparseCategoricalCrossentropy(from_logits=True,
+    reduction="mean_with_sample_weight")` and the masking weights of
+    `kzoo.data.mask_characters` as `sample_weight`: the loss is the mean
+    over the masked characters only.
+    """
+    ids = keras.Input(encoder.inputs[0].shape[1:], dtype="int32",
+                      name="char_ids")
+    logits = keras.layers.Dense(vocab_size, name="mlm_logits")(encoder(ids))
+    return keras.Model(ids, logits, name=name)
+
+
+def fill_blanks(model, text, vocabulary, sequence_length=None):
+    """Replaces every `_` of `text` by the model's character, one at a time.
+
+    The blanks are filled most-confident first: each pass predicts all
+    remaining blanks, writes the one with the highest probability, and
+    predicts again with it visible, so later characters see the earlier
+    ones (a blank run of three becomes three characters). Special ids
+    (padding, unknown, the mask itself) are never written. Each `_` is
+    one character: `"__pren_____"` asks for 11 characters.
+
+    Args:
+        model: a masked language model (ids -> logits `[B, L, V]`).
+        text: text with `_` for the unknown characters.
+        vocabulary: the model's vocabulary (`kzoo.data.char_vocabulary`).
+        sequence_length: the model's input length. Defaults to the
+            model's.
+
+    Returns:
+        The completed text.
+    """
+    from kzoo.data.masked_text import encode_characters, normalize_blanks
+
+    length = sequence_length or model.inputs[0].shape[1]
+    text = normalize_blanks(text)
+    if len(text) > length:
+        raise ValueError(f"`text` has {len(text)} characters; the model "
+                         f"takes {length}. Received: text={text!r}")
+    ids = encode_characters([text], vocabulary, length)
+    special = [PAD_ID, UNKNOWN_ID, MASK_ID]
+    while True:
+        blanks = np.flatnonzero(ids[0] == MASK_ID)
+        if not len(blanks):
+            break
+        logits = np.asarray(keras.ops.convert_to_numpy(
+            model(ids, training=False)))[0, blanks].astype(np.float64)
+        logits[:, special] = -np.inf
+        probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probs /= probs.sum(axis=1, keepdims=True)
+        best = int(np.argmax(probs.max(axis=1)))
+        ids[0, blanks[best]] = int(np.argmax(probs[best]))
+    chars = list(text)
+    for position in np.flatnonzero(np.array(chars) == "_"):
+        chars[position] = vocabulary[ids[0, position] - 2]
+    return "".join(chars)
