@@ -72,3 +72,5 @@ from kzoo.data.masked_text import mask_characters
 from kzoo.data.masked_text import normalize_text
 from kzoo.data.masked_text import split_entries
 from kzoo.data.masked_text import text_chunks
+from kzoo.data.masked_text import MaskedTextDataset
+from kzoo.data.masked_text import normalize_blanks

@@ -205,3 +205,55 @@ def _runs(mask):
     padded = np.concatenate([[False], mask, [False]])
     edges = np.flatnonzero(padded[1:] != padded[:-1])
     return list(zip(edges[::2], edges[1::2]))
+
+
+class MaskedTextDataset(keras.utils.PyDataset):
+    """Batches `(inputs, targets, weights)` of masked characters.
+
+    A `keras.utils.PyDataset` (NumPy only, any backend): every epoch the
+    rows are reshuffled and masked afresh (`mask_characters`) from
+    `seed` and the epoch number, so the same seed gives the same batches.
+    `weights` (1 on the characters to predict) go to `fit` as
+    `sample_weight`.
+
+    Args:
+        ids: `int32 [N, L]` character ids (`encode_characters`).
+        batch_size: rows per batch.
+        vocab_size: number of ids.
+        space_id: the id of `" "`.
+        rate: fraction of characters to predict. Defaults to `0.15`.
+        seed: integer seed. Defaults to `0`.
+        shuffle: reshuffle rows each epoch. Defaults to `True`.
+        **kwargs: `PyDataset` arguments (`workers`, ...).
+    """
+
+    def __init__(self, ids, batch_size, vocab_size, space_id, rate=0.15,
+                 seed=0, shuffle=True, **kwargs):
+        super().__init__(**kwargs)
+        self.ids = np.asarray(ids)
+        self.batch_size = int(batch_size)
+        self.vocab_size = vocab_size
+        self.space_id = space_id
+        self.rate = rate
+        self.seed = seed
+        self.shuffle = shuffle
+        self.epoch = 0
+        self._prepare()
+
+    def _prepare(self):
+        rng = np.random.default_rng([self.seed, self.epoch])
+        order = (rng.permutation(len(self.ids)) if self.shuffle
+                 else np.arange(len(self.ids)))
+        self._inputs, self._targets, self._weights = mask_characters(
+            self.ids[order], rng, self.vocab_size, self.space_id, self.rate)
+
+    def __len__(self):
+        return -(-len(self.ids) // self.batch_size)
+
+    def __getitem__(self, index):
+        s = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        return self._inputs[s], self._targets[s], self._weights[s]
+
+    def on_epoch_end(self):
+        self.epoch += 1
+        self._prepare()
