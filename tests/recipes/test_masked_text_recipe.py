@@ -1,0 +1,38 @@
+"""recipes/masked_text.py at a tiny budget on the real fortunes-br text."""
+
+import os
+
+import numpy as np
+import pytest
+
+from tests.conftest import datasets_root
+from tests.recipes import helpers
+
+
+def test_masked_text_end_to_end(tmp_path):
+    root = datasets_root()
+    if not os.path.isfile(os.path.join(root, "text", "fortunes_br.txt")):
+        pytest.skip("fortunes_br.txt not found (set KZOO_DATA_DIR)")
+    out = str(tmp_path / "run")
+    proc = helpers.run_recipe(
+        "masked_text.py",
+        ["--data-dir", root, "--limit", "100", "--epochs", "2", "--dim", "16",
+         "--heads", "2", "--depth", "1", "--sequence-length", "64",
+         "--log-every", "1", "--output-dir", out, "--fill", "O ga_o mia"],
+        timeout=600)
+    m = helpers.read_metrics(out)
+    for key in ("test_masked_accuracy", "random_init_test_masked_accuracy",
+                "test_unigram_accuracy", "test_bigram_accuracy",
+                "validation_masked_accuracy"):
+        assert 0.0 <= m[key] <= 1.0
+    # The n-gram baselines are real guesses, well above 1 / vocabulary.
+    assert m["test_bigram_accuracy"] > 0.05
+    assert len(m["history"]["loss"]) == 2
+    assert "val_masked_accuracy" in m["history"]
+    fill = m["fills"]["O ga_o mia"]
+    assert len(fill) == len("O ga_o mia") and "_" not in fill
+    assert fill.startswith("O ga") and fill.endswith("o mia")
+    assert "Deixa o menino _____ bola e __pren_____" in m["fills"]
+    assert "result: masked-character accuracy" in proc.stdout
+    assert os.path.isfile(os.path.join(out, "masked_language_model.keras"))
+    assert np.isfinite(m["final_loss"])
