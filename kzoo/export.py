@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import tempfile
+import unicodedata
 
 _NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
 
@@ -194,6 +195,80 @@ def export_audio_embedding_model(model, export_dir="saved_models",
         "serving_default", serve,
         input_signature=[tf.TensorSpec((None, None), tf.float32,
                                        name="waveforms")],
+    )
+    return _write_archive(archive, final, export_dir, write_config, verbose)
+
+
+def export_text_embedding_model(model, vocabulary, sequence_length,
+                                export_dir="saved_models",
+                                model_name="text_embedding", version=None,
+                                normalize=True, write_config=True,
+                                verbose=False):
+    """Exports a character-level text embedding model for TF Serving.
+
+    The `serving_default` signature takes `texts`, `string` `[None]`
+    (UTF-8; invalid bytes become U+FFFD), composes the decomposed forms of
+    the vocabulary's accented characters (NFC for every character the
+    model knows) and collapses whitespace (as `kzoo.data.normalize_text`),
+    maps characters to ids with
+    `kzoo.data.char_vectorizer(vocabulary, sequence_length)` (the ids the
+    model was trained on), runs `model(ids, training=False)` and returns
+    `embeddings`, `float32` `[None, D]`, L2-normalised when `normalize`.
+
+    Args:
+        model: a Keras model mapping `int32` ids `[B, sequence_length]` to
+            vectors `[B, D]`.
+        vocabulary: the model's character vocabulary.
+        sequence_length: the model's input length.
+        export_dir: TF Serving base directory. Defaults to `"saved_models"`.
+        model_name: served model name. Defaults to `"text_embedding"`.
+        version: integer version or `None` (the next one). Defaults to
+            `None`.
+        normalize: L2-normalise the embeddings. Defaults to `True`.
+        write_config: (re)write `<export_dir>/models.config`. Defaults to
+            `True`.
+        verbose: print Keras' export summary. Defaults to `False`.
+
+    Returns:
+        The version directory, as a string.
+    """
+    import keras
+    import tensorflow as tf
+
+    from kzoo.data.masked_text import char_vectorizer
+
+    final = _new_version_dir(export_dir, model_name, version)
+    vectorizer = char_vectorizer(vocabulary, sequence_length)
+    vectorizer(tf.constant([""]))  # builds it (ExportArchive needs that)
+    compositions = [(re.escape(unicodedata.normalize("NFD", c)), c)
+                    for c in vocabulary
+                    if unicodedata.normalize("NFD", c) != c]
+
+    def serve(texts):
+        # Invalid UTF-8 bytes become U+FFFD (an unknown character), not an
+        # error.
+        texts = tf.strings.unicode_transcode(texts, "UTF-8", "UTF-8",
+                                             errors="replace")
+        # NFC for the vocabulary's characters: tf.strings has no Unicode
+        # normaliser, so each decomposed form ("a" + U+0301) that composes
+        # to a vocabulary character ("á") is replaced by it.
+        for decomposed, composed in compositions:
+            texts = tf.strings.regex_replace(texts, decomposed, composed)
+        texts = tf.strings.regex_replace(tf.strings.strip(texts), r"\s+",
+                                         " ")
+        ids = tf.cast(vectorizer(texts), tf.int32)
+        emb = tf.cast(model(ids, training=False), tf.float32)
+        if normalize:
+            emb = emb * tf.math.rsqrt(tf.maximum(
+                tf.reduce_sum(tf.square(emb), axis=-1, keepdims=True), 1e-12))
+        return {"embeddings": emb}
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.track(vectorizer)
+    archive.add_endpoint(
+        "serving_default", serve,
+        input_signature=[tf.TensorSpec((None,), tf.string, name="texts")],
     )
     return _write_archive(archive, final, export_dir, write_config, verbose)
 
