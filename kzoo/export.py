@@ -88,31 +88,15 @@ def export_embedding_model(model, export_dir="saved_models",
     ...     backbone, "saved_models", "simsiam_cifar10")
     'saved_models/simsiam_cifar10/1'
     """
-    import keras
     import tensorflow as tf
 
     image_shape = _check_image_shape(image_shape)
     final = _new_version_dir(export_dir, model_name, version)
 
-    def serve(images):
-        x = tf.cast(images, tf.float32)
-        emb = tf.cast(model(x, training=False), tf.float32)
-        if normalize:
-            # Same as tf.math.l2_normalize: a zero row stays zero.
-            emb = emb * tf.math.rsqrt(tf.maximum(
-                tf.reduce_sum(tf.square(emb), axis=-1, keepdims=True), 1e-12))
-        return {"embeddings": emb}
-
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    # Registered under the literal name "serving_default", so Keras adds no
-    # alias; the returned dict's key becomes the signature's output key.
-    archive.add_endpoint(
-        "serving_default", serve,
-        input_signature=[tf.TensorSpec((None,) + image_shape, tf.uint8,
-                                       name="images")],
-    )
-    return _write_archive(archive, final, export_dir, write_config, verbose)
+    return _export_embeddings(
+        model, final, lambda images: tf.cast(images, tf.float32),
+        tf.TensorSpec((None,) + image_shape, tf.uint8, name="images"),
+        normalize, export_dir, write_config, verbose)
 
 
 def _check_model_name(model_name):
@@ -166,7 +150,6 @@ def export_audio_embedding_model(model, export_dir="saved_models",
     Returns:
         The version directory, as a string.
     """
-    import keras
     import tensorflow as tf
 
     if not isinstance(num_samples, int) or num_samples <= 0:
@@ -174,7 +157,7 @@ def export_audio_embedding_model(model, export_dir="saved_models",
                          f"Received: num_samples={num_samples!r}")
     final = _new_version_dir(export_dir, model_name, version)
 
-    def serve(waveforms):
+    def fit_length(waveforms):
         x = tf.cast(waveforms, tf.float32)
         n = tf.shape(x)[1]
         start = tf.maximum(n - num_samples, 0) // 2
@@ -182,21 +165,12 @@ def export_audio_embedding_model(model, export_dir="saved_models",
         missing = num_samples - tf.shape(x)[1]
         before = missing // 2
         x = tf.pad(x, [[0, 0], [before, missing - before]])
-        x = tf.ensure_shape(x, (None, num_samples))
-        emb = tf.cast(model(x, training=False), tf.float32)
-        if normalize:
-            emb = emb * tf.math.rsqrt(tf.maximum(
-                tf.reduce_sum(tf.square(emb), axis=-1, keepdims=True), 1e-12))
-        return {"embeddings": emb}
+        return tf.ensure_shape(x, (None, num_samples))
 
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint(
-        "serving_default", serve,
-        input_signature=[tf.TensorSpec((None, None), tf.float32,
-                                       name="waveforms")],
-    )
-    return _write_archive(archive, final, export_dir, write_config, verbose)
+    return _export_embeddings(
+        model, final, fit_length,
+        tf.TensorSpec((None, None), tf.float32, name="waveforms"),
+        normalize, export_dir, write_config, verbose)
 
 
 def export_text_embedding_model(model, vocabulary, sequence_length,
@@ -232,7 +206,6 @@ def export_text_embedding_model(model, vocabulary, sequence_length,
     Returns:
         The version directory, as a string.
     """
-    import keras
     import tensorflow as tf
 
     from kzoo.data.masked_text import char_vectorizer
@@ -244,7 +217,7 @@ def export_text_embedding_model(model, vocabulary, sequence_length,
                     for c in vocabulary
                     if unicodedata.normalize("NFD", c) != c]
 
-    def serve(texts):
+    def to_ids(texts):
         # Invalid UTF-8 bytes become U+FFFD (an unknown character), not an
         # error.
         texts = tf.strings.unicode_transcode(texts, "UTF-8", "UTF-8",
@@ -256,8 +229,23 @@ def export_text_embedding_model(model, vocabulary, sequence_length,
             texts = tf.strings.regex_replace(texts, decomposed, composed)
         texts = tf.strings.regex_replace(tf.strings.strip(texts), r"\s+",
                                          " ")
-        ids = tf.cast(vectorizer(texts), tf.int32)
-        emb = tf.cast(model(ids, training=False), tf.float32)
+        return tf.cast(vectorizer(texts), tf.int32)
+
+    return _export_embeddings(
+        model, final, to_ids, tf.TensorSpec((None,), tf.string, name="texts"),
+        normalize, export_dir, write_config, verbose, track=[vectorizer])
+
+
+def _export_embeddings(model, final, preprocess, input_spec, normalize,
+                       export_dir, write_config, verbose, track=()):
+    """The embedding exports' one signature: `preprocess`, `model`, then
+    L2 normalisation when `normalize` (a zero row stays zero, never NaN,
+    as with `tf.math.l2_normalize`)."""
+    import keras
+    import tensorflow as tf
+
+    def serve(inputs):
+        emb = tf.cast(model(preprocess(inputs), training=False), tf.float32)
         if normalize:
             emb = emb * tf.math.rsqrt(tf.maximum(
                 tf.reduce_sum(tf.square(emb), axis=-1, keepdims=True), 1e-12))
@@ -265,11 +253,12 @@ def export_text_embedding_model(model, vocabulary, sequence_length,
 
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.track(vectorizer)
-    archive.add_endpoint(
-        "serving_default", serve,
-        input_signature=[tf.TensorSpec((None,), tf.string, name="texts")],
-    )
+    for layer in track:
+        archive.track(layer)
+    # Registered under the literal name "serving_default", so Keras adds no
+    # alias; the returned dict's key becomes the signature's output key.
+    archive.add_endpoint("serving_default", serve,
+                         input_signature=[input_spec])
     return _write_archive(archive, final, export_dir, write_config, verbose)
 
 

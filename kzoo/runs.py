@@ -480,6 +480,43 @@ def add_ssl_args(parser, *, learning_rate, optimizer="sgd", momentum=0.9,
     return model
 
 
+def add_dual_encoder_args(parser, *, clip_seconds, clip_help):
+    """The audio dual-encoder recipes' model flags and optimizer.
+
+    `--embedding-dim`, `--temperature` (CLIP's learnable one), the audio
+    tower's `--num-mel-bins`, `--clip-seconds` and `--widths`, and the
+    optimizer flags (Adam 1e-3, cosine). Returns the "model" group.
+    """
+    model = parser.add_argument_group("model")
+    model.add_argument("--embedding-dim", type=positive_int, default=64,
+                       help="shared embedding width. Default: 64.")
+    model.add_argument("--temperature", type=positive_float, default=0.07,
+                       help="initial temperature (learnt). Default: 0.07 "
+                       "(CLIP's).")
+    model.add_argument("--num-mel-bins", type=positive_int, default=64,
+                       help="mel bands of the audio front end. Default: 64.")
+    model.add_argument("--clip-seconds", type=positive_float,
+                       default=clip_seconds,
+                       help="clip length: longer recordings keep their "
+                       "centre, shorter ones are centred in silence. "
+                       f"Default: {clip_seconds} ({clip_help}).")
+    model.add_argument("--widths", default="32,64,128",
+                       help="channels of the audio tower's conv blocks. "
+                       "Default: 32,64,128.")
+    add_optimizer_args(parser, optimizer="adam", learning_rate=1e-3,
+                       weight_decay=0.0, reference="CLIP uses Adam(W)")
+    return model
+
+
+def parse_test_split_only(parser, argv, why):
+    """`parser.parse_args(argv)`, refusing `--eval-split validation`."""
+    args = parser.parse_args(argv)
+    if args.eval_split != "test":
+        parser.error(f"--eval-split validation is not available here: "
+                     f"{why}. Received: --eval-split={args.eval_split}")
+    return args
+
+
 def add_pretext_args(parser, **kwargs):
     """`add_ssl_args` with `--augment` (the pretext-task recipes)."""
     return add_ssl_args(parser, augment_flag=True, **kwargs)

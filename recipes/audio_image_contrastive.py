@@ -45,31 +45,13 @@ def parse_args(argv=None):
         parser, dataset="fsdd", datasets=("fsdd",), epochs=20, batch_size=64,
         seed=0, output_dir=None, model_name=None,
         reference="2,700 training clips: about 40 s an epoch here")
-    model = parser.add_argument_group("model")
-    model.add_argument("--embedding-dim", type=runs.positive_int, default=64,
-                       help="shared embedding width. Default: 64.")
-    model.add_argument("--temperature", type=runs.positive_float,
-                       default=0.07,
-                       help="initial temperature (learnt). Default: 0.07 "
-                       "(CLIP's).")
-    model.add_argument("--num-mel-bins", type=runs.positive_int, default=64,
-                       help="mel bands of the audio front end. Default: 64.")
-    model.add_argument("--clip-seconds", type=runs.positive_float,
-                       default=1.0,
-                       help="clip length: longer recordings keep their "
-                       "centre, shorter ones are centred in silence. "
-                       "Default: 1.0 (95%% of FSDD is under 0.7 s).")
-    model.add_argument("--widths", default="32,64,128",
-                       help="channels of both towers' conv blocks. Default: "
-                       "32,64,128.")
-    runs.add_optimizer_args(parser, optimizer="adam", learning_rate=1e-3,
-                            weight_decay=0.0, reference="CLIP uses Adam(W)")
-    args = parser.parse_args(argv)
-    if args.eval_split != "test":
-        parser.error("--eval-split validation is not available here: the "
-                     "figures are on FSDD's usual test split. Received: "
-                     f"--eval-split={args.eval_split}")
-    return args
+    model = runs.add_dual_encoder_args(
+        parser, clip_seconds=1.0, clip_help="95%% of FSDD is under 0.7 s")
+    model.add_argument("--image-widths", default="32,64,128",
+                       help="channels of the image tower's conv blocks. "
+                       "Default: 32,64,128.")
+    return runs.parse_test_split_only(
+        parser, argv, "the figures are on FSDD's usual test split")
 
 
 def evaluate(audio_model, image_model, audio, images, prefix=""):
@@ -95,6 +77,7 @@ def evaluate(audio_model, image_model, audio, images, prefix=""):
 def main(argv=None):
     args = parse_args(argv)
     widths = tuple(int(w) for w in args.widths.split(","))
+    image_widths = tuple(int(w) for w in args.image_widths.split(","))
     strategy, run = runs.open_run(args, prefix="audio_image")
 
     import keras
@@ -119,7 +102,7 @@ def main(argv=None):
             num_samples, num_mel_bins=args.num_mel_bins, widths=widths,
             seed=args.seed)
         image_tower = models.small_image_encoder(
-            digits_train.images.shape[1:], widths=widths)
+            digits_train.images.shape[1:], widths=image_widths)
         model = models.DualEncoder(audio_tower, image_tower,
                                    embedding_dim=args.embedding_dim,
                                    temperature=args.temperature)

@@ -43,22 +43,8 @@ def parse_args(argv=None):
         parser, dataset="spoken_words_pt", datasets=("spoken_words_pt",),
         epochs=30, batch_size=64, seed=0, output_dir=None, model_name=None,
         reference="3,200 training clips")
-    model = parser.add_argument_group("model")
-    model.add_argument("--embedding-dim", type=runs.positive_int, default=64,
-                       help="shared embedding width. Default: 64.")
-    model.add_argument("--temperature", type=runs.positive_float,
-                       default=0.07,
-                       help="initial temperature (learnt). Default: 0.07 "
-                       "(CLIP's).")
-    model.add_argument("--num-mel-bins", type=runs.positive_int, default=64,
-                       help="mel bands. Default: 64.")
-    model.add_argument("--clip-seconds", type=runs.positive_float,
-                       default=1.25,
-                       help="clip length (centre crop or centred silence). "
-                       "Default: 1.25 (the longest clip is 1.2 s).")
-    model.add_argument("--widths", default="32,64,128",
-                       help="channels of the audio conv blocks. Default: "
-                       "32,64,128.")
+    model = runs.add_dual_encoder_args(
+        parser, clip_seconds=1.25, clip_help="the longest clip is 1.2 s")
     model.add_argument("--text-dim", type=runs.positive_int, default=64,
                        help="width of the text transformer. Default: 64.")
     model.add_argument("--text-depth", type=runs.positive_int, default=2,
@@ -66,14 +52,8 @@ def parse_args(argv=None):
     model.add_argument("--text-length", type=runs.positive_int, default=16,
                        help="characters per word (the longest has 12). "
                        "Default: 16.")
-    runs.add_optimizer_args(parser, optimizer="adam", learning_rate=1e-3,
-                            weight_decay=0.0, reference="CLIP uses Adam(W)")
-    args = parser.parse_args(argv)
-    if args.eval_split != "test":
-        parser.error("--eval-split validation is not available here: the "
-                     "figures are on the held-out words. Received: "
-                     f"--eval-split={args.eval_split}")
-    return args
+    return runs.parse_test_split_only(
+        parser, argv, "the figures are on the held-out words")
 
 
 def evaluate(audio_model, text_model, audio, text_ids, text_labels,

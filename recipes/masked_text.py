@@ -65,12 +65,9 @@ def parse_args(argv=None):
     runs.add_optimizer_args(parser, optimizer="adam", learning_rate=1e-3,
                             weight_decay=0.0, warmup_epochs=1,
                             reference="a small transformer")
-    args = parser.parse_args(argv)
-    if args.eval_split != "test":
-        parser.error("--eval-split validation is not available here (the "
-                     "validation entries are reported beside the test "
-                     f"ones). Received: --eval-split={args.eval_split}")
-    return args
+    return runs.parse_test_split_only(
+        parser, argv, "the validation entries are reported beside the test "
+        "ones")
 
 
 def main(argv=None):
