@@ -16,8 +16,10 @@ cross-entropy on the chosen characters only. Adam 1e-3, cosine decay.
 
 Reports the masked-character accuracy on the test entries (one fixed
 masking, seed 0) beside the same model at random initialisation and a
-character unigram and bigram baseline, and completes `--fill` texts (each
-`_` is one character; blanks are filled most-confident first).
+character unigram and bigram baseline, and completes `--fill` texts twice:
+each `_` one character, and with each run of blanks free to take another
+length (chosen by pseudo-log-likelihood); blanks are filled
+most-confident first.
 
     python recipes/masked_text.py --data-dir ../shared/datasets
     python recipes/masked_text.py --data-dir ../shared/datasets \\
@@ -143,8 +145,12 @@ def main(argv=None):
     metrics["vocabulary"] = "".join(vocab)
     fills = {}
     for text in [COURSE_SENTENCE] + args.fill:
-        fills[text] = models.fill_blanks(model, text, vocab)
-        print(f"fill: {text!r} -> {fills[text]!r}")
+        fills[text] = {
+            "one_character_per_blank": models.fill_blanks(model, text, vocab),
+            "free_length": models.fill_blanks(model, text, vocab,
+                                              free_length=True)}
+        for how, filled in fills[text].items():
+            print(f"fill ({how}): {text!r} -> {filled!r}")
     metrics["fills"] = fills
     model.save(run.path("masked_language_model.keras"))
     with open(run.path("vocabulary.json"), "w", encoding="utf-8") as f:

@@ -103,39 +103,14 @@ def masked_language_model(encoder, vocab_size, name="masked_language_model"):
     return keras.Model(ids, logits, name=name)
 
 
-def fill_blanks(model, text, vocabulary, sequence_length=None):
-    """Replaces every `_` of `text` by the model's character, one at a time.
-
-    The blanks are filled most-confident first: each pass predicts all
-    remaining blanks, writes the one with the highest probability, and
-    predicts again with it visible, so later characters see the earlier
-    ones (a blank run of three becomes three characters). Special ids
-    (padding, unknown, the mask itself) are never written. Each `_` is
-    one character: `"__pren_____"` asks for 11 characters.
-
-    Args:
-        model: a masked language model (ids -> logits `[B, L, V]`).
-        text: text with `_` for the unknown characters.
-        vocabulary: the model's vocabulary (`kzoo.data.char_vocabulary`).
-        sequence_length: the model's input length. Defaults to the
-            model's.
-
-    Returns:
-        The completed text.
-    """
-    from kzoo.data.masked_text import encode_characters, normalize_blanks
-
-    length = sequence_length or model.inputs[0].shape[1]
-    text = normalize_blanks(text)
-    if len(text) > length:
-        raise ValueError(f"`text` has {len(text)} characters; the model "
-                         f"takes {length}. Received: text={text!r}")
-    ids = encode_characters([text], vocabulary, length)
+def _fill_fixed(model, ids, vocabulary):
+    """Fills the mask ids of `ids` (`[1, L]`) most-confident first."""
     special = [PAD_ID, UNKNOWN_ID, MASK_ID]
+    ids = ids.copy()
     while True:
         blanks = np.flatnonzero(ids[0] == MASK_ID)
         if not len(blanks):
-            break
+            return ids
         logits = np.asarray(keras.ops.convert_to_numpy(
             model(ids, training=False)))[0, blanks].astype(np.float64)
         logits[:, special] = -np.inf
@@ -143,7 +118,91 @@ def fill_blanks(model, text, vocabulary, sequence_length=None):
         probs /= probs.sum(axis=1, keepdims=True)
         best = int(np.argmax(probs.max(axis=1)))
         ids[0, blanks[best]] = int(np.argmax(probs[best]))
-    chars = list(text)
-    for position in np.flatnonzero(np.array(chars) == "_"):
-        chars[position] = vocabulary[ids[0, position] - 2]
-    return "".join(chars)
+
+
+def pseudo_log_likelihood(model, ids):
+    """Mean over the characters of `log p(x_i | x without i)` (Salazar et
+    al., 2020): each character masked in turn, one batch."""
+    ids = np.asarray(ids)
+    n = int(np.sum(ids[0] != PAD_ID))
+    batch = np.repeat(ids, n, axis=0)
+    batch[np.arange(n), np.arange(n)] = MASK_ID
+    logits = np.asarray(keras.ops.convert_to_numpy(
+        model(batch, training=False))).astype(np.float64)
+    picked = logits[np.arange(n), np.arange(n)]
+    log_z = picked.max(1) + np.log(np.exp(
+        picked - picked.max(1, keepdims=True)).sum(1))
+    return float(np.mean(picked[np.arange(n), ids[0, :n]] - log_z))
+
+
+def fill_blanks(model, text, vocabulary, sequence_length=None,
+                free_length=False, max_extra=3):
+    """Replaces the `_` blanks of `text` by the model's characters.
+
+    Blanks are filled most-confident first: each pass predicts all
+    remaining blanks, writes the one with the highest probability, and
+    predicts again with it visible, so later characters see the earlier
+    ones. Special ids (padding, unknown, the mask itself) are never
+    written; visible characters are returned as given.
+
+    By default each `_` is one character (`"__pren_____"` asks for 11).
+    With `free_length`, the length of each run of blanks is chosen too:
+    every run, left to right, is tried at 1 to `len(run) + max_extra`
+    characters, each candidate filled as above and scored by its mean
+    pseudo-log-likelihood (`pseudo_log_likelihood`), and the best kept, so
+    the course's `"__pren_____"` can become "aprender".
+
+    Args:
+        model: a masked language model (ids -> logits `[B, L, V]`).
+        text: text with `_` for the unknown characters.
+        vocabulary: the model's vocabulary (`kzoo.data.char_vocabulary`).
+        sequence_length: the model's input length. Defaults to the
+            model's.
+        free_length: choose each blank run's length. Defaults to `False`.
+        max_extra: with `free_length`, how many characters longer than
+            written a run may become. Defaults to `3`.
+
+    Returns:
+        The completed text.
+    """
+    import re
+
+    from kzoo.data.masked_text import encode_characters, normalize_blanks
+
+    length = sequence_length or model.inputs[0].shape[1]
+    text = normalize_blanks(text)
+
+    def complete(candidate):
+        if len(candidate) > length:
+            raise ValueError(f"`text` has {len(candidate)} characters; the "
+                             f"model takes {length}. Received: "
+                             f"text={candidate!r}")
+        ids = _fill_fixed(model, encode_characters([candidate], vocabulary,
+                                                   length), vocabulary)
+        chars = list(candidate)
+        for position in np.flatnonzero(np.array(chars) == "_"):
+            chars[position] = vocabulary[ids[0, position] - 2]
+        return "".join(chars), ids
+
+    if not free_length:
+        return complete(text)[0]
+    runs = [(m.start(), m.end()) for m in re.finditer("_+", text)]
+    # Runs are resolved left to right; `shift` tracks how earlier choices
+    # moved the later runs.
+    shift = 0
+    for start, end in runs:
+        start, end = start + shift, end + shift
+        best = None
+        for k in range(1, end - start + max_extra + 1):
+            candidate = text[:start] + "_" * k + text[end:]
+            if len(candidate) > length:
+                break
+            filled, ids = complete(candidate)
+            score = pseudo_log_likelihood(model, ids)
+            if best is None or score > best[0]:
+                best = (score, k, filled)
+        _, k, filled = best
+        # Keep this run's characters; later runs stay blanks.
+        text = text[:start] + filled[start:start + k] + text[end:]
+        shift += k - (end - start)
+    return text

@@ -35,9 +35,14 @@ def test_padding_is_masked_out_of_attention():
 def test_mlm_learns_a_repeated_sentence_and_fills_blanks():
     keras.utils.set_random_seed(1)
     text = "deixa o menino pegar a bola e aprender"
-    vocab = char_vocabulary([text])
+    # The sentence at several offsets, so that the model learns characters
+    # from their neighbours and not from absolute positions alone.
+    shifted = [("z" * k + " " if k else "") + text
+               for k in np.random.default_rng(2).integers(0, 4, 256)]
+    vocab = char_vocabulary(shifted)
     v = len(vocab) + 2
-    enc = char_transformer(v, sequence_length=40, dim=32, depth=2, heads=2,
+    ids = encode_characters(shifted, vocab, 48)
+    enc = char_transformer(v, sequence_length=48, dim=32, depth=2, heads=2,
                            mlp_dim=64, dropout=0.0)
     model = masked_language_model(enc, v)
     model.compile(
@@ -45,10 +50,9 @@ def test_mlm_learns_a_repeated_sentence_and_fills_blanks():
         loss=keras.losses.SparseCategoricalCrossentropy(
             from_logits=True, reduction="mean_with_sample_weight"),
         weighted_metrics=["sparse_categorical_accuracy"])
-    ids = encode_characters([text] * 256, vocab, 40)
     rng = np.random.default_rng(0)
     space = vocab.index(" ") + 2
-    for _ in range(12):
+    for _ in range(20):
         x, y, w = mask_characters(ids, rng, v, space, rate=0.3)
         hist = model.fit(x, y, sample_weight=w, batch_size=32, epochs=1,
                          verbose=0)
@@ -58,5 +62,9 @@ def test_mlm_learns_a_repeated_sentence_and_fills_blanks():
     # Visible characters (even unknown ones) are returned as given.
     out = fill_blanks(model, "deixa o menino _____ a bola e Ωprender", vocab)
     assert out == "deixa o menino pegar a bola e Ωprender"
-    with pytest.raises(ValueError, match="the model takes 40"):
-        fill_blanks(model, "_" * 41, vocab)
+    with pytest.raises(ValueError, match="the model takes 48"):
+        fill_blanks(model, "_" * 49, vocab)
+    # Blank runs of the wrong length: free_length finds the right ones.
+    wrong = "deixa o menino ___ a bola e ___render"
+    assert fill_blanks(model, wrong, vocab, free_length=True) == text
+    assert len(fill_blanks(model, wrong, vocab)) == len(wrong)

@@ -29,9 +29,12 @@ def test_masked_text_end_to_end(tmp_path):
     assert m["test_bigram_accuracy"] > 0.05
     assert len(m["history"]["loss"]) == 2
     assert "val_masked_accuracy" in m["history"]
-    fill = m["fills"]["O ga_o mia"]
+    fill = m["fills"]["O ga_o mia"]["one_character_per_blank"]
     assert len(fill) == len("O ga_o mia") and "_" not in fill
     assert fill.startswith("O ga") and fill.endswith("o mia")
+    free = m["fills"]["O ga_o mia"]["free_length"]
+    assert free.startswith("O ga") and free.endswith("o mia")
+    assert "_" not in free and len(free) <= len("O ga_o mia") + 3
     assert "Deixa o menino _____ bola e __pren_____" in m["fills"]
     assert "result: masked-character accuracy" in proc.stdout
     assert os.path.isfile(os.path.join(out, "masked_language_model.keras"))
