@@ -80,7 +80,6 @@ def main(argv=None):
     image_widths = tuple(int(w) for w in args.image_widths.split(","))
     strategy, run = runs.open_run(args, prefix="audio_image")
 
-    import keras
     import numpy as np
 
     from kzoo import data, models
@@ -108,12 +107,8 @@ def main(argv=None):
                                    temperature=args.temperature)
         model.compile(optimizer=runs.build_optimizer(args, steps),
                       jit_compile=args.jit)
-        waves = keras.Input((num_samples,))
-        audio_model = keras.Model(waves, model.projection_a(
-            audio_tower(waves)), name="audio_embedding")
-        pixels = keras.Input(digits_train.images.shape[1:])
-        image_model = keras.Model(pixels, model.projection_b(
-            image_tower(pixels)), name="image_embedding")
+        audio_model = model.embedding_model("a")
+        image_model = model.embedding_model("b")
 
     chance = {"chance_recall@1": 0.1, "chance_zero_shot_accuracy": 0.1}
     metrics = evaluate(audio_model, image_model, audio_test, digits_test,

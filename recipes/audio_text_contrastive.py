@@ -85,7 +85,6 @@ def main(argv=None):
     widths = tuple(int(w) for w in args.widths.split(","))
     strategy, run = runs.open_run(args, prefix="audio_text")
 
-    import keras
     import numpy as np
 
     from kzoo import data, models
@@ -124,12 +123,8 @@ def main(argv=None):
                                    temperature=args.temperature)
         model.compile(optimizer=runs.build_optimizer(args, steps),
                       jit_compile=args.jit)
-        waves = keras.Input((num_samples,))
-        audio_model = keras.Model(waves, model.projection_a(
-            audio_tower(waves)), name="audio_embedding")
-        chars = keras.Input((args.text_length,), dtype="int32")
-        text_model = keras.Model(chars, model.projection_b(
-            text_tower(chars)), name="text_embedding")
+        audio_model = model.embedding_model("a")
+        text_model = model.embedding_model("b")
 
     test_text_ids = encode(test_words)
     metrics = evaluate(audio_model, text_model, test, test_text_ids,

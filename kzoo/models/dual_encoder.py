@@ -120,6 +120,25 @@ class DualEncoder(keras.Model):
         return self._normalize(self.projection_b(
             self.encoder_b(x, training=training)))
 
+    def embedding_model(self, modality):
+        """A functional `keras.Model`: one modality's input -> projection.
+
+        The un-normalised `projection(encoder(x))` of `"a"` or `"b"`, with
+        the encoder's input shape and dtype, sharing this model's weights
+        (what `kzoo.export` serves; the export L2-normalises). Needs a
+        functional encoder.
+        """
+        if modality not in ("a", "b"):
+            raise ValueError("`modality` must be 'a' or 'b'. Received: "
+                             f"modality={modality!r}")
+        encoder, projection = ((self.encoder_a, self.projection_a)
+                               if modality == "a"
+                               else (self.encoder_b, self.projection_b))
+        spec = encoder.inputs[0]
+        inputs = keras.Input(spec.shape[1:], dtype=spec.dtype)
+        return keras.Model(inputs, projection(encoder(inputs)),
+                           name=f"{encoder.name}_embedding")
+
     def call(self, inputs, training=False):
         if not isinstance(inputs, dict) or set(inputs) != {"a", "b"}:
             keys = sorted(inputs) if isinstance(inputs, dict) else type(

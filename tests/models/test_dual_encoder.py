@@ -99,3 +99,25 @@ def test_bad_arguments_and_inputs():
     model = DualEncoder(_tower(6, "ta"), _tower(5, "tb"))
     with pytest.raises(ValueError, match="keys 'a' and 'b'"):
         model({"a": np.zeros((1, 6), "float32")})
+
+
+def test_embedding_models_share_weights_with_the_dual_encoder():
+    keras.utils.set_random_seed(3)
+    model = DualEncoder(_tower(6, "ta"), _tower(5, "tb"), embedding_dim=4)
+    x, _ = _pairs(8)
+    for key, embed in (("a", model.embed_a), ("b", model.embed_b)):
+        raw = keras.ops.convert_to_numpy(
+            model.embedding_model(key)(x[key]))
+        unit = raw / np.linalg.norm(raw, axis=1, keepdims=True)
+        np.testing.assert_allclose(
+            unit, keras.ops.convert_to_numpy(embed(x[key])), atol=1e-5)
+    # Shared weights: doubling the projection doubles the embedding model's
+    # output.
+    before = keras.ops.convert_to_numpy(model.embedding_model("a")(x["a"]))
+    model.projection_a.kernel.assign(
+        2.0 * keras.ops.convert_to_numpy(model.projection_a.kernel))
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(model.embedding_model("a")(x["a"])),
+        2.0 * before, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="Received: modality='c'"):
+        model.embedding_model("c")
