@@ -42,7 +42,7 @@ def parse_args(argv=None):
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     runs.add_common_args(
-        parser, dataset="fsdd", datasets=("fsdd",), epochs=20, batch_size=64,
+        parser, dataset="fsdd", datasets=("fsdd",), epochs=60, batch_size=64,
         seed=0, output_dir=None, model_name=None,
         reference="2,700 training clips: about 40 s an epoch here")
     model = runs.add_dual_encoder_args(

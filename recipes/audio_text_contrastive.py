@@ -20,6 +20,10 @@ words):
   * Recall@1/5/10 audio -> text (each clip searched among the 200 texts);
   * Recall@1/5/10 text -> audio (each text among the 800 clips; a hit is
     any of its 4 voices).
+One voice (`--held-out-voice`, default pt-br+f4) is also kept out of
+training: its 800 clips of the training words are searched among the 800
+training words (seen words, unseen voice; chance 0.125%), so training
+uses 2,400 clips (800 words x 3 voices).
 Exports both towers (raw waveforms; UTF-8 strings).
 
     python recipes/audio_text_contrastive.py --data-dir ../shared/datasets
@@ -42,7 +46,7 @@ def parse_args(argv=None):
     runs.add_common_args(
         parser, dataset="spoken_words_pt", datasets=("spoken_words_pt",),
         epochs=30, batch_size=64, seed=0, output_dir=None, model_name=None,
-        reference="3,200 training clips")
+        reference="2,400 training clips")
     model = runs.add_dual_encoder_args(
         parser, clip_seconds=1.25, clip_help="the longest clip is 1.2 s")
     model.add_argument("--text-dim", type=runs.positive_int, default=64,
@@ -52,6 +56,12 @@ def parse_args(argv=None):
     model.add_argument("--text-length", type=runs.positive_int, default=16,
                        help="characters per word (the longest has 12). "
                        "Default: 16.")
+    model.add_argument("--held-out-voice", default="pt-br+f4",
+                       help="a voice whose clips of the training words are "
+                       "kept out of training and searched among the 800 "
+                       "training words (seen words, unseen voice; chance "
+                       "0.125%%); '' trains on all 4 voices. Default: "
+                       "pt-br+f4.")
     return runs.parse_test_split_only(
         parser, argv, "the figures are on the held-out words")
 
@@ -69,6 +79,18 @@ def evaluate(audio_model, text_model, audio, text_ids, text_labels,
         out[f"audio_to_text_recall@{k}"] = recall[f"a_to_b_recall@{k}"]
         out[f"text_to_audio_recall@{k}"] = recall[f"b_to_a_recall@{k}"]
     return {prefix + k: round(float(v), 4) for k, v in out.items()}
+
+
+def subset(audio, keep):
+    """The clips of an `AudioDataset` where the boolean array `keep` is
+    true."""
+    import numpy as np
+
+    idx = np.flatnonzero(keep)
+    return type(audio)(audio.waveforms[idx], audio.labels[idx],
+                       [audio.texts[i] for i in idx],
+                       [audio.speakers[i] for i in idx], audio.sampling_rate,
+                       [audio.files[i] for i in idx])
 
 
 def unique_words(audio):
@@ -93,6 +115,15 @@ def main(argv=None):
     train = data.load_spoken_words("train", args.data_dir, num_samples,
                                    args.limit)
     test = data.load_spoken_words("test", args.data_dir, num_samples)
+    voices = sorted(set(train.speakers) | set(test.speakers))
+    new_voice = None
+    if args.held_out_voice:
+        if args.held_out_voice not in voices:
+            raise SystemExit(f"--held-out-voice must be one of {voices} or "
+                             f"''. Received: --held-out-voice="
+                             f"{args.held_out_voice!r}")
+        is_held = np.array(train.speakers) == args.held_out_voice
+        new_voice, train = subset(train, is_held), subset(train, ~is_held)
     try:
         corpus = data.split_entries(data.load_text_entries(args.data_dir),
                                     seed=0)[0]
@@ -101,6 +132,10 @@ def main(argv=None):
     vocab = data.char_vocabulary(corpus + train.texts)
     vocab_size = len(vocab) + 2
     train_words, train_word_ids = unique_words(train)
+    if new_voice is not None:
+        # Only words trained on (with --limit some may have no other clip).
+        new_voice = subset(new_voice, np.isin(new_voice.labels,
+                                              train_word_ids))
     test_words, test_word_ids = unique_words(test)
     encode = lambda words: data.encode_characters(  # noqa: E731
         words, vocab, args.text_length)
@@ -108,6 +143,10 @@ def main(argv=None):
           f"words / {len(test.labels)} test clips of {len(test_words)} "
           f"held-out words ({num_samples} samples); {len(vocab) - 1} "
           "characters")
+    if new_voice is not None:
+        print(f"seen words, unseen voice: {len(new_voice.labels)} clips of "
+              f"{args.held_out_voice} searched among {len(train_words)} "
+              "training words")
 
     steps = runs.steps_per_epoch(len(train.labels), args.batch_size)
     with strategy.scope():
@@ -127,13 +166,22 @@ def main(argv=None):
         text_model = model.embedding_model("b")
 
     test_text_ids = encode(test_words)
-    metrics = evaluate(audio_model, text_model, test, test_text_ids,
-                       test_word_ids, "random_init_")
+    train_text_ids = encode(train_words)
+
+    def evaluate_all(prefix=""):
+        out = evaluate(audio_model, text_model, test, test_text_ids,
+                       test_word_ids, prefix)
+        if new_voice is not None:
+            out.update(evaluate(audio_model, text_model, new_voice,
+                                train_text_ids, train_word_ids,
+                                prefix + "new_voice_"))
+        return out
+
+    metrics = evaluate_all("random_init_")
     runs.print_metrics("random init", metrics)
 
     ds = data.cross_modal_pairs(train.waveforms, train.labels,
-                                encode(train_words),
-                                np.asarray(train_word_ids), args.batch_size,
+                                train_text_ids, np.asarray(train_word_ids), args.batch_size,
                                 seed=args.seed)
     start = time.time()
     history = model.fit(ds, epochs=args.epochs, callbacks=run.callbacks(),
@@ -142,12 +190,19 @@ def main(argv=None):
                                     args, strategy))
     metrics["history"] = {k: [float(v) for v in vals]
                           for k, vals in history.history.items()}
-    metrics.update(evaluate(audio_model, text_model, test, test_text_ids,
-                            test_word_ids))
+    metrics.update(evaluate_all())
     n = len(test_words)
     metrics.update({"chance_audio_to_text_recall@1": round(1 / n, 4),
                     "test_words": n, "test_clips": len(test.labels),
-                    "train_clips": len(train.labels)})
+                    "train_clips": len(train.labels),
+                    "voices": voices,
+                    "held_out_voice": args.held_out_voice or None})
+    if new_voice is not None:
+        metrics.update({
+            "new_voice_clips": len(new_voice.labels),
+            "new_voice_words": len(train_words),
+            "chance_new_voice_audio_to_text_recall@1": round(
+                1 / len(train_words), 5)})
     runs.print_metrics("trained", {k: v for k, v in metrics.items()
                                    if k.startswith(("audio_to", "text_to"))})
 
@@ -169,6 +224,14 @@ def main(argv=None):
           f"random init (chance {100 / n:.2f}%) among {n} held-out words; "
           f"text->audio Recall@1 "
           f"{100 * metrics['text_to_audio_recall@1']:.2f}%")
+    if new_voice is not None:
+        print(f"result: seen words, unseen voice {args.held_out_voice}: "
+              f"audio->text Recall@1 "
+              f"{100 * metrics['new_voice_audio_to_text_recall@1']:.2f}% vs "
+              f"{100 * metrics['random_init_new_voice_audio_to_text_recall@1']:.2f}%"
+              f" at random init (chance "
+              f"{100 / len(train_words):.3f}%) among {len(train_words)} "
+              "training words")
     return metrics
 
 

@@ -19,7 +19,9 @@ masking, seed 0) beside the same model at random initialisation and a
 character unigram and bigram baseline, and completes `--fill` texts twice:
 each `_` one character, and with each run of blanks free to take another
 length (chosen by pseudo-log-likelihood); blanks are filled
-most-confident first.
+most-confident first. The exported SavedModel serves both: `texts` in,
+`completions` out (`serving_default`: one character per blank;
+`free_length`: run lengths chosen).
 
     python recipes/masked_text.py --data-dir ../shared/datasets
     python recipes/masked_text.py --data-dir ../shared/datasets \\
@@ -155,6 +157,13 @@ def main(argv=None):
     model.save(run.path("masked_language_model.keras"))
     with open(run.path("vocabulary.json"), "w", encoding="utf-8") as f:
         json.dump(vocab, f, ensure_ascii=False)
+    if args.export_dir and run.chief:
+        from kzoo import export
+
+        metrics["saved_model"] = export.export_fill_blanks_model(
+            model, vocab, length, args.export_dir, args.model_name)
+        print(f"SavedModel (text in, completed text out; signatures "
+              f"serving_default and free_length): {metrics['saved_model']}")
     run.finish(metrics)
     print(f"result: masked-character accuracy "
           f"{100 * metrics['test_masked_accuracy']:.2f}% on test entries vs "

@@ -5,6 +5,7 @@ import math
 import keras
 from keras import ops
 
+from kzoo.losses._pairs import split_pair
 from kzoo.losses.mining import check_number
 
 # Logit of an excluded pair (a duplicate): out of the softmax, finite.
@@ -156,26 +157,9 @@ class ClipLoss(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         scale = 1.0 / self.temperature
-        if isinstance(y_pred, dict):
-            missing = {"a", "b"} - set(y_pred)
-            if missing:
-                raise ValueError(
-                    "`y_pred` must be a dict with keys 'a', 'b' (and "
-                    "optionally 'scale') or a `[2N, D]` tensor. Missing: "
-                    f"{sorted(missing)}. Received: y_pred keys="
-                    f"{sorted(y_pred)}")
-            a, b = y_pred["a"], y_pred["b"]
-            if "scale" in y_pred:
-                scale = y_pred["scale"]
-        else:
-            rows = y_pred.shape[0]
-            if len(y_pred.shape) != 2 or (rows is not None and rows % 2):
-                raise ValueError(
-                    "`y_pred` must be a dict {'a', 'b'} or a `[2N, D]` "
-                    "tensor (first N rows a, last N rows b). "
-                    f"Received: y_pred.shape={tuple(y_pred.shape)}")
-            n = ops.shape(y_pred)[0] // 2
-            a, b = y_pred[:n], y_pred[n:]
+        a, b = split_pair(y_pred, ("a", "b"), ("a", "b"))
+        if isinstance(y_pred, dict) and "scale" in y_pred:
+            scale = y_pred["scale"]
         labels = None
         if not (isinstance(y_true, tuple) and not y_true):
             labels = y_true

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from kzoo import ops as kops
+from kzoo.losses._pairs import split_pair
 from kzoo.losses.mining import check_number
 
 # Logit of an anchor with itself: excluded from the softmax, finite.
@@ -125,25 +126,7 @@ class NTXentLoss(keras.losses.Loss):
         return super().__call__(y_true, y_pred, sample_weight=sample_weight)
 
     def call(self, y_true, y_pred):
-        if isinstance(y_pred, dict):
-            missing = {"z1", "z2"} - set(y_pred)
-            if missing:
-                raise ValueError(
-                    "`y_pred` must be a dict with keys 'z1', 'z2' or a "
-                    f"`[2N, D]` tensor. Missing: {sorted(missing)}. "
-                    f"Received: y_pred keys={sorted(y_pred)}"
-                )
-            z1, z2 = y_pred["z1"], y_pred["z2"]
-        else:
-            rows = y_pred.shape[0]
-            if len(y_pred.shape) != 2 or (rows is not None and rows % 2):
-                raise ValueError(
-                    "`y_pred` must be a dict {'z1', 'z2'} or a `[2N, D]` "
-                    "tensor (first N rows view 1, last N rows view 2). "
-                    f"Received: y_pred.shape={tuple(y_pred.shape)}"
-                )
-            n = ops.shape(y_pred)[0] // 2
-            z1, z2 = y_pred[:n], y_pred[n:]
+        z1, z2 = split_pair(y_pred, ("z1", "z2"), ("view 1", "view 2"))
         return nt_xent_loss(z1, z2, temperature=self.temperature)
 
     def get_config(self):

@@ -195,8 +195,8 @@ def fill_blanks(model, text, vocabulary, sequence_length=None,
         best = None
         for k in range(1, end - start + max_extra + 1):
             candidate = text[:start] + "_" * k + text[end:]
-            if len(candidate) > length:
-                break
+            if len(candidate) > length and k > 1:
+                break  # (k == 1 too long: `complete` raises)
             filled, ids = complete(candidate)
             score = pseudo_log_likelihood(model, ids)
             if best is None or score > best[0]:

@@ -33,6 +33,17 @@ def test_audio_text_end_to_end(tmp_path):
             assert 0.0 <= m[f"random_init_{d}_recall@{k}"] <= 1.0
     assert len(m["history"]["loss"]) == 2
     assert "held-out words" in proc.stdout
+    # --limit 96 = 24 words x 4 voices; one voice is kept out of training
+    # and searched among the 24 training words.
+    assert m["held_out_voice"] == "pt-br+f4" and len(m["voices"]) == 4
+    assert m["train_clips"] == 72 and m["new_voice_clips"] == 24
+    assert m["new_voice_words"] == 24
+    assert m["chance_new_voice_audio_to_text_recall@1"] == round(1 / 24, 5)
+    for k in (1, 5, 10):
+        for d in ("audio_to_text", "text_to_audio"):
+            assert 0.0 <= m[f"new_voice_{d}_recall@{k}"] <= 1.0
+            assert 0.0 <= m[f"random_init_new_voice_{d}_recall@{k}"] <= 1.0
+    assert "seen words, unseen voice pt-br+f4" in proc.stdout
 
     import tensorflow as tf
 

@@ -13,12 +13,12 @@ def test_masked_text_end_to_end(tmp_path):
     root = datasets_root()
     if not os.path.isfile(os.path.join(root, "text", "fortunes_br.txt")):
         pytest.skip("fortunes_br.txt not found (set KZOO_DATA_DIR)")
-    out = str(tmp_path / "run")
+    out, exp = str(tmp_path / "run"), str(tmp_path / "export")
     proc = helpers.run_recipe(
         "masked_text.py",
         ["--data-dir", root, "--limit", "100", "--epochs", "2", "--dim", "16",
          "--heads", "2", "--depth", "1", "--sequence-length", "64",
-         "--log-every", "1", "--output-dir", out, "--fill", "O ga_o mia"],
+         "--log-every", "1", "--output-dir", out, "--export-dir", exp, "--fill", "O ga_o mia"],
         timeout=600)
     m = helpers.read_metrics(out)
     for key in ("test_masked_accuracy", "random_init_test_masked_accuracy",
@@ -39,3 +39,13 @@ def test_masked_text_end_to_end(tmp_path):
     assert "result: masked-character accuracy" in proc.stdout
     assert os.path.isfile(os.path.join(out, "masked_language_model.keras"))
     assert np.isfinite(m["final_loss"])
+
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(m["saved_model"])
+    served = loaded.signatures["serving_default"](
+        texts=tf.constant(["O ga_o mia"]))["completions"][0].numpy()
+    assert served.decode() == fill
+    served = loaded.signatures["free_length"](
+        texts=tf.constant(["O ga_o mia"]))["completions"][0].numpy()
+    assert served.decode() == free
