@@ -470,6 +470,113 @@ def per_replica_batch_size(global_batch_size, strategy):
     return global_batch_size // replicas
 
 
+def replicas_in_sync():
+    """How many replicas share the batch being computed on, seen from here.
+
+    Inside a replica context of a `tf.distribute.Strategy` with `N > 1`
+    replicas (a `train_step` under `MirroredStrategy`, `model.fit`'s loss),
+    `N`; everywhere else 1: the default strategy, a cross-replica context
+    (where tensors already hold the whole batch) and eager code.
+    """
+    import tensorflow as tf
+
+    if not tf.distribute.has_strategy() or \
+            tf.distribute.in_cross_replica_context():
+        return 1
+    context = tf.distribute.get_replica_context()
+    return 1 if context is None else int(context.num_replicas_in_sync)
+
+
+def gather_replicas(x):
+    """The global batch of `x`: every replica's rows, in replica order.
+
+    Call it in a replica context (`replicas_in_sync() > 1`); elsewhere it
+    returns `x`. Rows are concatenated along axis 0 in replica order, the
+    order in which `tf.distribute` splits a global batch, so the result is
+    the batch one device would see; replicas may hold different numbers of
+    rows (the last, partial batch of an epoch).
+
+    Gradients flow back to the replica that produced each row: the
+    gradient with respect to the local `x` is this replica's rows of the
+    gradients of the gathered tensor summed over all replicas. With
+    Keras' convention (each replica's loss divided by `N`, gradients
+    summed across replicas), a loss computed on the gathered batch then
+    gives exactly the single-device gradients of the global-batch loss.
+
+    Built on `all_reduce(SUM)` of the local rows placed at their offset in
+    a zero global tensor, so it needs only the all-reduce every strategy
+    has (MirroredStrategy with any cross-device ops, MultiWorkerMirrored,
+    TPU); it moves `N` times the data of an all-gather, which for
+    embeddings (a few KiB per replica) is negligible.
+
+    Args:
+        x: tensor `[b, ...]`, the local rows (non-empty rank).
+
+    Returns:
+        The gathered tensor `[B, ...]`, `B` the sum of the replicas' `b`.
+    """
+    import tensorflow as tf
+
+    if replicas_in_sync() == 1:
+        return x
+    context = tf.distribute.get_replica_context()
+    x = tf.convert_to_tensor(x)
+    if x.shape.rank == 0:
+        raise ValueError("gather_replicas needs a tensor with a batch axis. "
+                         f"Received: x.shape={tuple(x.shape)}")
+    begin, total = _replica_offset(context, tf.shape(x)[0])
+    dtype = x.dtype
+    # Integer and bool tensors (labels, masks) are summed as int64/float
+    # and have no gradient; float tensors keep theirs.
+    if dtype.is_floating:
+        work = x
+    elif dtype == tf.bool:
+        work = tf.cast(x, tf.int32)
+    else:
+        work = x if dtype in (tf.int32, tf.int64) else tf.cast(x, tf.int64)
+    tail = tf.shape(work)[1:]
+    placed = tf.concat([
+        tf.zeros(tf.concat([[begin], tail], 0), work.dtype),
+        work,
+        tf.zeros(tf.concat([[total - begin - tf.shape(work)[0]], tail], 0),
+                 work.dtype)], axis=0)
+    out = context.all_reduce(tf.distribute.ReduceOp.SUM, placed)
+    if not dtype.is_floating:
+        out = tf.stop_gradient(tf.cast(out, dtype))
+    return out
+
+
+def _replica_offset(context, rows):
+    """`(first global row of this replica, global rows)`."""
+    import tensorflow as tf
+
+    n = context.num_replicas_in_sync
+    mine = tf.one_hot(context.replica_id_in_sync_group, n, dtype=tf.int32)
+    counts = context.all_reduce(tf.distribute.ReduceOp.SUM,
+                                mine * tf.cast(rows, tf.int32))
+    begin = tf.reduce_sum(counts[:context.replica_id_in_sync_group])
+    return begin, tf.reduce_sum(counts)
+
+
+def local_rows(x, rows):
+    """This replica's rows of a gathered tensor (`gather_replicas`).
+
+    Args:
+        x: gathered tensor `[B, ...]`.
+        rows: how many rows this replica contributed (its local batch).
+
+    Returns:
+        `x[begin:begin + rows]`; `x` itself outside a replica context.
+    """
+    import tensorflow as tf
+
+    if replicas_in_sync() == 1:
+        return x
+    context = tf.distribute.get_replica_context()
+    begin, _ = _replica_offset(context, rows)
+    return x[begin:begin + rows]
+
+
 def is_chief(strategy=None):
     """Whether this process is the chief, which writes the final artefacts.
 

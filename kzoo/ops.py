@@ -89,3 +89,41 @@ def scale_for_replicas(value):
         if replicas > 1:
             value = value * (1.0 / replicas)
     return value
+
+
+def replicas_in_sync():
+    """Replicas sharing the batch computed on here (1 off `tf.distribute`).
+
+    `N` inside a replica context of a TensorFlow strategy with `N > 1`
+    replicas (a `train_step` under `MirroredStrategy`); 1 everywhere else,
+    including the JAX and PyTorch backends, where
+    `keras.distribution.DataParallel` computes the loss on the global batch
+    already.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return 1
+    from kzoo import distribute
+
+    return distribute.replicas_in_sync()
+
+
+def gather_replicas(x):
+    """The global batch of `x`, every replica's rows in replica order, with
+    gradients routed back to the replica that produced each row
+    (`kzoo.distribute.gather_replicas`); `x` when `replicas_in_sync()` is
+    1."""
+    if replicas_in_sync() == 1:
+        return x
+    from kzoo import distribute
+
+    return distribute.gather_replicas(x)
+
+
+def local_rows(x, rows):
+    """This replica's `rows` rows of a `gather_replicas` result (`x` when
+    `replicas_in_sync()` is 1)."""
+    if replicas_in_sync() == 1:
+        return x
+    from kzoo import distribute
+
+    return distribute.local_rows(x, rows)

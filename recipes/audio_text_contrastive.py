@@ -45,7 +45,7 @@ def parse_args(argv=None):
         formatter_class=argparse.RawDescriptionHelpFormatter)
     runs.add_common_args(
         parser, dataset="spoken_words_pt", datasets=("spoken_words_pt",),
-        epochs=30, batch_size=64, seed=0, output_dir=None, model_name=None,
+        epochs=90, batch_size=64, seed=0, output_dir=None, model_name=None,
         reference="2,400 training clips")
     model = runs.add_dual_encoder_args(
         parser, clip_seconds=1.25, clip_help="the longest clip is 1.2 s")

@@ -45,13 +45,13 @@ EXAMPLES = {
         dtype="float16"),
     "kzoo>TripletLoss": lambda: dict(
         margin=0.2, distance="cosine", mining="semi-hard", reduction="sum",
-        name="tl", dtype="float16"),
+        name="tl", dtype="float16", gather_distributed=False),
     "kzoo>SupConLoss": lambda: dict(
-        temperature=0.07, reduction="sum", name="sc", dtype="float16"),
+        temperature=0.07, reduction="sum", name="sc", dtype="float16", gather_distributed=False),
     "kzoo>NTXentLoss": lambda: dict(
-        temperature=0.5, reduction="sum", name="ntx", dtype="float16"),
+        temperature=0.5, reduction="sum", name="ntx", dtype="float16", gather_distributed=False),
     "kzoo>ClipLoss": lambda: dict(
-        temperature=0.5, reduction="sum", name="clip", dtype="float16"),
+        temperature=0.5, reduction="sum", name="clip", dtype="float16", gather_distributed=False),
     "kzoo>ActiveTripletFraction": lambda: dict(
         margin=0.2, distance="l2", name="atf", dtype="float16"),
     "kzoo>SimSiam": lambda: dict(
@@ -71,7 +71,7 @@ EXAMPLES = {
         max_logit_scale=50.0),
     "kzoo>BarlowTwinsLoss": lambda: dict(
         lambda_=0.01, epsilon=1e-3, reduction="sum", name="btl",
-        dtype="float16"),
+        dtype="float16", gather_distributed=False),
     "kzoo>MaskedReconstructionLoss": lambda: dict(
         reduction="sum", name="mrl", dtype="float16"),
     "kzoo>EncoderDecoder": lambda: dict(

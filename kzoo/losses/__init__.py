@@ -29,3 +29,4 @@ from kzoo.losses.masked_reconstruction_loss import masked_reconstruction_loss
 from kzoo.losses.clip_loss import ClipLoss
 from kzoo.losses.clip_loss import clip_logits
 from kzoo.losses.clip_loss import clip_loss
+from kzoo.losses._gather import GatheringLoss

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from kzoo.losses._gather import GatheringLoss
 from kzoo.losses.mining import check_number
 
 
@@ -117,7 +118,7 @@ def barlow_twins_loss(z1, z2, lambda_=0.0051, epsilon=1e-5):
 
 
 @keras.saving.register_keras_serializable(package="kzoo")
-class BarlowTwinsLoss(keras.losses.Loss):
+class BarlowTwinsLoss(GatheringLoss):
     """Barlow Twins' cross-correlation loss, as a Keras loss.
 
     `y_pred` is a dict `{"z1": [N, D], "z2": [N, D]}` of the two views'
@@ -152,6 +153,10 @@ class BarlowTwinsLoss(keras.losses.Loss):
             `"barlow_twins_loss"`.
         dtype: The dtype of the loss's computations. Defaults to `None`
             (`keras.backend.floatx()`).
+        gather_distributed: under a `tf.distribute` strategy with several
+            replicas, compute the loss on the global batch gathered from
+            all replicas (`kzoo.losses.GatheringLoss`), so N devices train
+            as one. Defaults to `True`.
 
     Example:
 
@@ -174,12 +179,14 @@ class BarlowTwinsLoss(keras.losses.Loss):
         reduction="sum_over_batch_size",
         name="barlow_twins_loss",
         dtype=None,
+        gather_distributed=True,
     ):
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        super().__init__(name=name, reduction=reduction, dtype=dtype,
+                         gather_distributed=gather_distributed)
         self.lambda_ = check_number("lambda_", lambda_)
         self.epsilon = check_number("epsilon", epsilon)
 
-    def __call__(self, y_true, y_pred, sample_weight=None):
+    def _local_call(self, y_true, y_pred, sample_weight=None):
         if sample_weight is not None:
             shape = getattr(sample_weight, "shape", None)
             raise ValueError(
@@ -191,7 +198,7 @@ class BarlowTwinsLoss(keras.losses.Loss):
         if y_true is None:
             # Keras' base class would try to convert `None` to a tensor.
             y_true = ()
-        return super().__call__(y_true, y_pred)
+        return super()._local_call(y_true, y_pred)
 
     def call(self, y_true, y_pred):
         if not isinstance(y_pred, dict) or {"z1", "z2"} - set(y_pred):

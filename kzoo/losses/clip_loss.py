@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from kzoo.losses._pairs import split_pair
+from kzoo.losses._gather import GatheringLoss
 from kzoo.losses.mining import check_number
 
 # Logit of an excluded pair (a duplicate): out of the softmax, finite.
@@ -98,7 +99,7 @@ def clip_loss(embeddings_a, embeddings_b, scale=1.0 / 0.07, labels=None):
 
 
 @keras.saving.register_keras_serializable(package="kzoo")
-class ClipLoss(keras.losses.Loss):
+class ClipLoss(GatheringLoss):
     """CLIP's symmetric InfoNCE loss, as a Keras loss.
 
     `y_true`: `None`, or `[N]` integer ids marking duplicates (pairs of the
@@ -125,6 +126,10 @@ class ClipLoss(keras.losses.Loss):
             `"clip_loss"`.
         dtype: The dtype of the loss's computations. Defaults to `None`
             (`keras.backend.floatx()`).
+        gather_distributed: under a `tf.distribute` strategy with several
+            replicas, compute the loss on the global batch gathered from
+            all replicas (`kzoo.losses.GatheringLoss`), so N devices train
+            as one. Defaults to `True`.
 
     Example:
 
@@ -139,21 +144,25 @@ class ClipLoss(keras.losses.Loss):
         - [Radford et al., 2021, "CLIP"](https://arxiv.org/abs/2103.00020).
     """
 
+    _stacked_pairs = True
+
     def __init__(
         self,
         temperature=0.07,
         reduction="sum_over_batch_size",
         name="clip_loss",
         dtype=None,
+        gather_distributed=True,
     ):
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        super().__init__(name=name, reduction=reduction, dtype=dtype,
+                         gather_distributed=gather_distributed)
         self.temperature = check_number("temperature", temperature,
                                         positive=True)
 
-    def __call__(self, y_true, y_pred, sample_weight=None):
+    def _local_call(self, y_true, y_pred, sample_weight=None):
         if y_true is None:
             y_true = ()
-        return super().__call__(y_true, y_pred, sample_weight=sample_weight)
+        return super()._local_call(y_true, y_pred, sample_weight=sample_weight)
 
     def call(self, y_true, y_pred):
         scale = 1.0 / self.temperature

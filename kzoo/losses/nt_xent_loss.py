@@ -5,6 +5,7 @@ from keras import ops
 
 from kzoo import ops as kops
 from kzoo.losses._pairs import split_pair
+from kzoo.losses._gather import GatheringLoss
 from kzoo.losses.mining import check_number
 
 # Logit of an anchor with itself: excluded from the softmax, finite.
@@ -61,7 +62,7 @@ def nt_xent_loss(z1, z2, temperature=0.1):
 
 
 @keras.saving.register_keras_serializable(package="kzoo")
-class NTXentLoss(keras.losses.Loss):
+class NTXentLoss(GatheringLoss):
     """SimCLR's NT-Xent loss, as a Keras loss.
 
     `y_true` is ignored (pass `None` or dummy targets). `y_pred` is either a
@@ -95,6 +96,10 @@ class NTXentLoss(keras.losses.Loss):
             `"nt_xent_loss"`.
         dtype: The dtype of the loss's computations. Defaults to `None`
             (`keras.backend.floatx()`).
+        gather_distributed: under a `tf.distribute` strategy with several
+            replicas, compute the loss on the global batch gathered from
+            all replicas (`kzoo.losses.GatheringLoss`), so N devices train
+            as one. Defaults to `True`.
 
     Example:
 
@@ -109,21 +114,25 @@ class NTXentLoss(keras.losses.Loss):
         - [Chen et al., 2020, "SimCLR"](https://arxiv.org/abs/2002.05709).
     """
 
+    _stacked_pairs = True
+
     def __init__(
         self,
         temperature=0.1,
         reduction="sum_over_batch_size",
         name="nt_xent_loss",
         dtype=None,
+        gather_distributed=True,
     ):
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        super().__init__(name=name, reduction=reduction, dtype=dtype,
+                         gather_distributed=gather_distributed)
         self.temperature = check_number("temperature", temperature, positive=True)
 
-    def __call__(self, y_true, y_pred, sample_weight=None):
+    def _local_call(self, y_true, y_pred, sample_weight=None):
         if y_true is None:
             # Keras' base class would try to convert `None` to a tensor.
             y_true = ()
-        return super().__call__(y_true, y_pred, sample_weight=sample_weight)
+        return super()._local_call(y_true, y_pred, sample_weight=sample_weight)
 
     def call(self, y_true, y_pred):
         z1, z2 = split_pair(y_pred, ("z1", "z2"), ("view 1", "view 2"))

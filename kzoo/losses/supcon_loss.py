@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from kzoo import ops as kops
+from kzoo.losses._gather import GatheringLoss
 from kzoo.losses.mining import check_number
 from kzoo.losses.mining import flat_labels
 from kzoo.losses.mining import masked_mean
@@ -105,7 +106,7 @@ def supcon_loss(labels, embeddings, temperature=0.1):
 
 
 @keras.saving.register_keras_serializable(package="kzoo")
-class SupConLoss(keras.losses.Loss):
+class SupConLoss(GatheringLoss):
     """Supervised contrastive loss (Khosla et al., 2020, `L_out`), as a Keras loss.
 
     `y_true`: `[B]` integer class labels. `y_pred`: `[B, D]` embeddings, or
@@ -140,6 +141,10 @@ class SupConLoss(keras.losses.Loss):
             `"supcon_loss"`.
         dtype: The dtype of the loss's computations. Defaults to `None`
             (`keras.backend.floatx()`).
+        gather_distributed: under a `tf.distribute` strategy with several
+            replicas, compute the loss on the global batch gathered from
+            all replicas (`kzoo.losses.GatheringLoss`), so N devices train
+            as one. Defaults to `True`.
 
     Example:
 
@@ -162,11 +167,13 @@ class SupConLoss(keras.losses.Loss):
         reduction="sum_over_batch_size",
         name="supcon_loss",
         dtype=None,
+        gather_distributed=True,
     ):
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        super().__init__(name=name, reduction=reduction, dtype=dtype,
+                         gather_distributed=gather_distributed)
         self.temperature = check_number("temperature", temperature, positive=True)
 
-    def __call__(self, y_true, y_pred, sample_weight=None):
+    def _local_call(self, y_true, y_pred, sample_weight=None):
         # The base class would cast the labels to float and divide by B.
         with keras.name_scope(self.name):
             y_pred = ops.convert_to_tensor(y_pred, dtype=self.dtype)

@@ -24,6 +24,7 @@ from keras import ops
 
 from kzoo import ops as kops
 from kzoo.losses import mining as mining_lib
+from kzoo.losses._gather import GatheringLoss
 from kzoo.losses.mining import check_distance
 from kzoo.losses.mining import check_number
 from kzoo.losses.mining import masked_mean
@@ -217,7 +218,7 @@ def semi_hard_triplet_loss(labels, embeddings, margin=1.0,
 
 
 @keras.saving.register_keras_serializable(package="kzoo")
-class TripletLoss(keras.losses.Loss):
+class TripletLoss(GatheringLoss):
     """Triplet loss, on explicit triplets or mined inside the batch.
 
     Every mode uses the course's per-triplet term `0.5 * max(0, margin +
@@ -278,6 +279,10 @@ class TripletLoss(keras.losses.Loss):
             `"triplet_loss"`.
         dtype: The dtype of the loss's computations. Defaults to `None`
             (`keras.backend.floatx()`).
+        gather_distributed: under a `tf.distribute` strategy with several
+            replicas, compute the loss on the global batch gathered from
+            all replicas (`kzoo.losses.GatheringLoss`), so N devices train
+            as one. Defaults to `True`.
 
     Example:
 
@@ -296,6 +301,9 @@ class TripletLoss(keras.losses.Loss):
           https://arxiv.org/abs/1703.07737).
     """
 
+    def _in_batch(self):
+        return self.mining != "none"  # explicit triplets: per example
+
     def __init__(
         self,
         margin=1.0,
@@ -304,8 +312,10 @@ class TripletLoss(keras.losses.Loss):
         reduction="sum_over_batch_size",
         name="triplet_loss",
         dtype=None,
+        gather_distributed=True,
     ):
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        super().__init__(name=name, reduction=reduction, dtype=dtype,
+                         gather_distributed=gather_distributed)
         self.margin = check_number("margin", margin)
         check_distance(distance)
         if mining not in MINING:
@@ -315,12 +325,12 @@ class TripletLoss(keras.losses.Loss):
         self.distance = distance
         self.mining = mining
 
-    def __call__(self, y_true, y_pred, sample_weight=None):
+    def _local_call(self, y_true, y_pred, sample_weight=None):
         if self.mining == "none":
             if y_true is None:
                 # Keras' base class would try to convert `None` to a tensor.
                 y_true = ()
-            return super().__call__(y_true, y_pred, sample_weight=sample_weight)
+            return super()._local_call(y_true, y_pred, sample_weight=sample_weight)
         # In-batch mining: the base class would cast the labels to float and
         # average over B; reduce over the included entries instead.
         with keras.name_scope(self.name):

@@ -7,6 +7,7 @@ import keras
 from keras import ops
 
 from kzoo.losses.clip_loss import ClipLoss
+from kzoo.ops import scale_for_replicas
 
 
 @keras.saving.register_keras_serializable(package="kzoo")
@@ -152,9 +153,12 @@ class DualEncoder(keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
                      training=True):
+        # ClipLoss gathers the replicas' embeddings under tf.distribute and
+        # returns its share (1 / N) of the global-batch loss.
         loss = self.loss_fn(y, y_pred, sample_weight=sample_weight)
         for extra in self.losses:
-            loss = loss + ops.sum(ops.cast(extra, loss.dtype))
+            loss = loss + scale_for_replicas(
+                ops.sum(ops.cast(extra, loss.dtype)))
         return loss
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):

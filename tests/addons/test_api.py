@@ -117,13 +117,17 @@ def manhattan(x):
 
 EXAMPLES = {
     "TripletSemiHardLoss": dict(margin=0.3, distance_metric=manhattan, name="tsh",
-                                reduction="sum_over_batch_size", dtype="float16"),
+                                reduction="sum_over_batch_size", dtype="float16",
+                                gather_distributed=False),
     "TripletHardLoss": dict(margin=0.4, soft=True, distance_metric="angular", name="th",
-                            reduction="sum", dtype="float64"),
+                            reduction="sum", dtype="float64", gather_distributed=False),
     "ContrastiveLoss": dict(margin=2.5, reduction="sum", name="cl", dtype="float16"),
-    "LiftedStructLoss": dict(margin=0.6, name="ls", reduction="sum", dtype="bfloat16"),
-    "NpairsLoss": dict(name="nl", reduction="sum", dtype="float64"),
-    "NpairsMultilabelLoss": dict(name="nml", reduction="mean", dtype="float16"),
+    "LiftedStructLoss": dict(margin=0.6, name="ls", reduction="sum", dtype="bfloat16",
+                             gather_distributed=False),
+    "NpairsLoss": dict(name="nl", reduction="sum", dtype="float64",
+                       gather_distributed=False),
+    "NpairsMultilabelLoss": dict(name="nml", reduction="mean", dtype="float16",
+                                 gather_distributed=False),
 }
 
 

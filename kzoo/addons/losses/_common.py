@@ -1,9 +1,12 @@
 """Shared helpers for the tensorflow-addons compatible losses (private)."""
 
+import inspect
+
 import keras
 from keras import ops
 
 import kzoo.ops
+from kzoo.losses._gather import GatheringLoss
 
 # Strings tensorflow-addons 0.23 accepts for `distance_metric`.
 DISTANCE_METRICS = ("L2", "squared-L2", "angular")
@@ -105,22 +108,35 @@ def config_number(value):
     return float(ops.convert_to_numpy(value))
 
 
-class AddonsLoss(keras.losses.Loss):
+class AddonsLoss(GatheringLoss):
     """Base class: tfa's `"auto"` reduction and a dtype-preserving config.
 
     `reduction="auto"` (`tf.keras.losses.Reduction.AUTO`, which Keras 3
-    rejects) maps to the class's tfa default.
+    rejects) maps to the class's tfa default. The in-batch losses (labels
+    and embeddings) are computed on the global batch under a
+    `tf.distribute` strategy with several replicas
+    (`kzoo.losses.GatheringLoss`; tfa computed them on each replica's
+    shard); `gather_distributed=False` restores tfa's behaviour.
     """
 
     _default_reduction = "none"
 
-    def __init__(self, name=None, reduction=None, dtype=None):
+    def __init__(self, name=None, reduction=None, dtype=None,
+                 gather_distributed=True):
         if reduction == "auto":
             reduction = self._default_reduction
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        super().__init__(name=name, reduction=reduction, dtype=dtype,
+                         gather_distributed=gather_distributed)
+
+    def _in_batch(self):
+        return False
 
     def get_config(self):
         config = super().get_config()
+        if "gather_distributed" not in inspect.signature(
+                type(self).__init__).parameters:
+            # Not an in-batch loss (pairs): nothing to gather.
+            config.pop("gather_distributed")
         # keras.losses.Loss.get_config() omits the dtype policy.
         config["dtype"] = self._dtype_policy.name
         return config
@@ -142,10 +158,20 @@ def first_occurrence_ids(labels):
 
 
 class LabelLoss(AddonsLoss):
-    """Base class of the losses whose `y_true` are class labels."""
+    """Base class of the losses whose `y_true` are class labels and whose
+    `y_pred` are embeddings: one scalar per batch, on the global batch
+    under `tf.distribute`."""
 
-    def __call__(self, y_true, y_pred, sample_weight=None):
+    _batch_scalar = True
+
+    def _in_batch(self):
+        return True
+
+    def _local_call(self, y_true, y_pred, sample_weight=None):
+        # Re-coded after the gather: ids of first occurrences are only
+        # comparable within one batch.
         y_true = ops.convert_to_tensor(y_true)
         if keras.backend.standardize_dtype(y_true.dtype).startswith(("int", "uint")):
             y_true = first_occurrence_ids(y_true)
-        return super().__call__(y_true, y_pred, sample_weight=sample_weight)
+        return super()._local_call(y_true, y_pred,
+                                   sample_weight=sample_weight)

@@ -99,8 +99,10 @@ class LiftedStructLoss(_common.LabelLoss):
         dtype: dtype of the loss's result. Defaults to `None` (floatx).
     """
 
-    def __init__(self, margin=1.0, name=None, reduction="none", dtype=None):
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
+    def __init__(self, margin=1.0, name=None, reduction="none", dtype=None,
+                 gather_distributed=True):
+        super().__init__(name=name, reduction=reduction, dtype=dtype,
+                         gather_distributed=gather_distributed)
         self.margin = margin
 
     def call(self, y_true, y_pred):

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+import kzoo.ops
+
 from kzoo.addons.losses import _common
 
 
@@ -96,6 +98,22 @@ def npairs_multilabel_loss(y_true, y_pred):
     return ops.cast(loss, _common.output_dtype(y_pred))
 
 
+def _refuse_shards(loss):
+    """N-pairs losses take the model's `[B, B]` logits, which one replica
+    computes from its own rows only: they cannot be gathered afterwards."""
+    if loss.gather_distributed and kzoo.ops.replicas_in_sync() > 1:
+        raise ValueError(
+            f"{type(loss).__name__} receives similarity logits, which each "
+            "replica of a tf.distribute strategy computes from its own "
+            "shard, so it cannot give the single-device loss here. Compute "
+            "the logits in the model from the global batch "
+            "(`kzoo.ops.gather_replicas` of the anchor and positive "
+            "embeddings and of the labels) and pass "
+            "gather_distributed=False. Received: "
+            f"{kzoo.ops.replicas_in_sync()} replicas, gather_distributed="
+            "True")
+
+
 @keras.saving.register_keras_serializable(package="kzoo.addons")
 class NpairsLoss(_common.LabelLoss):
     """N-pairs loss (`tfa.losses` drop-in).
@@ -113,8 +131,17 @@ class NpairsLoss(_common.LabelLoss):
             (floatx).
     """
 
-    def __init__(self, name="npairs_loss", reduction="none", dtype=None):
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
+    def __init__(self, name="npairs_loss", reduction="none", dtype=None,
+                 gather_distributed=True):
+        super().__init__(name=name, reduction=reduction, dtype=dtype,
+                         gather_distributed=gather_distributed)
+
+    def _in_batch(self):
+        return False  # y_pred are logits: see _refuse_shards
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        _refuse_shards(self)
+        return super().__call__(y_true, y_pred, sample_weight=sample_weight)
 
     def call(self, y_true, y_pred):
         return npairs_loss(y_true, y_pred)
@@ -136,9 +163,15 @@ class NpairsMultilabelLoss(_common.AddonsLoss):
     """
 
     def __init__(
-        self, name="npairs_multilabel_loss", reduction="none", dtype=None
+        self, name="npairs_multilabel_loss", reduction="none", dtype=None,
+        gather_distributed=True,
     ):
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        super().__init__(name=name, reduction=reduction, dtype=dtype,
+                         gather_distributed=gather_distributed)
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        _refuse_shards(self)
+        return super().__call__(y_true, y_pred, sample_weight=sample_weight)
 
     def call(self, y_true, y_pred):
         return npairs_multilabel_loss(y_true, y_pred)

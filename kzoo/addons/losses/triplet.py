@@ -228,9 +228,11 @@ class TripletSemiHardLoss(_TripletBase):
         name=None,
         reduction="none",
         dtype=None,
+        gather_distributed=True,
     ):
         _common.check_distance_metric(distance_metric)
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        super().__init__(name=name, reduction=reduction, dtype=dtype,
+                         gather_distributed=gather_distributed)
         self.margin = margin
         self.distance_metric = distance_metric
 
@@ -268,9 +270,11 @@ class TripletHardLoss(_TripletBase):
         name=None,
         reduction="none",
         dtype=None,
+        gather_distributed=True,
     ):
         _common.check_distance_metric(distance_metric)
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        super().__init__(name=name, reduction=reduction, dtype=dtype,
+                         gather_distributed=gather_distributed)
         self.margin = margin
         self.soft = soft
         self.distance_metric = distance_metric

@@ -1,0 +1,187 @@
+"""Helper process for tests/test_distribute_losses.py: every in-batch loss
+of kzoo on one device and under MirroredStrategy over N logical CPUs.
+
+For each case the same global batch (16 examples) is given (a) to the loss
+outside any strategy and (b) split over the N replicas by
+`strategy.experimental_distribute_dataset`, each replica computing the
+loss on its shard inside `strategy.run`, as `model.fit` does. The JSON
+file gets, per case, the largest difference between the single-device
+loss and the sum of the replicas' losses (Keras divides each by N), and
+between the single-device gradients with respect to the embeddings and
+the replicas' gradients concatenated in replica order.
+
+    python tests/distribute_loss_worker.py --replicas 2 --output OUT.json
+"""
+
+import argparse
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ["KERAS_BACKEND"] = "tensorflow"
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from kzoo import distribute  # noqa: E402  (does not import TensorFlow)
+
+BATCH, DIM = 16, 8
+
+
+def cases():
+    """`{name: (loss factory, build(arrays) -> (y_true, y_pred),
+    float array names, use sample weights)}`."""
+    from kzoo import addons, losses
+
+    def pair(keys=("z1", "z2")):
+        return lambda a: (None, {keys[0]: a["z1"], keys[1]: a["z2"]})
+
+    def stacked(a):
+        import tensorflow as tf
+
+        return None, tf.concat([a["z1"], a["z2"]], 0)
+
+    def labelled(a):
+        return a["labels"], a["z1"]
+
+    def views(a):
+        import tensorflow as tf
+
+        return a["labels"], tf.stack([a["z1"], a["z2"]], 1)
+
+    def clip(a):
+        return a["words"], {"a": a["z1"], "b": a["z2"], "scale": 12.0}
+
+    two = ("z1", "z2")
+    one = ("z1",)
+    return {
+        "nt_xent_dict": (lambda: losses.NTXentLoss(0.5), pair(), two, False),
+        "nt_xent_stacked": (lambda: losses.NTXentLoss(0.5), stacked, two,
+                            False),
+        "nt_xent_weighted": (lambda: losses.NTXentLoss(0.5), pair(), two,
+                             True),
+        "nt_xent_none": (lambda: losses.NTXentLoss(0.5, reduction="none"),
+                         pair(), two, False),
+        "clip_duplicates": (lambda: losses.ClipLoss(), clip, two, False),
+        "clip_stacked": (lambda: losses.ClipLoss(), stacked, two, False),
+        "supcon": (lambda: losses.SupConLoss(0.5), labelled, one, False),
+        "supcon_views_weighted": (lambda: losses.SupConLoss(0.5), views, two,
+                                  True),
+        "triplet_all": (lambda: losses.TripletLoss(mining="all"), labelled,
+                        one, False),
+        "triplet_hard_l2": (lambda: losses.TripletLoss(
+            mining="hard", distance="l2"), labelled, one, False),
+        "triplet_semi_hard_cosine": (lambda: losses.TripletLoss(
+            margin=0.2, mining="semi-hard", distance="cosine"), labelled,
+            one, True),
+        "barlow_twins": (lambda: losses.BarlowTwinsLoss(), pair(), two,
+                         False),
+        "addons_triplet_semihard": (
+            lambda: addons.losses.TripletSemiHardLoss(), labelled, one,
+            False),
+        "addons_triplet_hard_soft": (
+            lambda: addons.losses.TripletHardLoss(soft=True), labelled, one,
+            False),
+        "addons_lifted": (lambda: addons.losses.LiftedStructLoss(),
+                          labelled, one, False),
+        # The control: the old per-shard behaviour, which must differ.
+        "nt_xent_not_gathered": (lambda: losses.NTXentLoss(
+            0.5, gather_distributed=False), pair(), two, False),
+    }
+
+
+def data():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    return {
+        "z1": rng.normal(size=(BATCH, DIM)).astype("float32"),
+        "z2": rng.normal(size=(BATCH, DIM)).astype("float32"),
+        # 4 classes, so every shard of 4 (N = 4) misses some positives.
+        "labels": rng.permutation(np.arange(BATCH) % 4).astype("int32"),
+        # Words with duplicates for CLIP.
+        "words": rng.integers(0, 10, BATCH).astype("int32"),
+        "weights": rng.uniform(0.5, 1.5, BATCH).astype("float32"),
+    }
+
+
+def evaluate(loss, build, names, weighted, arrays):
+    """`(loss, [d loss / d arrays[name]])` on the given (local) arrays."""
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        watched = {k: tf.convert_to_tensor(v) for k, v in arrays.items()}
+        for name in names:
+            tape.watch(watched[name])
+        y_true, y_pred = build(watched)
+        value = loss(y_true, y_pred,
+                     sample_weight=watched["weights"] if weighted else None)
+        total = tf.reduce_sum(value)
+    return value, tape.gradient(total, [watched[n] for n in names])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--output", required=True)
+    parser.add_argument("--replicas", type=int, required=True)
+    args = parser.parse_args(argv)
+    strategy = distribute.resolve_strategy("mirrored",
+                                           cpu_replicas=args.replicas,
+                                           verbose=False)
+    import numpy as np
+    import tensorflow as tf
+
+    from kzoo import addons
+
+    arrays = data()
+    dataset = tf.data.Dataset.from_tensor_slices(arrays).batch(BATCH)
+    results = {"replicas": strategy.num_replicas_in_sync}
+    for name, (factory, build, names, weighted) in cases().items():
+        loss = factory()
+        ref_value, ref_grads = evaluate(loss, build, names, weighted, arrays)
+
+        @tf.function
+        def step(batch):
+            return strategy.run(
+                lambda b: evaluate(loss, build, names, weighted, b),
+                args=(batch,))
+
+        batch = next(iter(strategy.experimental_distribute_dataset(dataset)))
+        values, grads = step(batch)
+        values = [v.numpy() for v in strategy.experimental_local_results(
+            values)]
+        if values[0].ndim:  # reduction="none": each replica's rows
+            got = np.concatenate(values)
+        else:
+            got = np.sum(values)
+        out = {"loss": float(np.sum(ref_value)),
+               "loss_diff": float(np.max(np.abs(got - ref_value.numpy())))}
+        for n, ref_g, g in zip(names, ref_grads, grads):
+            local = np.concatenate(
+                [t.numpy() for t in strategy.experimental_local_results(g)])
+            out[f"grad_{n}_diff"] = float(np.max(np.abs(local - ref_g)))
+            out[f"grad_{n}_max"] = float(np.max(np.abs(ref_g)))
+        results[name] = out
+
+    # N-pairs losses take logits: a clear error instead of a wrong loss.
+    logits = np.random.default_rng(1).normal(size=(BATCH, BATCH))
+    npairs = tf.data.Dataset.from_tensor_slices(
+        {"labels": arrays["labels"], "logits": logits.astype("float32")}
+    ).batch(BATCH)
+
+    @tf.function
+    def npairs_step(batch):
+        return strategy.run(lambda b: addons.losses.NpairsLoss()(
+            b["labels"], b["logits"]), args=(batch,))
+
+    try:
+        npairs_step(next(iter(
+            strategy.experimental_distribute_dataset(npairs))))
+        results["npairs_error"] = None
+    except ValueError as e:
+        results["npairs_error"] = str(e)
+    with open(args.output, "w") as f:
+        json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""Every in-batch loss gives the single-device value and gradients under
+MirroredStrategy over 2 and 4 logical CPUs (tests/distribute_loss_worker.py
+runs each configuration in a fresh process)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import subprocess_env
+
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+WORKER = os.path.join(TESTS_DIR, "distribute_loss_worker.py")
+
+GATHERED = ["nt_xent_dict", "nt_xent_stacked", "nt_xent_weighted",
+            "nt_xent_none", "clip_duplicates", "clip_stacked", "supcon",
+            "supcon_views_weighted", "triplet_all", "triplet_hard_l2",
+            "triplet_semi_hard_cosine", "barlow_twins",
+            "addons_triplet_semihard", "addons_triplet_hard_soft",
+            "addons_lifted"]
+
+
+@pytest.fixture(scope="module", params=[2, 4], ids=["2_replicas",
+                                                    "4_replicas"])
+def worker(request, tmp_path_factory):
+    out = tmp_path_factory.mktemp("losses") / "out.json"
+    proc = subprocess.run(
+        [sys.executable, WORKER, "--replicas", str(request.param),
+         "--output", str(out)], capture_output=True, text=True, timeout=300,
+        env=subprocess_env())
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    return json.loads(out.read_text())
+
+
+@pytest.mark.parametrize("case", GATHERED)
+def test_loss_and_gradients_equal_one_device(worker, case):
+    result = worker[case]
+    print(worker["replicas"], case, result)
+    scale = max(1.0, abs(result["loss"]))
+    assert result["loss_diff"] <= 2e-5 * scale
+    grads = [k for k in result if k.startswith("grad_") and
+             k.endswith("_diff")]
+    assert grads
+    for key in grads:
+        # Gradients are not trivially zero, and they agree.
+        assert result[key.replace("_diff", "_max")] > 1e-4, key
+        assert result[key] <= 1e-5 + 1e-4 * result[
+            key.replace("_diff", "_max")], key
+
+
+def test_per_shard_loss_differs(worker):
+    # The control: without the gather, each replica sees 1/N of the
+    # negatives, and the loss is not the single-device one.
+    result = worker["nt_xent_not_gathered"]
+    assert result["loss_diff"] > 1e-3
+    assert result["grad_z1_diff"] > 1e-3
+
+
+def test_npairs_refuses_shards(worker):
+    assert worker["npairs_error"] is not None
+    assert "gather_distributed=False" in worker["npairs_error"]
+    assert f"Received: {worker['replicas']} replicas" in worker[
+        "npairs_error"]
