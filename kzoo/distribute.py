@@ -105,6 +105,78 @@ def _tf_config():
     return config
 
 
+def check_tf_config(config=None, check_port=True):
+    """Checks a `TF_CONFIG` before MultiWorkerMirroredStrategy reads it.
+
+    TensorFlow would otherwise fail late and obscurely (or wait forever)
+    on a cluster it cannot form. Checked: the cluster is a JSON object
+    mapping job names to non-empty lists of `"host:port"` addresses; the
+    task names a job of the cluster and an index inside its list; and, with
+    `check_port`, that this task's port is free on this machine (another
+    process listening there would make the gRPC server fail).
+
+    Args:
+        config: the parsed `TF_CONFIG`. Defaults to `None`: read and parse
+            the environment variable (malformed JSON is a `ValueError`).
+        check_port: also check that this task's port can be bound.
+            Defaults to `True`.
+
+    Returns:
+        `(task_type, task_index, address)` of this process.
+
+    Raises:
+        ValueError: naming what is wrong, ending with the received value.
+    """
+    import socket
+
+    if config is None:
+        config = _tf_config()
+        if config is None:
+            raise ValueError("TF_CONFIG is not set. Received: TF_CONFIG=''")
+    cluster, task = config.get("cluster"), config.get("task")
+    if not isinstance(cluster, dict) or not cluster:
+        raise ValueError("TF_CONFIG['cluster'] must map job names to lists "
+                         f"of 'host:port' addresses. Received: "
+                         f"cluster={cluster!r}")
+    for job, addresses in cluster.items():
+        if not isinstance(addresses, list) or not addresses or not all(
+                isinstance(a, str) and re.fullmatch(r"[^:\s]+:\d{1,5}", a)
+                for a in addresses):
+            raise ValueError(
+                f"TF_CONFIG['cluster'][{job!r}] must be a non-empty list of "
+                f"'host:port' strings. Received: {addresses!r}")
+    if not isinstance(task, dict) or task.get("type") not in cluster:
+        raise ValueError(
+            "TF_CONFIG['task'] must be {'type': <a job of the cluster>, "
+            f"'index': <int>}}; the cluster's jobs are {sorted(cluster)}. "
+            f"Received: task={task!r}")
+    index, addresses = task.get("index", 0), cluster[task["type"]]
+    if (isinstance(index, bool) or not isinstance(index, int)
+            or not 0 <= index < len(addresses)):
+        raise ValueError(
+            f"TF_CONFIG['task']['index'] must be an integer in [0, "
+            f"{len(addresses)}) for the {len(addresses)} "
+            f"{task['type']!r} address(es). Received: index={index!r}")
+    address = addresses[index]
+    if check_port:
+        port = int(address.rsplit(":", 1)[1])
+        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # Like gRPC: a port in TIME_WAIT is usable, one with a listener is
+        # not.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("", port))
+        except OSError as e:
+            raise ValueError(
+                f"This task's port {port} ({address}, TF_CONFIG task "
+                f"{task['type']!r} {index}) cannot be bound: {e.strerror}. "
+                "Another process (an earlier worker still running?) is "
+                f"listening there. Received: address={address!r}") from None
+        finally:
+            probe.close()
+    return task["type"], index, address
+
+
 def _num_cluster_tasks(config):
     """Number of training tasks (chief + workers) in a TF_CONFIG cluster."""
     cluster = config.get("cluster") or {}
@@ -324,6 +396,7 @@ def resolve_strategy(name="auto", cpu_replicas=None, verbose=True):
                 "(or its GPUs): it contradicts `cpu_replicas > 1`. "
                 f"Received: name='multiworker', cpu_replicas={cpu_replicas}"
             )
+        check_tf_config()
         strategy = _multi_worker_strategy()
     elif name == "mirrored":
         strategy = _mirrored_strategy(cpu_replicas)

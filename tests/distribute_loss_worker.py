@@ -119,6 +119,63 @@ def evaluate(loss, build, names, weighted, arrays):
     return value, tape.gradient(total, [watched[n] for n in names])
 
 
+def flat_weights(model):
+    import numpy as np
+
+    return np.concatenate([np.asarray(w, "float64").ravel()
+                           for w in model.get_weights()])
+
+
+def first_steps(strategy, kind, steps=2):
+    """Initial and final weights after `steps` SGD steps of `model.fit` on
+    fixed global batches of 16, built under `strategy`."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from kzoo import losses, models
+
+    rng = np.random.default_rng(5)
+    n = 16 * steps
+    keras.utils.set_random_seed(3)
+    with strategy.scope():
+        if kind == "simclr":
+            backbone = keras.Sequential([
+                keras.Input((6,)), keras.layers.Dense(12),
+                keras.layers.BatchNormalization(synchronized=True),
+                keras.layers.ReLU()])
+            model = models.SimCLR(backbone, projection_dim=4,
+                                  projection_hidden_dims=[8],
+                                  temperature=0.5, synchronized_bn=True,
+                                  collapse_monitor=False)
+            model.compile(optimizer=keras.optimizers.SGD(0.5))
+            x = {"view_1": rng.normal(size=(n, 6)).astype("float32"),
+                 "view_2": rng.normal(size=(n, 6)).astype("float32")}
+            data = tf.data.Dataset.from_tensor_slices(x)
+        elif kind == "triplet":
+            model = keras.Sequential([keras.Input((6,)),
+                                      keras.layers.Dense(8)])
+            model.compile(optimizer=keras.optimizers.SGD(0.5),
+                          loss=losses.TripletLoss(margin=0.5,
+                                                  mining="semi-hard"))
+            x = rng.normal(size=(n, 6)).astype("float32")
+            y = (np.arange(n) % 4).astype("int32")
+            data = tf.data.Dataset.from_tensor_slices((x, y))
+        else:  # dual encoder with duplicates
+            model = models.DualEncoder(
+                keras.Sequential([keras.Input((5,)), keras.layers.Dense(7)]),
+                keras.Sequential([keras.Input((3,)), keras.layers.Dense(7)]),
+                embedding_dim=4)
+            model.compile(optimizer=keras.optimizers.SGD(0.5))
+            x = {"a": rng.normal(size=(n, 5)).astype("float32"),
+                 "b": rng.normal(size=(n, 3)).astype("float32")}
+            ids = rng.integers(0, 6, n).astype("int32")
+            data = tf.data.Dataset.from_tensor_slices((x, ids))
+    initial = flat_weights(model)
+    model.fit(data.batch(16), epochs=1, shuffle=False, verbose=0)
+    return initial, flat_weights(model)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--output", required=True)
@@ -179,6 +236,15 @@ def main(argv=None):
         results["npairs_error"] = None
     except ValueError as e:
         results["npairs_error"] = str(e)
+    from tensorflow import distribute as tfd
+
+    for kind in ("simclr", "triplet", "dual_encoder"):
+        init1, final1 = first_steps(tfd.get_strategy(), kind)
+        init_n, final_n = first_steps(strategy, kind)
+        results[f"{kind}_steps"] = {
+            "initial_diff": float(np.max(np.abs(init_n - init1))),
+            "update_max": float(np.max(np.abs(final1 - init1))),
+            "final_diff": float(np.max(np.abs(final_n - final1)))}
     with open(args.output, "w") as f:
         json.dump(results, f, indent=1)
 

@@ -177,6 +177,55 @@ def _fake_strategy(replicas=2, task=None, cluster=None, name="MirroredStrategy")
     return strategy
 
 
+def _cfg(workers, index=0, task_type="worker"):
+    return {"cluster": {"worker": workers},
+            "task": {"type": task_type, "index": index}}
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"cluster": {}, "task": {"type": "worker", "index": 0}},
+     r"must map job names .* Received: cluster=\{\}$"),
+    (_cfg(["localhost:1", "localhost"]),
+     r"\['worker'\] must be a non-empty list of 'host:port' .*Received: "),
+    (_cfg(["localhost:12345"], index=1),
+     r"integer in \[0, 1\) .* Received: index=1$"),
+    (_cfg(["localhost:12345"], index=-1), r"Received: index=-1$"),
+    (_cfg(["localhost:12345"], index="0"), r"Received: index='0'$"),
+    (_cfg(["localhost:12345"], task_type="chief"),
+     r"the cluster's jobs are \['worker'\]. Received: task="),
+])
+def test_check_tf_config_rejects(config, message):
+    with pytest.raises(ValueError, match=message):
+        distribute.check_tf_config(config, check_port=False)
+
+
+def test_check_tf_config_malformed_json_and_port_in_use(monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": [}')
+    with pytest.raises(ValueError, match="TF_CONFIG is not valid JSON"):
+        distribute.check_tf_config()
+    # Multiworker strategy creation checks it before TensorFlow starts.
+    with pytest.raises(ValueError, match="TF_CONFIG is not valid JSON"):
+        distribute.resolve_strategy("multiworker")
+    listener = socket.socket()
+    listener.bind(("localhost", 0))
+    listener.listen(1)
+    try:
+        port = listener.getsockname()[1]
+        config = _cfg([f"localhost:{port}", "localhost:1"])
+        with pytest.raises(ValueError, match=rf"port {port} .*cannot be "
+                           rf"bound.*Received: address='localhost:{port}'$"):
+            distribute.check_tf_config(config)
+        monkeypatch.setenv("TF_CONFIG", json.dumps(config))
+        with pytest.raises(ValueError, match="cannot be bound"):
+            distribute.resolve_strategy("auto")
+    finally:
+        listener.close()
+    free = _free_ports(1)[0]
+    assert distribute.check_tf_config(
+        _cfg(["localhost:1", f"localhost:{free}"], index=1)) == (
+            "worker", 1, f"localhost:{free}")
+
+
 def test_per_replica_batch_size():
     strategy = _fake_strategy(replicas=2)
     assert distribute.per_replica_batch_size(128, strategy) == 64

@@ -63,3 +63,15 @@ def test_npairs_refuses_shards(worker):
     assert "gather_distributed=False" in worker["npairs_error"]
     assert f"Received: {worker['replicas']} replicas" in worker[
         "npairs_error"]
+
+
+@pytest.mark.parametrize("kind", ["simclr", "triplet", "dual_encoder"])
+def test_two_training_steps_equal_one_device(worker, kind):
+    # SimCLR (synchronised BN in the backbone and the projector, NT-Xent),
+    # a semi-hard triplet model and a DualEncoder with duplicate ids: two
+    # SGD steps of model.fit on N replicas end at the single-device weights.
+    result = worker[f"{kind}_steps"]
+    print(worker["replicas"], kind, result)
+    assert result["initial_diff"] == 0.0
+    assert result["update_max"] > 1e-3
+    assert result["final_diff"] <= 1e-5 + 1e-4 * result["update_max"]

@@ -33,7 +33,7 @@ class PositionEmbedding(keras.layers.Layer):
 
 def char_transformer(vocab_size, sequence_length=128, dim=128, depth=3,
                      heads=4, mlp_dim=256, dropout=0.1, pooled=False,
-                     name="char_transformer"):
+                     conv_layers=0, conv_kernel=5, name="char_transformer"):
     """Character ids -> contextual features: a pre-LN transformer encoder.
 
     Embedding of each character id (0 = padding, masked out of the
@@ -54,6 +54,13 @@ def char_transformer(vocab_size, sequence_length=128, dim=128, depth=3,
         dropout: dropout rate. Defaults to `0.1`.
         pooled: return `[B, dim]` (mean over characters) instead of
             `[B, L, dim]`. Defaults to `False`.
+        conv_layers: residual 1-D convolutions (`conv_kernel` wide, GELU)
+            before the attention blocks, on the characters only (padding
+            is zeroed first): a local inductive bias that lets a small
+            model read the neighbouring characters from the first steps,
+            where attention must first learn relative positions from
+            absolute ones. Defaults to `0`.
+        conv_kernel: width of those convolutions. Defaults to `5`.
         name: model name. Defaults to `"char_transformer"`.
 
     Returns:
@@ -68,6 +75,11 @@ def char_transformer(vocab_size, sequence_length=128, dim=128, depth=3,
     x = keras.layers.Embedding(vocab_size, dim, name="char_embedding")(ids)
     x = PositionEmbedding(sequence_length, name="position_embedding")(x)
     x = keras.layers.Dropout(dropout)(x)
+    keep = ops.cast(valid, x.dtype)[..., None]
+    for i in range(conv_layers):
+        h = keras.layers.Conv1D(dim, conv_kernel, padding="same",
+                                activation="gelu", name=f"conv{i}")(x * keep)
+        x = keras.layers.Add(name=f"conv{i}_add")([x, h * keep])
     for i in range(depth):
         h = keras.layers.LayerNormalization(epsilon=1e-6,
                                             name=f"block{i}_ln1")(x)
