@@ -8,10 +8,12 @@ from kzoo.data import char_vocabulary, encode_characters, mask_characters
 from kzoo.models import char_transformer, fill_blanks, masked_language_model
 
 
-def test_padding_is_masked_out_of_attention():
+@pytest.mark.parametrize("conv_layers", [0, 2])
+def test_padding_is_masked_out_of_attention(conv_layers):
     keras.utils.set_random_seed(0)
     enc = char_transformer(20, sequence_length=12, dim=16, depth=2, heads=2,
-                           mlp_dim=32, dropout=0.0)
+                           mlp_dim=32, dropout=0.0, conv_layers=conv_layers,
+                           conv_kernel=5)
     a = np.array([[5, 6, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0]], "int32")
     before = keras.ops.convert_to_numpy(enc(a))[0, :3]
     # Whatever the padding id embeds to, the text's features are the same.

@@ -49,3 +49,20 @@ def test_masked_text_end_to_end(tmp_path):
     served = loaded.signatures["free_length"](
         texts=tf.constant(["O ga_o mia"]))["completions"][0].numpy()
     assert served.decode() == free
+
+    # The per-unit evaluation script runs on the saved model.
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT, subprocess_env
+
+    units = subprocess.run(
+        [sys.executable, os.path.join(REPO_ROOT, "benchmarks",
+                                      "masked_text_units.py"), out,
+         "--data-dir", root], capture_output=True, text=True, timeout=300,
+        env=subprocess_env(), cwd=REPO_ROOT)
+    assert units.returncode == 0, units.stderr[-3000:]
+    mixed = [line for line in units.stdout.splitlines()
+             if line.startswith("mixed: model ")]
+    assert mixed and f"{100 * m['test_masked_accuracy']:.2f}%" in mixed[0]
+    assert "spans_inside_words: model" in units.stdout
