@@ -38,6 +38,11 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--scoped-dir", default="out",
                         help="path given to worker_scoped_dir.")
+    parser.add_argument("--count-examples", type=int, default=0,
+                        help="after training, iterate one epoch of a "
+                        "generated dataset of this many example ids, "
+                        "batched globally with DATA sharding, and record "
+                        "the ids this process's replicas received.")
     parser.add_argument("--late-configure", action="store_true",
                         help="after training, call configure_cpu_replicas "
                         "again (same n: no-op; other n: RuntimeError).")
@@ -128,6 +133,24 @@ def train(strategy, synchronized, args):
     }
 
 
+def seen_ids(strategy, examples, global_batch):
+    """The example ids this process's replicas get in one epoch of a
+    generated dataset (the last global batch may be partial)."""
+    import numpy as np
+    import tensorflow as tf
+
+    ids = tf.data.Dataset.range(examples).batch(global_batch)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.DATA)
+    dist = strategy.experimental_distribute_dataset(ids.with_options(options))
+    seen = []
+    for batch in dist:
+        for local in strategy.experimental_local_results(batch):
+            seen.extend(np.asarray(local).tolist())
+    return seen
+
+
 def late_configure():
     import tensorflow as tf
 
@@ -159,6 +182,9 @@ def main(argv=None):
     }
     for variant in filter(None, args.bn.split(",")):
         result["runs"][variant] = train(strategy, variant == "sync", args)
+    if args.count_examples:
+        result["seen_ids"] = seen_ids(strategy, args.count_examples,
+                                      args.global_batch)
     if args.late_configure:
         result["late_configure"] = late_configure()
     tmp = args.output + ".tmp"

@@ -304,7 +304,7 @@ def replica_runs(tmp_path_factory):
     one step from the same seed with synchronized and local BN."""
     tmp_path = tmp_path_factory.mktemp("replicas")
     train = ["--bn", "sync,local", "--examples", 16, "--global-batch", 16,
-             "--late-configure"]
+             "--late-configure", "--count-examples", 40]
     results = _run_workers(tmp_path, {
         "one": (train, None),
         "two": (train + ["--cpu-replicas", 2], None),
@@ -324,6 +324,14 @@ def test_cpu_replicas_give_mirrored_strategy(replica_runs):
     assert line + "\n" in log  # printed by resolve_strategy
     assert line + "; global batch 16 = 8 per replica" in log
     assert data["is_chief"] and data["worker_scoped_dir"] == "out"
+
+
+def test_mirrored_replicas_split_every_batch_once(replica_runs):
+    # 40 ids in global batches of 16 (the last one partial) over the 2
+    # replicas of one process: each id exactly once.
+    seen = replica_runs["two"][0]["seen_ids"]
+    assert sorted(seen) == list(range(40))
+    assert sorted(replica_runs["one"][0]["seen_ids"]) == list(range(40))
 
 
 def test_auto_without_tf_config_is_default_strategy(replica_runs):
@@ -389,7 +397,8 @@ def test_multi_worker_mirrored_strategy_two_workers(tmp_path):
     ports = _free_ports(2)
     cluster = {"worker": [f"localhost:{p}" for p in ports]}
     common = ["--strategy", "multiworker", "--examples", 32,
-              "--global-batch", 16, "--scoped-dir", "out"]
+              "--global-batch", 16, "--scoped-dir", "out",
+              "--count-examples", 40]
     start = time.monotonic()
     results = _run_workers(tmp_path, {
         f"worker{i}": (common, {"cluster": cluster,
@@ -413,6 +422,12 @@ def test_multi_worker_mirrored_strategy_two_workers(tmp_path):
         assert data["is_chief"] is (i == 0)
     assert workers[0]["worker_scoped_dir"] == "out"
     assert workers[1]["worker_scoped_dir"] == os.path.join("out", "worker_1")
+
+    # DATA sharding of a generated dataset (40 ids, global batch 16, the
+    # last batch partial): every id reaches exactly one worker.
+    seen0, seen1 = workers[0]["seen_ids"], workers[1]["seen_ids"]
+    assert sorted(seen0 + seen1) == list(range(40))
+    assert len(seen0) == len(seen1) == 20
 
     run0, run1 = (w["runs"]["sync"] for w in workers)
     np.testing.assert_array_equal(run1["weights"], run0["weights"])
