@@ -177,6 +177,82 @@ def check_tf_config(config=None, check_port=True):
     return task["type"], index, address
 
 
+PEER_TIMEOUT_ENV = "KZOO_PEER_TIMEOUT"
+DEFAULT_PEER_TIMEOUT = 300.0
+
+
+def peer_timeout():
+    """Seconds a worker waits for its peers: `KZOO_PEER_TIMEOUT`, else 300."""
+    text = os.environ.get(PEER_TIMEOUT_ENV, "").strip()
+    if not text:
+        return DEFAULT_PEER_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ValueError(f"{PEER_TIMEOUT_ENV} must be a number of seconds "
+                         f"> 0. Received: {PEER_TIMEOUT_ENV}={text!r}")
+    return value
+
+
+_WATCHDOG = r"""
+import os, signal, socket, sys, time
+parent, timeout, prefix, env = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3], sys.argv[4]
+remaining = sys.argv[5:]
+deadline = time.monotonic() + timeout
+while remaining:
+    try:
+        os.kill(parent, 0)
+    except OSError:
+        sys.exit(0)  # the worker ended on its own
+    still = []
+    for address in remaining:
+        host, port = address.rsplit(":", 1)
+        try:
+            socket.create_connection((host, int(port)), timeout=1.0).close()
+        except OSError:
+            still.append(address)
+    remaining = still
+    if remaining and time.monotonic() > deadline:
+        sys.stderr.write(
+            f"{prefix}could not reach {', '.join(remaining)} within "
+            f"{timeout:g} s ({env}); the other workers of TF_CONFIG must be "
+            "started too. Killing this worker (SIGKILL) instead of letting "
+            "it wait forever.\n")
+        sys.stderr.flush()
+        os.kill(parent, signal.SIGKILL)
+        sys.exit(1)
+    if remaining:
+        time.sleep(0.5)
+"""
+
+
+def _watch_peers(config, own, timeout):
+    """Kills this worker if a peer of the cluster stays unreachable.
+
+    TensorFlow's MultiWorkerMirroredStrategy waits for every task of the
+    cluster without a deadline when one never starts, holding the Python
+    interpreter and ignoring SIGTERM. A small watchdog process (Python
+    alone, no TensorFlow) connects to every other address every half
+    second until each accepts a TCP connection (its gRPC server is up),
+    then exits; past `timeout` seconds it prints which addresses it never
+    reached and kills this process with SIGKILL (exit status 137 in a
+    shell, -9 from `subprocess`).
+    """
+    import subprocess
+    import sys
+
+    addresses = [a for job in ("chief", "worker", "ps", "evaluator")
+                 for a in (config.get("cluster") or {}).get(job) or ()]
+    pending = [a for a in addresses if a != own]
+    if pending:
+        subprocess.Popen(
+            [sys.executable, "-c", _WATCHDOG, str(os.getpid()),
+             str(timeout), _PREFIX, PEER_TIMEOUT_ENV, *pending],
+            stdin=subprocess.DEVNULL, start_new_session=True)
+
+
 def _num_cluster_tasks(config):
     """Number of training tasks (chief + workers) in a TF_CONFIG cluster."""
     cluster = config.get("cluster") or {}
@@ -330,8 +406,12 @@ def resolve_strategy(name="auto", cpu_replicas=None, verbose=True):
         the all-reduce is `tf.distribute.ReductionToOneDevice` (NCCL is
         GPU-only).
     - `"multiworker"`: `tf.distribute.MultiWorkerMirroredStrategy`, which
-        reads the cluster from the `TF_CONFIG` environment variable; on
-        CPU-only machines its collectives use the RING implementation.
+        reads the cluster from the `TF_CONFIG` environment variable
+        (checked first by `check_tf_config`); on CPU-only machines its
+        collectives use the RING implementation. A worker whose peers are
+        not all reachable within `KZOO_PEER_TIMEOUT` seconds (default 300)
+        is killed with a message naming them, where TensorFlow alone would
+        wait forever.
         Each worker uses its GPUs or, without any, one CPU device. Also
         applies `patch_keras_for_multiworker` (Keras 3's `fit` fails under
         multi-worker MWMS without it).
@@ -396,7 +476,9 @@ def resolve_strategy(name="auto", cpu_replicas=None, verbose=True):
                 "(or its GPUs): it contradicts `cpu_replicas > 1`. "
                 f"Received: name='multiworker', cpu_replicas={cpu_replicas}"
             )
-        check_tf_config()
+        timeout = peer_timeout()
+        _, _, own = check_tf_config()
+        _watch_peers(_tf_config(), own, timeout)
         strategy = _multi_worker_strategy()
     elif name == "mirrored":
         strategy = _mirrored_strategy(cpu_replicas)

@@ -439,3 +439,32 @@ def test_multi_worker_mirrored_strategy_two_workers(tmp_path):
     init, final = _arrays(ref)
     np.testing.assert_allclose(np.asarray(run0["weights"]) - init,
                                final - init, rtol=1e-3, atol=1e-6)
+
+
+def test_lonely_worker_exits_within_the_peer_timeout(tmp_path):
+    # TF_CONFIG names two workers, only one starts: TensorFlow alone waits
+    # forever (and ignores SIGTERM); kzoo's watchdog kills it after
+    # KZOO_PEER_TIMEOUT seconds, with a message.
+    ports = _free_ports(2)
+    config = {"cluster": {"worker": [f"localhost:{p}" for p in ports]},
+              "task": {"type": "worker", "index": 0}}
+    env = _env(config)
+    env["KZOO_PEER_TIMEOUT"] = "5"
+    start = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, WORKER, "--output", str(tmp_path / "w.json"),
+         "--strategy", "multiworker"], cwd=REPO_ROOT, env=env,
+        capture_output=True, text=True, timeout=TIMEOUT)
+    elapsed = time.monotonic() - start
+    assert proc.returncode == -9, proc.stderr[-3000:]
+    assert f"could not reach localhost:{ports[1]} within 5 s" in proc.stderr
+    assert elapsed < 60, elapsed  # 5 s plus TensorFlow's start-up
+    assert not (tmp_path / "w.json").exists()
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "soon"])
+def test_bad_peer_timeout(monkeypatch, value):
+    monkeypatch.setenv("KZOO_PEER_TIMEOUT", value)
+    with pytest.raises(ValueError, match=rf"Received: KZOO_PEER_TIMEOUT="
+                       rf"'{value}'$"):
+        distribute.peer_timeout()
