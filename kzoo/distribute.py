@@ -773,7 +773,10 @@ def worker_scoped_dir(path, strategy=None):
     `BackupAndRestore` would otherwise race on the same files. (Under
     `MultiWorkerMirroredStrategy` every worker must still run the callbacks
     that save: saving may involve collective ops.) The directory is not
-    created.
+    created. Scope the run directory and put the backup inside it
+    (`worker_scoped_dir(run_dir)/backup`, as `kzoo.runs` does), not the
+    backup directory itself: `BackupAndRestore` deletes its directory when
+    training ends, and the chief's would hold the other workers' backups.
 
     Args:
         path: the run's output directory.

@@ -696,6 +696,11 @@ class Run:
 
         tag = f"_{stage}" if stage else ""
         sub = (stage,) if stage else ()
+        # Created here, tolerantly (exist_ok): under
+        # MultiWorkerMirroredStrategy the workers create their directories
+        # at the same moment, the others' inside the chief's run directory
+        # (`worker_scoped_dir`).
+        os.makedirs(self.path("backup", *sub), exist_ok=True)
         callbacks = [
             keras.callbacks.BackupAndRestore(self.path("backup", *sub)),
             *monitors,

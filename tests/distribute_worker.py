@@ -38,6 +38,14 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--scoped-dir", default="out",
                         help="path given to worker_scoped_dir.")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--backup-dir", default=None,
+                        help="keras.callbacks.BackupAndRestore directory "
+                        "(per worker: worker_scoped_dir).")
+    parser.add_argument("--die-at", default=None, metavar="EPOCH,BATCH",
+                        help="end this process abruptly (os._exit) after "
+                        "batch BATCH of epoch EPOCH (0-based), as a "
+                        "preempted worker.")
     parser.add_argument("--count-examples", type=int, default=0,
                         help="after training, iterate one epoch of a "
                         "generated dataset of this many example ids, "
@@ -122,10 +130,37 @@ def train(strategy, synchronized, args):
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         )
     initial = flat_weights(model)
-    history = model.fit(make_dataset(x, y, args.global_batch), epochs=1,
-                        shuffle=False, verbose=0)
+    callbacks = []
+    if args.backup_dir:
+        # As kzoo.runs does: <run dir>/backup, the run directory being
+        # worker-scoped. (Not worker_scoped_dir(backup): the chief's backup
+        # would then contain the others', and BackupAndRestore deletes its
+        # whole directory when training ends, theirs included.)
+        backup = os.path.join(
+            distribute.worker_scoped_dir(args.backup_dir, strategy),
+            "backup")
+        os.makedirs(backup, exist_ok=True)
+        callbacks.append(keras.callbacks.BackupAndRestore(backup))
+    if args.die_at:
+        die_epoch, die_batch = (int(v) for v in args.die_at.split(","))
+
+        class Die(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                self.epoch = epoch
+
+            def on_train_batch_end(self, batch, logs=None):
+                if self.epoch == die_epoch and batch == die_batch:
+                    print(f"dying at epoch {die_epoch} batch {die_batch}",
+                          flush=True)
+                    os._exit(17)
+
+        callbacks.append(Die())
+    history = model.fit(make_dataset(x, y, args.global_batch),
+                        epochs=args.epochs, shuffle=False, verbose=0,
+                        callbacks=callbacks)
     final = flat_weights(model)
     return {
+        "epochs_run": len(history.history["loss"]),
         "loss": float(history.history["loss"][-1]),
         "initial_weights": initial.tolist(),
         "weights": final.tolist(),

@@ -468,3 +468,65 @@ def test_bad_peer_timeout(monkeypatch, value):
     with pytest.raises(ValueError, match=rf"Received: KZOO_PEER_TIMEOUT="
                        rf"'{value}'$"):
         distribute.peer_timeout()
+
+
+def test_preempted_worker_resumes_from_backup_like_an_uninterrupted_run(
+        tmp_path):
+    # Two workers train 4 epochs of 4 steps with BackupAndRestore. In the
+    # second run worker 1 dies abruptly in epoch 2 (after its batch 1):
+    # worker 0 must fail on its own (TensorFlow's heartbeat), not hang.
+    # Restarting both with the same backup directory resumes at epoch 2 and
+    # ends at the weights of the uninterrupted run.
+    def cluster():
+        return {"worker": [f"localhost:{p}" for p in _free_ports(2)]}
+
+    def run(name, backup, die=False):
+        c = cluster()
+        procs, logs = [], []
+        for i in range(2):
+            args = ["--strategy", "multiworker", "--examples", 64,
+                    "--global-batch", 16, "--epochs", 4, "--backup-dir",
+                    backup]
+            if die and i == 1:
+                args += ["--die-at", "2,1"]
+            log = open(tmp_path / f"{name}{i}.log", "w")
+            logs.append(log)
+            procs.append(_start(tmp_path / f"{name}{i}.json", *args,
+                                tf_config={"cluster": c, "task": {
+                                    "type": "worker", "index": i}},
+                                log=log))
+        start = time.monotonic()
+        try:
+            codes = [p.wait(timeout=TIMEOUT) for p in procs]
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+            for log in logs:
+                log.close()
+        outs = [tmp_path / f"{name}{i}.json" for i in range(2)]
+        return (codes, time.monotonic() - start,
+                [json.loads(o.read_text()) if o.exists() else None
+                 for o in outs],
+                [(tmp_path / f"{name}{i}.log").read_text() for i in range(2)])
+
+    codes, _, ref, _ = run("ref", str(tmp_path / "backup_ref"))
+    assert codes == [0, 0]
+    backup = str(tmp_path / "backup")
+    codes, elapsed, _, logs = run("crash", backup, die=True)
+    assert codes[1] == 17 and "dying at epoch 2 batch 1" in logs[1]
+    assert codes[0] not in (0, None), logs[0][-2000:]
+    assert "stopped sending heartbeats" in logs[0]
+    print(f"survivor failed on its own; both ended in {elapsed:.1f} s")
+    codes, _, resumed, logs = run("resume", backup)
+    assert codes == [0, 0], (codes, logs[0][-1500:], logs[1][-1500:])
+    for worker in range(2):
+        done = resumed[worker]["runs"]["sync"]
+        assert done["epochs_run"] == 2  # epochs 2 and 3 only
+        reference = ref[worker]["runs"]["sync"]
+        assert reference["epochs_run"] == 4
+        np.testing.assert_allclose(done["weights"], reference["weights"],
+                                   rtol=1e-6, atol=1e-7)
+        assert np.abs(np.asarray(reference["weights"]) - np.asarray(
+            reference["initial_weights"])).max() > 1e-2
