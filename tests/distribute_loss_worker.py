@@ -126,9 +126,10 @@ def flat_weights(model):
                            for w in model.get_weights()])
 
 
-def first_steps(strategy, kind, steps=2):
+def first_steps(strategy, kind, steps=2, replicas=1):
     """Initial and final weights after `steps` SGD steps of `model.fit` on
-    fixed global batches of 16, built under `strategy`."""
+    fixed global batches (16 examples; `replicas` P x K blocks of 8 for
+    the triplet recipe), built under `strategy`."""
     import keras
     import numpy as np
     import tensorflow as tf
@@ -161,6 +162,33 @@ def first_steps(strategy, kind, steps=2):
             x = rng.normal(size=(n, 6)).astype("float32")
             y = (np.arange(n) % 4).astype("int32")
             data = tf.data.Dataset.from_tensor_slices((x, y))
+        elif kind == "triplet_recipe":
+            # recipes/triplet_cifar.py's model, sampler and loss: ResNet-20
+            # (synchronised BN) + EmbeddingHead, P x K batches of
+            # R blocks, semi-hard TripletLoss, SGD with momentum.
+            from kzoo import data, layers
+
+            backbone = models.resnet20_cifar((16, 16, 3),
+                                             synchronized_bn=True)
+            inputs = keras.Input((16, 16, 3))
+            model = keras.Model(inputs, layers.EmbeddingHead(16)(
+                backbone(inputs)))
+            model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
+                          loss=losses.TripletLoss(margin=0.2,
+                                                  distance="l2",
+                                                  mining="semi-hard"))
+            images = rng.uniform(size=(64, 16, 16, 3)).astype("float32")
+            labels = (np.arange(64) % 8).astype("int32")
+            # The sampler's batches, taken once: its random stream is
+            # redrawn for every new iterator (rerandomize_each_iteration),
+            # and fit under a strategy does not create the same number of
+            # iterators as without one.
+            batches = list(data.class_balanced_dataset(
+                images, labels, classes_per_batch=4, examples_per_class=2,
+                seed=0, num_replicas=replicas, steps_per_epoch=steps))
+            data = tf.data.Dataset.from_tensor_slices(tuple(
+                np.concatenate([b[i].numpy() for b in batches])
+                for i in range(2))).batch(8 * replicas)
         else:  # dual encoder with duplicates
             model = models.DualEncoder(
                 keras.Sequential([keras.Input((5,)), keras.layers.Dense(7)]),
@@ -171,8 +199,10 @@ def first_steps(strategy, kind, steps=2):
                  "b": rng.normal(size=(n, 3)).astype("float32")}
             ids = rng.integers(0, 6, n).astype("int32")
             data = tf.data.Dataset.from_tensor_slices((x, ids))
+    if kind != "triplet_recipe":
+        data = data.batch(16)
     initial = flat_weights(model)
-    model.fit(data.batch(16), epochs=1, shuffle=False, verbose=0)
+    model.fit(data, epochs=1, shuffle=False, verbose=0)
     return initial, flat_weights(model)
 
 
@@ -238,13 +268,30 @@ def main(argv=None):
         results["npairs_error"] = str(e)
     from tensorflow import distribute as tfd
 
-    for kind in ("simclr", "triplet", "dual_encoder"):
-        init1, final1 = first_steps(tfd.get_strategy(), kind)
-        init_n, final_n = first_steps(strategy, kind)
+    n = strategy.num_replicas_in_sync
+    for kind in ("simclr", "triplet", "dual_encoder", "triplet_recipe"):
+        # One step for the ResNet: its sync-BN sums run in another order
+        # on N replicas (about 1e-4 relative after a step), and semi-hard
+        # mining, discontinuous in the distances, can turn that into a
+        # different choice of negatives at the next step.
+        steps = 1 if kind == "triplet_recipe" else 2
+        init1, final1 = first_steps(tfd.get_strategy(), kind, steps, n)
+        init_n, final_n = first_steps(strategy, kind, steps, n)
         results[f"{kind}_steps"] = {
             "initial_diff": float(np.max(np.abs(init_n - init1))),
             "update_max": float(np.max(np.abs(final1 - init1))),
             "final_diff": float(np.max(np.abs(final_n - final1)))}
+    # P x K batches under the strategy: what each replica receives.
+    from kzoo import data as kdata
+
+    pk = kdata.class_balanced_dataset(
+        np.zeros((64, 2), "float32"), (np.arange(64) % 8).astype("int32"),
+        classes_per_batch=4, examples_per_class=2, seed=0, num_replicas=n,
+        steps_per_epoch=3)
+    results["pk_local_labels"] = [
+        [np.asarray(t).tolist() for t in
+         strategy.experimental_local_results(labels)]
+        for _, labels in strategy.experimental_distribute_dataset(pk)]
     with open(args.output, "w") as f:
         json.dump(results, f, indent=1)
 
