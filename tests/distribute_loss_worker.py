@@ -83,6 +83,14 @@ def cases():
             False),
         "addons_lifted": (lambda: addons.losses.LiftedStructLoss(),
                           labelled, one, False),
+        "addons_npairs_embeddings": (
+            lambda: addons.losses.NpairsLoss(),
+            lambda a: (a["labels"], {"anchors": a["z1"],
+                                     "positives": a["z2"]}), two, False),
+        "addons_npairs_multilabel_embeddings": (
+            lambda: addons.losses.NpairsMultilabelLoss(),
+            lambda a: (a["onehot"], {"anchors": a["z1"],
+                                     "positives": a["z2"]}), two, False),
         # The control: the old per-shard behaviour, which must differ.
         "nt_xent_not_gathered": (lambda: losses.NTXentLoss(
             0.5, gather_distributed=False), pair(), two, False),
@@ -101,6 +109,7 @@ def data():
         # Words with duplicates for CLIP.
         "words": rng.integers(0, 10, BATCH).astype("int32"),
         "weights": rng.uniform(0.5, 1.5, BATCH).astype("float32"),
+        "onehot": np.eye(4, dtype="float32")[rng.integers(0, 4, BATCH)],
     }
 
 

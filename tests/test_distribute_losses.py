@@ -19,7 +19,8 @@ GATHERED = ["nt_xent_dict", "nt_xent_stacked", "nt_xent_weighted",
             "supcon_views_weighted", "triplet_all", "triplet_hard_l2",
             "triplet_semi_hard_cosine", "barlow_twins",
             "addons_triplet_semihard", "addons_triplet_hard_soft",
-            "addons_lifted"]
+            "addons_lifted", "addons_npairs_embeddings",
+            "addons_npairs_multilabel_embeddings"]
 
 
 @pytest.fixture(scope="module", params=[2, 4], ids=["2_replicas",
@@ -61,6 +62,7 @@ def test_per_shard_loss_differs(worker):
 def test_npairs_refuses_shards(worker):
     assert worker["npairs_error"] is not None
     assert "gather_distributed=False" in worker["npairs_error"]
+    assert "'anchors'" in worker["npairs_error"]
     assert f"Received: {worker['replicas']} replicas" in worker[
         "npairs_error"]
 

@@ -101,6 +101,15 @@ def test_npairs_and_contrastive_twins():
     ml = np.eye(12, 4, dtype="int64")
     assert float(tfa.losses.NpairsMultilabelLoss()(ml, sim)) == float(
         tfa.losses.npairs_multilabel_loss(ml, sim))
+    # kzoo's embeddings form: the logits are anchors . positives^T.
+    pos = x[::-1].copy()
+    emb = {"anchors": x, "positives": pos}
+    assert float(tfa.losses.NpairsLoss()(y, emb)) == pytest.approx(
+        float(tfa.losses.npairs_loss(y, x @ pos.T)), rel=1e-6)
+    assert float(tfa.losses.NpairsMultilabelLoss()(ml, emb)) == pytest.approx(
+        float(tfa.losses.npairs_multilabel_loss(ml, x @ pos.T)), rel=1e-6)
+    with pytest.raises(ValueError, match=r"Missing: \['positives'\]"):
+        tfa.losses.NpairsLoss()(y, {"anchors": x})
     d = np.abs(x[:, 0])
     yb = y % 2
     assert float(tfa.losses.ContrastiveLoss(margin=2.0)(yb, d)) == pytest.approx(

@@ -98,20 +98,35 @@ def npairs_multilabel_loss(y_true, y_pred):
     return ops.cast(loss, _common.output_dtype(y_pred))
 
 
-def _refuse_shards(loss):
-    """N-pairs losses take the model's `[B, B]` logits, which one replica
-    computes from its own rows only: they cannot be gathered afterwards."""
-    if loss.gather_distributed and kzoo.ops.replicas_in_sync() > 1:
+def _refuse_shards(loss, y_pred):
+    """Logits `[B, B]` are computed by each replica from its own rows only:
+    they cannot be gathered afterwards (embeddings can)."""
+    if (not isinstance(y_pred, dict) and loss.gather_distributed
+            and kzoo.ops.replicas_in_sync() > 1):
         raise ValueError(
-            f"{type(loss).__name__} receives similarity logits, which each "
+            f"{type(loss).__name__} received similarity logits, which each "
             "replica of a tf.distribute strategy computes from its own "
-            "shard, so it cannot give the single-device loss here. Compute "
-            "the logits in the model from the global batch "
-            "(`kzoo.ops.gather_replicas` of the anchor and positive "
-            "embeddings and of the labels) and pass "
-            "gather_distributed=False. Received: "
+            "shard, so it cannot give the single-device loss here. Pass the "
+            "embeddings instead, y_pred={'anchors': [B, D], 'positives': "
+            "[B, D]} (the loss gathers them and forms the logits of the "
+            "global batch), or compute the logits from "
+            "`kzoo.ops.gather_replicas` of both and the labels yourself and "
+            "pass gather_distributed=False. Received: "
             f"{kzoo.ops.replicas_in_sync()} replicas, gather_distributed="
             "True")
+
+
+def _logits(y_pred):
+    """The `[B, B]` logits: `y_pred` itself, or `anchors . positives^T`."""
+    if not isinstance(y_pred, dict):
+        return y_pred
+    missing = {"anchors", "positives"} - set(y_pred)
+    if missing:
+        raise ValueError(
+            "`y_pred` must be the `[B, B]` logits or a dict with keys "
+            f"'anchors' and 'positives'. Missing: {sorted(missing)}. "
+            f"Received: y_pred keys={sorted(y_pred)}")
+    return ops.matmul(y_pred["anchors"], ops.transpose(y_pred["positives"]))
 
 
 @keras.saving.register_keras_serializable(package="kzoo.addons")
@@ -119,8 +134,14 @@ class NpairsLoss(_common.LabelLoss):
     """N-pairs loss (`tfa.losses` drop-in).
 
     `y_true`: integer labels `[B]` or `[B, 1]`; `y_pred`: the `[B, B]`
-    similarity logits between anchors and positives. `call` returns the
-    batch's scalar loss; see `kzoo.addons.losses.npairs_loss`.
+    similarity logits between anchors and positives, or (a kzoo extension)
+    the embeddings `{"anchors": [B, D], "positives": [B, D]}`, from which
+    the logits are `anchors . positives^T`. `call` returns the batch's
+    scalar loss; see `kzoo.addons.losses.npairs_loss`. Under a
+    `tf.distribute` strategy with several replicas, pass the embeddings:
+    they are gathered and the loss is the global batch's
+    (`gather_distributed`); logits, computed per replica, are refused with
+    an error.
 
     Args:
         name: name of the loss. Defaults to `"npairs_loss"`.
@@ -136,15 +157,12 @@ class NpairsLoss(_common.LabelLoss):
         super().__init__(name=name, reduction=reduction, dtype=dtype,
                          gather_distributed=gather_distributed)
 
-    def _in_batch(self):
-        return False  # y_pred are logits: see _refuse_shards
-
     def __call__(self, y_true, y_pred, sample_weight=None):
-        _refuse_shards(self)
+        _refuse_shards(self, y_pred)
         return super().__call__(y_true, y_pred, sample_weight=sample_weight)
 
     def call(self, y_true, y_pred):
-        return npairs_loss(y_true, y_pred)
+        return npairs_loss(y_true, _logits(y_pred))
 
 
 @keras.saving.register_keras_serializable(package="kzoo.addons")
@@ -152,7 +170,9 @@ class NpairsMultilabelLoss(_common.AddonsLoss):
     """Multi-label N-pairs loss (`tfa.losses` drop-in).
 
     `y_true`: `[B, C]` binary class indicators (dense or `tf.SparseTensor`);
-    `y_pred`: `[B, B]` similarity logits. See
+    `y_pred`: `[B, B]` similarity logits, or the embeddings
+    `{"anchors", "positives"}` as in `NpairsLoss` (needed, with dense
+    `y_true`, under a `tf.distribute` strategy with several replicas). See
     `kzoo.addons.losses.npairs_multilabel_loss`.
 
     Args:
@@ -169,9 +189,14 @@ class NpairsMultilabelLoss(_common.AddonsLoss):
         super().__init__(name=name, reduction=reduction, dtype=dtype,
                          gather_distributed=gather_distributed)
 
+    _batch_scalar = True
+
+    def _in_batch(self):
+        return True
+
     def __call__(self, y_true, y_pred, sample_weight=None):
-        _refuse_shards(self)
+        _refuse_shards(self, y_pred)
         return super().__call__(y_true, y_pred, sample_weight=sample_weight)
 
     def call(self, y_true, y_pred):
-        return npairs_multilabel_loss(y_true, y_pred)
+        return npairs_multilabel_loss(y_true, _logits(y_pred))
