@@ -54,10 +54,8 @@ def main(argv=None):
         inputs, targets, weights = data.mask_characters(
             test_ids, np.random.default_rng(0), vocab_size, space,
             args.mask_rate, word_fraction=fraction)
-        logits = model.predict(inputs, batch_size=256, verbose=0)
-        logits[..., :3] = -np.inf
-        row = {"model": keval.masked_char_accuracy(
-            np.argmax(logits, -1), targets, weights)}
+        row = {"model": keval.masked_model_accuracy(model, inputs, targets,
+                                                    weights)}
         row.update(keval.char_ngram_baselines(
             train_ids, inputs, targets, weights, vocab_size, space))
         rows[name] = {k: round(float(v), 4) for k, v in row.items()}

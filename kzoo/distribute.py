@@ -477,8 +477,9 @@ def resolve_strategy(name="auto", cpu_replicas=None, verbose=True):
                 f"Received: name='multiworker', cpu_replicas={cpu_replicas}"
             )
         timeout = peer_timeout()
-        _, _, own = check_tf_config()
-        _watch_peers(_tf_config(), own, timeout)
+        config = _tf_config()
+        _, _, own = check_tf_config(config)
+        _watch_peers(config, own, timeout)
         strategy = _multi_worker_strategy()
     elif name == "mirrored":
         strategy = _mirrored_strategy(cpu_replicas)

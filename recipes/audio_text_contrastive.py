@@ -181,8 +181,8 @@ def main(argv=None):
     runs.print_metrics("random init", metrics)
 
     ds = data.cross_modal_pairs(train.waveforms, train.labels,
-                                train_text_ids, np.asarray(train_word_ids), args.batch_size,
-                                seed=args.seed)
+                                train_text_ids, np.asarray(train_word_ids),
+                                args.batch_size, seed=args.seed)
     start = time.time()
     history = model.fit(ds, epochs=args.epochs, callbacks=run.callbacks(),
                         verbose=run.verbose)

@@ -75,5 +75,6 @@ __all__ += ["cross_modal_recall", "nearest_centroid_accuracy"]
 # Masked language models: masked-character accuracy and n-gram baselines.
 from kzoo.eval.masked_text import char_ngram_baselines  # noqa: E402
 from kzoo.eval.masked_text import masked_char_accuracy  # noqa: E402
+from kzoo.eval.masked_text import masked_model_accuracy  # noqa: E402
 
 __all__ += ["char_ngram_baselines", "masked_char_accuracy"]

@@ -14,6 +14,23 @@ def masked_char_accuracy(predicted, targets, weights):
                          == np.asarray(targets)[weights]))
 
 
+def masked_model_accuracy(model, inputs, targets, weights, batch_size=256):
+    """`masked_char_accuracy` of a masked language model's best guesses.
+
+    Padding, unknown and the blank itself are never guessed (as in
+    `kzoo.models.fill_blanks`).
+
+    Args:
+        model: ids `[N, L]` -> logits `[N, L, V]`.
+        inputs, targets, weights: a masking (`kzoo.data.mask_characters`).
+        batch_size: prediction batch. Defaults to `256`.
+    """
+    logits = np.array(model.predict(inputs, batch_size=batch_size,
+                                    verbose=0))
+    logits[..., :MASK_ID + 1] = -np.inf
+    return masked_char_accuracy(np.argmax(logits, -1), targets, weights)
+
+
 def char_ngram_baselines(train_ids, inputs, targets, weights, vocab_size,
                          space_id):
     """Accuracy of a unigram and a bigram guess at the masked characters.

@@ -53,13 +53,11 @@ class GatheringLoss(keras.losses.Loss):
 
     def _examples(self, y_pred):
         """Local examples: the rows of `reduction="none"`'s output."""
-        first = y_pred
-        while isinstance(first, dict):
-            first = next(v for v in first.values() if _has_batch_axis(v))
-        rows = ops.shape(first)[0]
-        if self._stacked_pairs and not isinstance(y_pred, dict):
-            rows = rows // 2
-        return rows
+        if isinstance(y_pred, dict):
+            first = next(v for v in y_pred.values() if _has_batch_axis(v))
+            return ops.shape(first)[0]
+        rows = ops.shape(y_pred)[0]
+        return rows // 2 if self._stacked_pairs else rows
 
     def _local_call(self, y_true, y_pred, sample_weight=None):
         """The loss on the batch as given (one device's computation)."""

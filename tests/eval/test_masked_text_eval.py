@@ -4,13 +4,31 @@ import numpy as np
 import pytest
 
 from kzoo.data import MaskedTextDataset, char_vocabulary, encode_characters
-from kzoo.eval import char_ngram_baselines, masked_char_accuracy
+from kzoo.eval import (char_ngram_baselines, masked_char_accuracy,
+                       masked_model_accuracy)
 
 
 def test_accuracy_counts_weighted_positions_only():
     assert masked_char_accuracy([[1, 2, 3]], [[1, 9, 3]], [[0, 1, 1]]) == 0.5
     with pytest.raises(ValueError, match="No masked character"):
         masked_char_accuracy([[1]], [[1]], [[0]])
+
+
+def test_model_accuracy_never_guesses_special_ids():
+    import keras
+
+    # Logits favour padding (0), unknown (1) and the blank (2) over id 5,
+    # then id 4: the best real guess is 5 everywhere.
+    bias = np.array([9.0, 8.0, 7.0, 0.0, 1.0, 2.0], "float32")
+    inputs = keras.Input((3,), dtype="int32")
+    logits = keras.layers.Lambda(
+        lambda x: keras.ops.zeros_like(keras.ops.cast(x, "float32"))[
+            ..., None] + bias)(inputs)
+    model = keras.Model(inputs, logits)
+    ids = np.array([[2, 3, 2]], "int32")
+    targets = np.array([[5, 3, 4]], "int32")
+    assert masked_model_accuracy(model, ids, targets, [[1, 0, 1]]) == 0.5
+    assert masked_model_accuracy(model, ids, targets, [[0, 0, 1]]) == 0.0
 
 
 def test_unigram_and_bigram_by_hand():

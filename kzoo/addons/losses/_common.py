@@ -1,7 +1,5 @@
 """Shared helpers for the tensorflow-addons compatible losses (private)."""
 
-import inspect
-
 import keras
 from keras import ops
 
@@ -108,38 +106,35 @@ def config_number(value):
     return float(ops.convert_to_numpy(value))
 
 
-class AddonsLoss(GatheringLoss):
+class AddonsLoss(keras.losses.Loss):
     """Base class: tfa's `"auto"` reduction and a dtype-preserving config.
 
     `reduction="auto"` (`tf.keras.losses.Reduction.AUTO`, which Keras 3
-    rejects) maps to the class's tfa default. The in-batch losses (labels
-    and embeddings) are computed on the global batch under a
-    `tf.distribute` strategy with several replicas
-    (`kzoo.losses.GatheringLoss`; tfa computed them on each replica's
-    shard); `gather_distributed=False` restores tfa's behaviour.
+    rejects) maps to the class's tfa default.
     """
 
     _default_reduction = "none"
 
-    def __init__(self, name=None, reduction=None, dtype=None,
-                 gather_distributed=True):
+    def __init__(self, name=None, reduction=None, dtype=None):
         if reduction == "auto":
             reduction = self._default_reduction
-        super().__init__(name=name, reduction=reduction, dtype=dtype,
-                         gather_distributed=gather_distributed)
-
-    def _in_batch(self):
-        return False
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
 
     def get_config(self):
         config = super().get_config()
-        if "gather_distributed" not in inspect.signature(
-                type(self).__init__).parameters:
-            # Not an in-batch loss (pairs): nothing to gather.
-            config.pop("gather_distributed")
         # keras.losses.Loss.get_config() omits the dtype policy.
         config["dtype"] = self._dtype_policy.name
         return config
+
+
+class InBatchAddonsLoss(GatheringLoss, AddonsLoss):
+    """Base of the tfa losses that compare the examples of a batch: one
+    scalar per batch, computed on the global batch under a `tf.distribute`
+    strategy with several replicas (`kzoo.losses.GatheringLoss`; tfa
+    computed it on each replica's shard); `gather_distributed=False`
+    restores tfa's behaviour."""
+
+    _batch_scalar = True
 
 
 def first_occurrence_ids(labels):
@@ -157,15 +152,8 @@ def first_occurrence_ids(labels):
     return ops.min(ops.where(same, index, big), axis=1, initial=big)
 
 
-class LabelLoss(AddonsLoss):
-    """Base class of the losses whose `y_true` are class labels and whose
-    `y_pred` are embeddings: one scalar per batch, on the global batch
-    under `tf.distribute`."""
-
-    _batch_scalar = True
-
-    def _in_batch(self):
-        return True
+class LabelLoss(InBatchAddonsLoss):
+    """Base class of the in-batch losses whose `y_true` are class labels."""
 
     def _local_call(self, y_true, y_pred, sample_weight=None):
         # Re-coded after the gather: ids of first occurrences are only

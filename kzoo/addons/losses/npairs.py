@@ -166,7 +166,7 @@ class NpairsLoss(_common.LabelLoss):
 
 
 @keras.saving.register_keras_serializable(package="kzoo.addons")
-class NpairsMultilabelLoss(_common.AddonsLoss):
+class NpairsMultilabelLoss(_common.InBatchAddonsLoss):
     """Multi-label N-pairs loss (`tfa.losses` drop-in).
 
     `y_true`: `[B, C]` binary class indicators (dense or `tf.SparseTensor`);
@@ -188,11 +188,6 @@ class NpairsMultilabelLoss(_common.AddonsLoss):
     ):
         super().__init__(name=name, reduction=reduction, dtype=dtype,
                          gather_distributed=gather_distributed)
-
-    _batch_scalar = True
-
-    def _in_batch(self):
-        return True
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         _refuse_shards(self, y_pred)
