@@ -66,3 +66,4 @@ def test_masked_text_end_to_end(tmp_path):
              if line.startswith("mixed: model ")]
     assert mixed and f"{100 * m['test_masked_accuracy']:.2f}%" in mixed[0]
     assert "spans_inside_words: model" in units.stdout
+    assert ", random init " in mixed[0]
