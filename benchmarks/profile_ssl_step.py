@@ -83,8 +83,15 @@ def worker(variant, steps, batch_size, data_dir, repeats):
 
     images = None
     if data_dir:
-        images = kzoo.data.load_dataset("cifar10", "train", data_dir,
-                                        limit=20000).images
+        try:
+            images = kzoo.data.load_dataset("cifar10", "train", data_dir,
+                                            limit=20000).images
+        except kzoo.data.DataUnavailableError:
+            # $KZOO_DATA_DIR set but without CIFAR-10 (a clean clone's CI):
+            # the ready-batch variants use random pixels; the pipeline
+            # variants cannot run.
+            if variant.startswith("pipeline"):
+                raise
     if variant.startswith("pipeline"):
         ds = kzoo.data.two_view_dataset(images, batch_size, seed=0).repeat()
         if variant == "pipeline_private1":

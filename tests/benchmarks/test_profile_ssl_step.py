@@ -27,6 +27,24 @@ def test_variants_and_results(tmp_path):
     assert "| intra1_inter1 |" in proc.stdout
 
 
+def test_data_dir_without_cifar_falls_back_to_random_pixels(tmp_path):
+    # What CI's clean clone sees: KZOO_DATA_DIR set to a folder without
+    # CIFAR-10. The ready-batch variant runs on random pixels; the pipeline
+    # variant, which needs the images, is reported as failed.
+    out = tmp_path / "p.json"
+    proc = subprocess.run(
+        [sys.executable, SCRIPT, "--steps", "1", "--batch-size", "8",
+         "--repeats", "1", "--variants", "baseline,pipeline", "--results",
+         str(out)], capture_output=True, text=True, timeout=600,
+        env=subprocess_env(KZOO_DATA_DIR=str(tmp_path / "empty")),
+        cwd=REPO_ROOT)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    rows = json.load(open(out))["rows"]
+    assert rows[0]["variant"] == "baseline"
+    assert rows[0]["images_per_second"] > 0
+    assert rows[1] == {"variant": "pipeline", "failed": True}
+
+
 def test_unknown_variant_and_missing_data_are_errors(tmp_path):
     env = subprocess_env()
     env.pop("KZOO_DATA_DIR", None)
