@@ -1,8 +1,13 @@
-"""kzoo: a Keras 3 / TensorFlow model zoo for metric learning,
-self-supervised learning and YOLO-style detection.
+"""kzoo: a Keras 3 model zoo for metric learning, self-supervised learning
+and YOLO-style detection.
 
-Subpackages are imported lazily, so `import kzoo` is cheap and
-`kzoo.losses`, `kzoo.models`, ... load TensorFlow only when first used.
+`import kzoo` registers every serialisable kzoo class with Keras (losses,
+layers, models, metrics, `kzoo.addons`), so `keras.models.load_model` finds
+them in a fresh process, on every backend. Those modules use `keras.ops`
+only: under Keras' JAX or PyTorch backend nothing here imports TensorFlow.
+The TensorFlow-only parts (`kzoo.data`, `kzoo.export`, `kzoo.distribute`)
+load on first use; under the TensorFlow backend, `import kzoo` also
+registers `kzoo.data`'s serialisable pipeline objects.
 """
 
 import importlib
@@ -36,3 +41,18 @@ def __getattr__(name):
 
 def __dir__():
     return sorted(__all__)
+
+
+def _register_serializables():
+    """Imports the modules that define registered classes (~0.1 s on top of
+    `import keras`, which they need anyway)."""
+    import keras
+
+    for name in ("losses", "layers", "models", "eval", "addons"):
+        importlib.import_module(f"kzoo.{name}")
+    if keras.backend.backend() == "tensorflow":
+        from kzoo.data import _registered  # noqa: F401  (TensorFlow loaded)
+
+
+_register_serializables()
+

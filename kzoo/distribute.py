@@ -33,6 +33,10 @@ import os
 import re
 import warnings
 
+from kzoo._tensorflow import require_tensorflow
+
+require_tensorflow("kzoo.distribute")
+
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")
 
 _PREFIX = "kzoo.distribute: "

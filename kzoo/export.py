@@ -19,6 +19,10 @@ import shutil
 import tempfile
 import unicodedata
 
+from kzoo._tensorflow import require_tensorflow
+
+require_tensorflow("kzoo.export")
+
 _NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
 
 

@@ -73,6 +73,53 @@ def cosine_distance(x, y=None):
     return 1.0 - ops.matmul(xn, ops.transpose(yn))
 
 
+def searchsorted_rows(sorted_rows, values, side="left"):
+    """Row-wise `searchsorted`: `out[i, j]` is the insertion index of
+    `values[i, j]` in the ascending row `sorted_rows[i]`.
+
+    `keras.ops.searchsorted` takes a 1-D sequence only; this is its batched
+    form for `[R, N]` rows and `[R, M]` queries, on each backend's own
+    kernel (`tf.searchsorted` and `torch.searchsorted` take rows natively,
+    JAX maps `jnp.searchsorted` over them with `jax.vmap`).
+
+    Args:
+        sorted_rows: `[R, N]` tensor, each row sorted ascending.
+        values: `[R, M]` queries, of the dtype of `sorted_rows`.
+        side: `"left"` (first index where a value could go) or `"right"`
+            (last one). Defaults to `"left"`.
+
+    Returns:
+        int32 `[R, M]` indices in `[0, N]`.
+    """
+    if side not in ("left", "right"):
+        raise ValueError(
+            f"`side` must be 'left' or 'right'. Received: side={side!r}")
+    sorted_rows = ops.convert_to_tensor(sorted_rows)
+    values = ops.convert_to_tensor(values, dtype=sorted_rows.dtype)
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.searchsorted(sorted_rows, values, side=side,
+                               out_type="int32")
+    if backend == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        return jax.vmap(
+            lambda row, v: jnp.searchsorted(row, v, side=side)
+        )(sorted_rows, values).astype("int32")
+    if backend == "torch":
+        import torch
+
+        return torch.searchsorted(
+            sorted_rows.contiguous(), values.contiguous(),
+            right=side == "right", out_int32=True)
+    return ops.vectorized_map(  # any other backend
+        lambda rv: ops.searchsorted(rv[0], rv[1], side=side),
+        (sorted_rows, values))
+
+
 def scale_for_replicas(value):
     """Divides a per-replica loss term by the number of replicas.
 

@@ -11,7 +11,17 @@ if REPO_ROOT not in sys.path:
 
 
 def pytest_collection_modifyitems(config, items):
-    """Slow tests run with KZOO_SLOW=1 or when selected with `-m slow`."""
+    """Slow tests run with KZOO_SLOW=1 or when selected with `-m slow`;
+    `tf_backend` tests run only under Keras' TensorFlow backend."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        skip_tf = pytest.mark.skip(
+            reason=f"needs the TensorFlow backend (this run: {backend})")
+        for item in items:
+            if "tf_backend" in item.keywords:
+                item.add_marker(skip_tf)
     if os.environ.get("KZOO_SLOW") or "slow" in (config.getoption("-m") or ""):
         return
     skip = pytest.mark.skip(reason="slow: set KZOO_SLOW=1 or use -m slow")

@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from kzoo import boxes as B
+from tests.backend_utils import dtype_of, to_numpy, value_and_grad
 
 # ------------------------------------------------------------------ formats
 
@@ -46,8 +47,8 @@ def test_convert_format_permutation_is_exact_and_batched_sizes():
     boxes = np.random.default_rng(1).uniform(0, 1e3, (3, 5, 4)).astype("float32")
     yxyx = B.convert_format(boxes, "xyxy", "yxyx")
     assert np.array_equal(yxyx, boxes[..., [1, 0, 3, 2]])
-    assert B.convert_format(boxes, "xyxy", "xyxy", dtype="float16").dtype \
-        == "float16"
+    assert dtype_of(B.convert_format(boxes, "xyxy", "xyxy",
+                                     dtype="float16")) == "float16"
     # Per-image sizes broadcast against boxes[..., 0].
     h = np.array([[100.0], [200.0], [400.0]])
     w = np.array([[10.0], [20.0], [40.0]])
@@ -121,7 +122,7 @@ def test_iou_family_hand_cases(a, b, iou, giou, diou):
     a32, b32 = np.array([a], "float32"), np.array([b], "float32")
     for fn, want in zip(FNS[:3], (iou, giou, diou)):
         got = fn(a32, b32)
-        assert got.shape == (1, 1) and got.dtype == "float32"
+        assert got.shape == (1, 1) and dtype_of(got) == "float32"
         np.testing.assert_allclose(got[0, 0], want, rtol=1e-6, atol=1e-7,
                                    err_msg=fn.__name__)
     # CIoU = DIoU - alpha v, with v of the aspect ratios.
@@ -226,18 +227,17 @@ DEGENERATE = np.array([
 @pytest.mark.parametrize("fn", FNS, ids=lambda f: f.__name__)
 def test_iou_family_finite_values_and_gradients(fn, dtype):
     for aligned in (False, True):
-        a = tf.constant(DEGENERATE, dtype)
-        b = tf.constant(DEGENERATE[::-1].copy(), dtype)
-        with tf.GradientTape() as tape:
-            tape.watch([a, b])
-            out = fn(a, b, aligned=aligned)
-            loss = tf.reduce_sum(1.0 - out)
-        grads = tape.gradient(loss, [a, b])
-        assert out.dtype == tf.float32
+        a = DEGENERATE.astype(dtype)
+        b = DEGENERATE[::-1].astype(dtype)
+        out = fn(a, b, aligned=aligned)
+        _, grads = value_and_grad(
+            lambda a, b: keras.ops.sum(1.0 - fn(a, b, aligned=aligned)), a, b)
+        assert dtype_of(out) == "float32"
+        out = to_numpy(out)
         assert np.all(np.isfinite(out)), (fn.__name__, out)
         for g in grads:
             assert g.dtype == dtype
-            assert np.all(np.isfinite(g.numpy().astype("float32")))
+            assert np.all(np.isfinite(g.astype("float32")))
         # Half-precision inputs give the float32 values.
         if dtype == "float16":
             np.testing.assert_allclose(
@@ -246,19 +246,26 @@ def test_iou_family_finite_values_and_gradients(fn, dtype):
 
 
 def test_ciou_alpha_is_constant_for_the_gradient():
-    a = tf.constant([[1.0, 2.0, 4.0, 7.0]])
-    b = tf.constant([[0.0, 0.0, 5.0, 4.0]])
-    with tf.GradientTape(persistent=True) as tape:
-        tape.watch(a)
-        ciou = B.compute_ciou(a, b, aligned=True)
-        diou = B.compute_diou(a, b, aligned=True)
-        iou = B.compute_iou(a, b, aligned=True)
+    a = np.array([[1.0, 2.0, 4.0, 7.0]], "float32")
+    b = np.array([[0.0, 0.0, 5.0, 4.0]], "float32")
+    ops = keras.ops
+
+    def v_of(a):
         w, h = a[:, 2] - a[:, 0], a[:, 3] - a[:, 1]
-        v = 4 / math.pi ** 2 * tf.square(tf.atan(5.0 / 4.0) - tf.atan(w / h))
+        return 4 / math.pi ** 2 * ops.square(ops.arctan(5.0 / 4.0)
+                                             - ops.arctan(w / h))
+
+    def grad(fn):
+        return value_and_grad(lambda a: ops.sum(fn(a)), a)[1][0]
+
+    iou = to_numpy(B.compute_iou(a, b, aligned=True))
+    v = to_numpy(v_of(a))
     alpha = v / (1 - iou + v)
-    want = tape.gradient(diou, a) - alpha[:, None] * tape.gradient(v, a)
-    np.testing.assert_allclose(tape.gradient(ciou, a), want, rtol=1e-5,
-                               atol=1e-7)
+    want = grad(lambda a: B.compute_diou(a, b, aligned=True)) \
+        - alpha[:, None] * grad(v_of)
+    np.testing.assert_allclose(
+        grad(lambda a: B.compute_ciou(a, b, aligned=True)), want, rtol=1e-5,
+        atol=1e-7)
 
 
 # ------------------------------------------------------ non-max suppression
@@ -287,12 +294,12 @@ def test_nms_course_procedure_by_hand():
     ], "float32")
     scores = np.array([0.9, 0.8, 0.75, 0.6, 0.7, 0.65, 0.74], "float32")
     got = B.non_max_suppression(boxes, scores)
-    assert got.dtype == tf.int32
-    assert got.numpy().tolist() == [0, 2, 4, 5]
-    assert B.non_max_suppression(boxes, scores, max_detections=2).numpy() \
-        .tolist() == [0, 2]
-    assert B.non_max_suppression(boxes, scores, iou_threshold=0.49).numpy() \
-        .tolist() == [0, 2, 4]
+    assert dtype_of(got) == "int32"
+    assert to_numpy(got).tolist() == [0, 2, 4, 5]
+    assert to_numpy(B.non_max_suppression(
+        boxes, scores, max_detections=2)).tolist() == [0, 2]
+    assert to_numpy(B.non_max_suppression(
+        boxes, scores, iou_threshold=0.49)).tolist() == [0, 2, 4]
 
 
 def _nms_case(rng, n, grid):
@@ -319,7 +326,7 @@ def test_nms_equals_tf_on_random_inputs():
         iou = float(rng.choice([0.0, 0.3, 0.5, 1.0]))
         thr = float(rng.choice([-1.0, 0.0, 0.5, 0.6, 2.0]))
         k = int(rng.choice([0, 1, 5, 100]))
-        got = B.non_max_suppression(boxes, scores, iou, thr, k).numpy()
+        got = to_numpy(B.non_max_suppression(boxes, scores, iou, thr, k))
         want = tf_nms(boxes, scores, k, iou, thr)
         np.testing.assert_array_equal(got, want)
         checked += len(want)
@@ -333,17 +340,17 @@ def test_nms_box_formats_and_half_precision():
     for fmt in ("yxyx", "xywh", "center_xywh"):  # exact on the integer grid
         got = B.non_max_suppression(B.convert_format(boxes, "xyxy", fmt),
                                     scores, 0.5, 0.3, box_format=fmt)
-        np.testing.assert_array_equal(got, want, err_msg=fmt)
+        np.testing.assert_array_equal(to_numpy(got), want, err_msg=fmt)
     rel = B.convert_format(boxes, "xyxy", "rel_xywh", height=8, width=16)
     got = B.non_max_suppression(rel, scores, 0.5, 0.3, box_format="rel_xywh")
     np.testing.assert_array_equal(
-        got, tf.image.non_max_suppression(
-            B.convert_format(rel, "rel_xywh", "rel_yxyx"), scores, 100, 0.5,
-            0.3))
+        to_numpy(got), tf.image.non_max_suppression(
+            to_numpy(B.convert_format(rel, "rel_xywh", "rel_yxyx")), scores,
+            100, 0.5, 0.3))
     got = B.non_max_suppression(boxes.astype("float16"),
                                 scores.astype("float16"), 0.5, 0.3)
     np.testing.assert_array_equal(
-        got, tf_nms(boxes, scores.astype("float16").astype("float32"), 100,
+        to_numpy(got), tf_nms(boxes, scores.astype("float16").astype("float32"), 100,
                     0.5, 0.3))
 
 
@@ -398,10 +405,13 @@ def reference_batched(boxes, scores, classes, iou, thr, k, k_class):
 
 def assert_batched_equal(got, want, boxes, k):
     nb = len(want)
-    assert got["boxes"].shape == (nb, k, 4) and got["boxes"].dtype == tf.float32
-    assert got["classes"].shape == (nb, k) and got["classes"].dtype == tf.int32
-    assert got["scores"].shape == (nb, k) and got["scores"].dtype == tf.float32
-    assert got["num_detections"].dtype == tf.int32
+    assert {name: dtype_of(t) for name, t in got.items()} == {
+        "boxes": "float32", "classes": "int32", "scores": "float32",
+        "num_detections": "int32"}
+    got = to_numpy(got)
+    assert got["boxes"].shape == (nb, k, 4)
+    assert got["classes"].shape == (nb, k)
+    assert got["scores"].shape == (nb, k)
     for b, kept in enumerate(want):
         n = len(kept)
         assert int(got["num_detections"][b]) == n
@@ -472,7 +482,7 @@ def test_batched_large_class_ids_and_formats():
     want = reference_batched(boxes, scores, classes, 0.5, 0.2, 100, 100)
     assert_batched_equal(got, want, boxes, 100)
     # Output boxes stay in the input format.
-    cxcy = B.convert_format(boxes, "xyxy", "center_xywh").numpy()
+    cxcy = to_numpy(B.convert_format(boxes, "xyxy", "center_xywh"))
     got = B.batched_non_max_suppression(cxcy, scores, classes,
                                         score_threshold=0.2,
                                         box_format="center_xywh")
@@ -485,10 +495,10 @@ def test_class_aware_nms_unbatched():
     scores = np.array([0.9, 0.8, 0.95, 0.7], "float32")
     classes = np.array([0, 0, 1, -1])
     got = B.class_aware_non_max_suppression(boxes, scores, classes)
-    assert got.dtype == tf.int32
+    assert dtype_of(got) == "int32"
     # Box 1 is suppressed by box 0 (same class); box 2 is another class;
     # box 3 is padding.
-    assert got.numpy().tolist() == [2, 0]
+    assert to_numpy(got).tolist() == [2, 0]
     rng = np.random.default_rng(10)
     for _ in range(10):
         boxes, scores = _nms_case(rng, 40, grid=True)
@@ -498,9 +508,10 @@ def test_class_aware_nms_unbatched():
                                                 max_detections=12)
         want = reference_batched(boxes[None], scores[None], classes[None],
                                  0.5, 0.1, 12, 12)[0]
-        assert got.numpy().tolist() == [t[1] for t in want]
+        assert to_numpy(got).tolist() == [t[1] for t in want]
 
 
+@pytest.mark.tf_backend
 def test_batched_nms_static_shapes_with_unknown_batch():
     calls = []
 
@@ -522,6 +533,7 @@ def test_batched_nms_static_shapes_with_unknown_batch():
                       "scores": [None, 5], "num_detections": [None]}]
 
 
+@pytest.mark.tf_backend
 def test_batched_nms_in_tf_function_unknown_classes_and_class_aware():
     @tf.function(input_signature=[tf.TensorSpec([None, None, 4]),
                                   tf.TensorSpec([None, None, None])])

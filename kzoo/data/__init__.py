@@ -1,76 +1,104 @@
-"""Dataset sources, augmentation and `tf.data` pipelines."""
+"""Dataset sources, augmentation and `tf.data` pipelines (TensorFlow).
 
-from kzoo.data.augment import SimSiamAugmentation
-from kzoo.data.augment import random_color_jitter
-from kzoo.data.augment import random_flip_and_translate
-from kzoo.data.augment import random_flip_left_right
-from kzoo.data.augment import random_grayscale
-from kzoo.data.augment import random_resized_crop
-from kzoo.data.pipelines import labeled_dataset
-from kzoo.data.pipelines import two_view_dataset
-from kzoo.data.cross_modal import cross_modal_pairs
-from kzoo.data.audio import AudioDataset
-from kzoo.data.audio import fit_length
-from kzoo.data.audio import load_fsdd
-from kzoo.data.audio import load_spoken_words
-from kzoo.data.audio import read_wav
-from kzoo.data.sources import ArrayDataset
-from kzoo.data.sources import CorruptImageError
-from kzoo.data.sources import DataUnavailableError
-from kzoo.data.sources import load_dataset
-from kzoo.data.sources import load_digits
-from kzoo.data.sources import load_image_folder
-from kzoo.data.sources import load_tfds
-from kzoo.data.sources import resolve_data_dir
-from kzoo.data.offline_hard_miner import OfflineHardMiner
-from kzoo.data.offline_hard_miner import hard_triplet_dataset
-from kzoo.data.samplers import class_balanced_dataset
-from kzoo.data.samplers import pair_dataset
-from kzoo.data.samplers import triplet_dataset
-from kzoo.data.voc import VOCDataset
-from kzoo.data.voc import load_voc
-from kzoo.data.detection import DetectionAugmentation
-from kzoo.data.detection import detection_dataset
-from kzoo.data.detection import letterbox
-from kzoo.data.detection import letterbox_images
-from kzoo.data.detection import unletterbox_boxes
-from kzoo.data.keypoints import IBUG_68_FLIP_PERMUTATION
-from kzoo.data.keypoints import KeypointAugmentation
-from kzoo.data.keypoints import KeypointDataset
-from kzoo.data.keypoints import LetterboxedKeypoints
-from kzoo.data.keypoints import check_flip_permutation
-from kzoo.data.keypoints import keypoint_dataset
-from kzoo.data.keypoints import keypoint_targets
-from kzoo.data.keypoints import letterbox_keypoint_dataset
-from kzoo.data.keypoints import letterbox_keypoint_images
-from kzoo.data.keypoints import letterbox_keypoints
-from kzoo.data.keypoints import load_facial_keypoints
-from kzoo.data.keypoints import load_keypoints_csv
-from kzoo.data.keypoints import read_keypoints_csv
-from kzoo.data.keypoints import unletterbox_keypoints
-from kzoo.data.keypoints import warp_affine
-from kzoo.data.yolo_targets import YOLOTargetEncoder
-from kzoo.data.yolo_targets import kmeans_anchors
-from kzoo.data.rotation import RotationPretext
-from kzoo.data.jigsaw import JigsawPretext
-from kzoo.data.jigsaw import maximal_hamming_permutations
-from kzoo.data.colorization import ColorizationPretext
-from kzoo.data.colorization import lab_to_rgb
-from kzoo.data.colorization import rgb_to_lab
-from kzoo.data.denoising import DenoisingPretext
-from kzoo.data.masked_patches import MaskedPatchPretext
-from kzoo.data.masked_patches import patch_mask
-from kzoo.data.pretext_pipelines import pretext_dataset
-from kzoo.data.deep_cluster_dataset import UniformLabelSampler
-from kzoo.data.deep_cluster_dataset import deep_cluster_dataset
-from kzoo.data.masked_text import char_vectorizer
-from kzoo.data.masked_text import char_vocabulary
-from kzoo.data.masked_text import decode_characters
-from kzoo.data.masked_text import encode_characters
-from kzoo.data.masked_text import load_text_entries
-from kzoo.data.masked_text import mask_characters
-from kzoo.data.masked_text import normalize_text
-from kzoo.data.masked_text import split_entries
-from kzoo.data.masked_text import text_chunks
-from kzoo.data.masked_text import MaskedTextDataset
-from kzoo.data.masked_text import normalize_blanks
+Names load on first use (PEP 562), so that the few pure-Python helpers
+other kzoo modules share (`kzoo.data.masked_text`'s character ids and text
+normalisation) import without TensorFlow; everything that builds a
+`tf.data.Dataset` needs TensorFlow and says so clearly when it is missing.
+"""
+
+import importlib
+
+_EXPORTS = {
+    "SimSiamAugmentation": "augment",
+    "random_color_jitter": "augment",
+    "random_flip_and_translate": "augment",
+    "random_flip_left_right": "augment",
+    "random_grayscale": "augment",
+    "random_resized_crop": "augment",
+    "labeled_dataset": "pipelines",
+    "two_view_dataset": "pipelines",
+    "cross_modal_pairs": "cross_modal",
+    "AudioDataset": "audio",
+    "fit_length": "audio",
+    "load_fsdd": "audio",
+    "load_spoken_words": "audio",
+    "read_wav": "audio",
+    "ArrayDataset": "sources",
+    "CorruptImageError": "sources",
+    "DataUnavailableError": "sources",
+    "load_dataset": "sources",
+    "load_digits": "sources",
+    "load_image_folder": "sources",
+    "load_tfds": "sources",
+    "resolve_data_dir": "sources",
+    "OfflineHardMiner": "offline_hard_miner",
+    "hard_triplet_dataset": "offline_hard_miner",
+    "class_balanced_dataset": "samplers",
+    "pair_dataset": "samplers",
+    "triplet_dataset": "samplers",
+    "VOCDataset": "voc",
+    "load_voc": "voc",
+    "DetectionAugmentation": "detection",
+    "detection_dataset": "detection",
+    "letterbox": "detection",
+    "letterbox_images": "detection",
+    "unletterbox_boxes": "detection",
+    "IBUG_68_FLIP_PERMUTATION": "keypoints",
+    "KeypointAugmentation": "keypoints",
+    "KeypointDataset": "keypoints",
+    "LetterboxedKeypoints": "keypoints",
+    "check_flip_permutation": "keypoints",
+    "keypoint_dataset": "keypoints",
+    "keypoint_targets": "keypoints",
+    "letterbox_keypoint_dataset": "keypoints",
+    "letterbox_keypoint_images": "keypoints",
+    "letterbox_keypoints": "keypoints",
+    "load_facial_keypoints": "keypoints",
+    "load_keypoints_csv": "keypoints",
+    "read_keypoints_csv": "keypoints",
+    "unletterbox_keypoints": "keypoints",
+    "warp_affine": "keypoints",
+    "YOLOTargetEncoder": "yolo_targets",
+    "kmeans_anchors": "yolo_targets",
+    "RotationPretext": "rotation",
+    "JigsawPretext": "jigsaw",
+    "maximal_hamming_permutations": "jigsaw",
+    "ColorizationPretext": "colorization",
+    "lab_to_rgb": "colorization",
+    "rgb_to_lab": "colorization",
+    "DenoisingPretext": "denoising",
+    "MaskedPatchPretext": "masked_patches",
+    "patch_mask": "masked_patches",
+    "pretext_dataset": "pretext_pipelines",
+    "UniformLabelSampler": "deep_cluster_dataset",
+    "deep_cluster_dataset": "deep_cluster_dataset",
+    "char_vectorizer": "masked_text",
+    "char_vocabulary": "masked_text",
+    "decode_characters": "masked_text",
+    "encode_characters": "masked_text",
+    "load_text_entries": "masked_text",
+    "mask_characters": "masked_text",
+    "normalize_text": "masked_text",
+    "split_entries": "masked_text",
+    "text_chunks": "masked_text",
+    "MaskedTextDataset": "masked_text",
+    "normalize_blanks": "masked_text",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kzoo.data' has no attribute {name!r}")
+    from kzoo._tensorflow import require_tensorflow
+
+    require_tensorflow(f"kzoo.data.{name}")
+    value = getattr(importlib.import_module(f"kzoo.data.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__

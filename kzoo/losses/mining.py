@@ -1,5 +1,5 @@
-"""In-batch mining helpers for metric-learning losses (keras.ops; the
-semi-hard search uses TensorFlow's `tf.searchsorted`).
+"""In-batch mining helpers for metric-learning losses (keras.ops, on every
+Keras backend).
 
 Everything here works on a batch of `B` integer labels and the `[B, B]`
 matrix of pairwise distances between the batch's embeddings
@@ -178,9 +178,9 @@ def semi_hard_index(negatives, distances):
 
     The selection costs `O(B**2 log B)` time and `O(B**2)` memory: each
     anchor's negative distances are sorted once and every `d(a, p)` is
-    binary-searched in them (`tf.searchsorted(..., side="right")`). It is
+    binary-searched in them (`kzoo.ops.searchsorted_rows(..., side="right")`). It is
     computed without gradient; gather the chosen distance from the
-    differentiable matrix (`tf.gather(distances, index, batch_dims=1)`)
+    differentiable matrix (`ops.take_along_axis(distances, index, axis=1)`)
     so that the gradient flows through `d(a, n)`. A distance of `+inf` or
     NaN is ranked as the largest finite float32: the index always points
     at a negative of the anchor (when it has one).
@@ -196,36 +196,29 @@ def semi_hard_index(negatives, distances):
         anchors that have at least one negative. An anchor without any
         negative gets index 0 (an arbitrary valid index; mask it out).
     """
-    import tensorflow as tf
-
-    d = tf.stop_gradient(tf.cast(distances, "float32"))
-    negatives = tf.cast(negatives, "bool")
-    b = tf.shape(d)[0]
+    d = ops.stop_gradient(ops.cast(distances, "float32"))
+    negatives = ops.cast(negatives, "bool")
     # Sort key: each negative's distance (+inf and NaN replaced by the
     # largest finite float32), +inf for the other entries, so that an
     # anchor's negatives come first, in ascending order of distance.
-    finite = tf.where(tf.less_equal(d, _FLOAT32_MAX), d, _FLOAT32_MAX)
-    key = tf.where(negatives, finite, float("inf"))
-    # Ascending sort of each row, values and indices at once (`top_k` of
-    # the negated keys; equal keys keep their index order).
-    negated, order = tf.math.top_k(-key, k=b, sorted=True)
-    sorted_key = -negated
+    finite = ops.where(ops.less_equal(d, _FLOAT32_MAX), d, _FLOAT32_MAX)
+    key = ops.where(negatives, finite, float("inf"))
+    order = ops.argsort(key, axis=1)
+    sorted_key = ops.take_along_axis(key, order, axis=1)
     # Number of the anchor's negatives at distance <= d(a, p): the position,
     # in the sorted row, of the first negative strictly farther than p.
-    first_farther = tf.searchsorted(
-        sorted_key, d, side="right", out_type=tf.int32
-    )
-    num_negatives = tf.reduce_sum(tf.cast(negatives, "int32"), axis=1)
-    has_farther = tf.less(first_farther, num_negatives[:, None])
-    last = tf.maximum(b - 1, 0)
-    position = tf.where(
+    first_farther = kops.searchsorted_rows(sorted_key, d, side="right")
+    num_negatives = ops.sum(ops.cast(negatives, "int32"), axis=1)
+    has_farther = ops.less(first_farther, ops.expand_dims(num_negatives, 1))
+    last = ops.maximum(ops.shape(d)[0] - 1, 0)
+    position = ops.where(
         has_farther,
-        tf.minimum(first_farther, last),
+        ops.minimum(first_farther, last),
         # no negative farther than p: the anchor's farthest one
-        tf.maximum(num_negatives - 1, 0)[:, None],
+        ops.expand_dims(ops.maximum(num_negatives - 1, 0), 1),
     )
-    index = tf.gather(order, position, batch_dims=1)
-    return index, tf.greater(num_negatives, 0)
+    index = ops.take_along_axis(order, ops.cast(position, "int32"), axis=1)
+    return ops.cast(index, "int32"), ops.greater(num_negatives, 0)
 
 
 def semi_hard(labels, distances):
@@ -263,12 +256,10 @@ def semi_hard(labels, distances):
         - [Schroff et al., 2015, "FaceNet"](https://arxiv.org/abs/1503.03832),
           section 3.2.
     """
-    import tensorflow as tf
-
-    distances = tf.cast(tf.convert_to_tensor(distances), "float32")
+    distances = ops.cast(ops.convert_to_tensor(distances), "float32")
     pos = positive_mask(labels)
     index, has_negative = semi_hard_index(negative_mask(labels), distances)
-    chosen = tf.gather(distances, index, batch_dims=1)  # d(a, n(a, p))
+    chosen = ops.take_along_axis(distances, index, axis=1)  # d(a, n(a, p))
     valid = ops.logical_and(pos, ops.expand_dims(has_negative, 1))
     return ops.where(valid, chosen, 0.0), valid
 

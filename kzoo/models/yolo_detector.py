@@ -4,7 +4,6 @@ import keras
 import numpy as np
 from keras import ops
 
-from kzoo.data.yolo_targets import YOLOTargetEncoder
 from kzoo.layers.non_max_suppression import NonMaxSuppression
 from kzoo.layers.yolo_decode import YOLODecode
 from kzoo.layers.yolo_head import YOLOHead
@@ -220,7 +219,10 @@ class YOLODetector(keras.Model):
         return self.image_size, self.grid_size
 
     def target_encoder(self):
-        """The `kzoo.data.YOLOTargetEncoder` matching this detector."""
+        """The `kzoo.data.YOLOTargetEncoder` matching this detector
+        (TensorFlow: it encodes boxes inside `tf.data`)."""
+        from kzoo.data.yolo_targets import YOLOTargetEncoder
+
         image_size, grid = self._static_sizes("target_encoder()")
         return YOLOTargetEncoder(grid, self.num_boxes, self.num_classes,
                                  image_size, anchors=self.anchors)

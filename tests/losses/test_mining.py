@@ -202,8 +202,9 @@ def test_semi_hard_gradient_goes_to_the_chosen_negative_only():
     # one of the tied negatives 2, 3 - the whole gradient goes to it.
     labels = np.array([0, 0, 1, 1, 2])
     x = np.array([[0.0], [1.0], [2.0], [-2.0], [3.0]], "float32")
-    d = tf.Variable(mining.distance_matrix(x, "l2"))
+    d = tf.constant(mining.distance_matrix(x, "l2"))
     with tf.GradientTape() as tape:
+        tape.watch(d)
         chosen, valid = mining.semi_hard(labels, d)
         total = tf.reduce_sum(chosen)
     grad = tape.gradient(total, d).numpy()
