@@ -40,16 +40,43 @@ Differences from tensorflow-addons:
   `LossFunctionWrapper`): the scalar losses return an unreduced scalar, as
   tfa's `reduction="none"` did; `reduction="auto"` is accepted; they take
   an extra `dtype` argument; unknown keyword arguments raise instead of
-  being silently ignored. Keras 3's `Loss.__call__` casts `y_pred` to the
-  loss's dtype (float32 by default), so the classes return float32 for
-  float16 inputs; the functions return the input dtype, as tfa.
+  being silently ignored.
+- Result dtype: tfa's. Functions and classes return the float dtype of
+  `y_pred` (`embeddings` for `lifted_struct_loss`): float16 in, float16
+  out, bfloat16 in, bfloat16 out (tfa's classes under tf.keras 2 did not
+  cast their inputs). A class's `dtype=None` (the default) keeps that;
+  Keras 3's own convention, where `Loss.__call__` casts `y_pred` to the
+  loss's dtype and returns that dtype (float32 for float16 inputs), is
+  what an explicit `dtype` gives (`dtype="float32"`, or a
+  `keras.DTypePolicy`). Internal precision: float16 / bfloat16 inputs are
+  computed in float32 everywhere (tfa did that for the triplet and lifted
+  losses but computed `contrastive_loss` and the N-pairs losses in the
+  input dtype: kzoo's values are tfa's up to that dtype's rounding); the
+  triplet and lifted losses compute float64 inputs in float32 too (tfa:
+  float64), and a class with `dtype=None` computes in
+  `keras.backend.floatx()` (float32) before casting the result back.
+  (In `model.fit`, a float16 model output thus gives a float16 loss value,
+  which Keras' compiled loss casts to float32.)
 - Small robustness fixes that leave tfa's values unchanged wherever tfa's
   were finite and well-shaped: the soft triplet margin is a stable softplus
   (tfa's `log1p(exp(x))` overflows to inf for large gaps); the lifted loss
   never exponentiates non-negative pairs; `contrastive_loss` aligns `[B]`
   with `[B, 1]` instead of broadcasting to `[B, B]`; `npairs_loss` accepts
   `[B, 1]` labels; integer labels stay exact in the classes (Keras 3 would
-  otherwise cast them to float32, merging ids above 2**24).
+  otherwise cast them to float32, merging ids above 2**24);
+  `metric_learning.pairwise_distance` accepts float16 / bfloat16 features
+  (tfa's raised a dtype error).
+- Wrong shapes raise a `ValueError` that names the expected shape and
+  ends with the received one (`... Received: y_pred.shape=(8, 16)`),
+  where tfa failed inside TensorFlow or broadcast silently: `[B, D]`
+  embeddings given to `contrastive_loss` (which takes `[B]` distances;
+  with `B == D` tfa broadcast them silently), `[B, 2]` labels or `[B]`
+  embeddings for the triplet and lifted losses, labels and embeddings of
+  different batch sizes, non-square N-pairs logits, `[B]` labels for
+  `npairs_multilabel_loss`.
+- Keras' JAX and PyTorch backends work too (`KERAS_BACKEND=jax` /
+  `torch`), except `tf.SparseTensor` labels and the global-batch gather
+  under `tf.distribute`, which are TensorFlow features.
 - Registered as `"kzoo.addons>Name"`; tensorflow-addons' `"Addons>Name"`
   keys are aliased, so loss configs saved with tensorflow-addons load. (Keras
   3's `compile` does not accept custom losses as strings: pass the object.)

@@ -2,6 +2,8 @@
 
 import keras
 
+from kzoo.layers._batch_norm import batch_normalization
+
 
 @keras.saving.register_keras_serializable(package="kzoo")
 class MLPHead(keras.layers.Layer):
@@ -26,8 +28,10 @@ class MLPHead(keras.layers.Layer):
             BatchNormalization. Defaults to `False`.
         output_use_bias: whether the output `Dense` has a bias. Defaults to
             `True`.
-        synchronized: use cross-replica (synchronised) batch statistics under
-            `tf.distribute`, as the SimSiam paper does. Defaults to `False`.
+        synchronized: use cross-replica (synchronised) batch statistics, as
+            the SimSiam paper does: `BatchNormalization(synchronized=True)`
+            under `tf.distribute`; on JAX, `keras.distribution.DataParallel`
+            computes global batch statistics already. Defaults to `False`.
         kernel_regularizer: regularizer of every `Dense` kernel. Defaults to
             `None`.
         **kwargs: base layer arguments (`name`, `dtype`, ...).
@@ -69,7 +73,7 @@ class MLPHead(keras.layers.Layer):
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
 
         def bn(name):
-            return keras.layers.BatchNormalization(
+            return batch_normalization(
                 synchronized=synchronized, name=name, dtype=self.dtype_policy
             )
 

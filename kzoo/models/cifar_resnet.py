@@ -9,9 +9,11 @@ The global-average-pooling layer is named `"backbone_pool"`.
 import keras
 from keras import layers
 
+from kzoo.layers._batch_norm import batch_normalization
+
 
 def _bn(synchronized, name):
-    return layers.BatchNormalization(synchronized=synchronized, name=name)
+    return batch_normalization(synchronized=synchronized, name=name)
 
 
 def _conv(filters, kernel, strides=1, name=None, kernel_initializer="he_normal"):
@@ -71,8 +73,9 @@ def cifar_resnet_v2(
             by default. Defaults to `False`.
         synchronized_bn: synchronise batch statistics across replicas under
             `tf.distribute` (`BatchNormalization(synchronized=True)`), so a
-            step on N replicas equals the step on one device. Defaults to
-            `False`.
+            step on N replicas equals the step on one device (on JAX,
+            `keras.distribution.DataParallel` does so without it). Defaults
+            to `False`.
         name: model name. Defaults to `f"resnet{depth}_cifar"`.
 
     Returns:

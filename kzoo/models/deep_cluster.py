@@ -544,7 +544,7 @@ class DeepClusterCallback(keras.callbacks.Callback):
         verbose=1,
     ):
         super().__init__()
-        from kzoo.data.deep_cluster_dataset import UniformLabelSampler
+        from kzoo.data.deep_clustering import UniformLabelSampler
 
         _import_sklearn()
         if not isinstance(sampler, UniformLabelSampler):

@@ -5,6 +5,8 @@ import numbers
 import keras
 from keras import layers
 
+from kzoo.layers._batch_norm import batch_normalization
+
 
 def tiny_darknet(input_shape=(320, 320, 3), width=16, output_stride=32,
                  bn_momentum=0.99, synchronized_bn=False, name="tiny_darknet"):
@@ -75,9 +77,9 @@ def tiny_darknet(input_shape=(320, 320, 3), width=16, output_stride=32,
         x = layers.Conv2D(width * 2 ** i, 3, padding="same", use_bias=False,
                           kernel_initializer="he_normal",
                           name=f"conv{i}")(x)
-        x = layers.BatchNormalization(momentum=bn_momentum,
-                                      synchronized=synchronized_bn,
-                                      name=f"bn{i}")(x)
+        x = batch_normalization(momentum=bn_momentum,
+                                synchronized=synchronized_bn,
+                                name=f"bn{i}")(x)
         x = layers.LeakyReLU(0.1, name=f"leaky{i}")(x)
         if i < pools:
             x = layers.MaxPooling2D(2, name=f"pool{i}")(x)

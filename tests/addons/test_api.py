@@ -10,6 +10,7 @@ import pytest
 
 import kzoo.addons.losses
 from kzoo import addons as tfa
+from tests.addons.helpers import f32
 
 CLASSES = ["TripletSemiHardLoss", "TripletHardLoss", "ContrastiveLoss",
            "LiftedStructLoss", "NpairsLoss", "NpairsMultilabelLoss"]
@@ -113,7 +114,7 @@ def test_npairs_and_contrastive_twins():
     d = np.abs(x[:, 0])
     yb = y % 2
     assert float(tfa.losses.ContrastiveLoss(margin=2.0)(yb, d)) == pytest.approx(
-        float(np.mean(tfa.losses.contrastive_loss(yb, d, margin=2.0))), rel=1e-6)
+        float(np.mean(f32(tfa.losses.contrastive_loss(yb, d, margin=2.0)))), rel=1e-6)
 
 
 # --- get_config / from_config for every constructor argument --------------
@@ -275,3 +276,36 @@ def test_large_integer_labels_stay_distinct(loss, fn):
     sim = x @ x.T
     assert float(tfa.losses.NpairsLoss()(big, sim)) == pytest.approx(
         float(tfa.losses.npairs_loss(small, sim)), rel=1e-6)
+
+
+_NO_TF_SCRIPT = """
+import sys
+import numpy as np
+from kzoo import addons as tfa
+x = np.random.default_rng(0).random((6, 3)).astype("float32")
+y = np.array([0, 0, 1, 1, 2, 2])
+L = tfa.losses
+for loss in (L.TripletSemiHardLoss(), L.TripletHardLoss(soft=True),
+             L.LiftedStructLoss(), L.NpairsLoss()):
+    loss(y, {"anchors": x, "positives": x} if loss.name == "npairs_loss" else x)
+L.NpairsMultilabelLoss()(np.eye(3)[y], x @ x.T)
+L.ContrastiveLoss()(y % 2, x[:, 0])
+L.metric_learning.angular_distance(x)
+loaded = sorted(m for m in sys.modules if m.split(".")[0] == "tensorflow")
+print("TF-MODULES", loaded[:3])
+assert not loaded
+"""
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_no_tensorflow_import_off_the_tf_backend(backend):
+    # kzoo.addons is written with keras.ops: under JAX / PyTorch, importing
+    # it and computing every loss loads no TensorFlow module.
+    import subprocess
+    import sys
+
+    from tests.conftest import subprocess_env
+
+    proc = subprocess.run([sys.executable, "-c", _NO_TF_SCRIPT], capture_output=True,
+                          text=True, env=subprocess_env(KERAS_BACKEND=backend), timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]

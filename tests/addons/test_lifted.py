@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from kzoo import addons as tfa
 from tests.addons import reference as ref
+from tests.addons.helpers import as_dtype, dtype_of, f32
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -37,8 +37,22 @@ def test_half_precision(dtype):
     rng = np.random.default_rng(9)
     x = rng.random((10, 6)).astype("float32")
     y = rng.integers(0, 4, size=10)
-    xh = tf.constant(x, dtype)
-    got = tfa.losses.lifted_struct_loss(y, xh)
-    assert got.dtype == dtype
-    expected = ref.lifted_struct(y, tf.cast(xh, "float32").numpy())
-    np.testing.assert_allclose(float(got), expected, rtol=1e-2)
+    xh = as_dtype(x, dtype)
+    expected = ref.lifted_struct(y, f32(xh))
+    for got in (tfa.losses.lifted_struct_loss(y, xh), tfa.losses.LiftedStructLoss()(y, xh)):
+        assert dtype_of(got) == dtype
+        np.testing.assert_allclose(f32(got), expected, rtol=1e-2)
+
+
+@pytest.mark.parametrize("cls", [False, True], ids=["function", "class"])
+def test_wrong_shapes_are_clear_errors(cls):
+    loss = tfa.losses.LiftedStructLoss() if cls else tfa.losses.lifted_struct_loss
+    labels_name, emb_name = ("y_true", "y_pred") if cls else ("labels", "embeddings")
+    x = np.zeros((6, 4), "float32")
+    with pytest.raises(ValueError, match=rf"Received: {labels_name}.shape=\(6, 2\)$"):
+        loss(np.zeros((6, 2), "int64"), x)
+    with pytest.raises(ValueError, match=rf"`\[B, D\]` embeddings.*Received: {emb_name}.shape=\(6,\)$"):
+        loss(np.zeros(6, "int64"), x[:, 0])
+    with pytest.raises(ValueError, match=rf"same batch size.*Received: {labels_name}.shape=\(5,\), "
+                                         rf"{emb_name}.shape=\(6, 4\)$"):
+        loss(np.zeros(5, "int64"), x)

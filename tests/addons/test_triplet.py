@@ -1,11 +1,12 @@
 """Triplet losses against tensorflow-addons 0.23's definitions."""
 
+import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from kzoo import addons as tfa
 from tests.addons import reference as ref
+from tests.addons.helpers import as_dtype, dtype_of, f32, value_and_grad
 
 METRICS = ["L2", "squared-L2", "angular"]
 
@@ -44,24 +45,26 @@ def test_hard_matches_reference(metric, soft, seed):
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 @pytest.mark.parametrize("metric", METRICS)
 def test_half_precision_is_computed_in_float32(dtype, metric):
-    # As tfa: cast up to float32, mine, cast the scalar back to the input dtype.
+    # As tfa: cast up to float32, mine, cast the scalar back to the input
+    # dtype; the classes too (dtype=None), as tfa's under tf.keras 2.
     y, x = _batch(7)
-    xh = tf.constant(x, dtype)
-    x_rounded = tf.cast(xh, "float32").numpy()
-    for fn, ref_fn in ((tfa.losses.triplet_semihard_loss, ref.triplet_semihard),
-                       (tfa.losses.triplet_hard_loss, ref.triplet_hard)):
-        got = fn(y, xh, distance_metric=metric)
-        assert got.dtype == dtype
+    xh = as_dtype(x, dtype)
+    x_rounded = f32(xh)
+    for fn, cls, ref_fn in (
+            (tfa.losses.triplet_semihard_loss, tfa.losses.TripletSemiHardLoss, ref.triplet_semihard),
+            (tfa.losses.triplet_hard_loss, tfa.losses.TripletHardLoss, ref.triplet_hard)):
         expected = ref_fn(y, x_rounded, 1.0, metric=metric)
-        np.testing.assert_allclose(float(got), expected, rtol=1e-2, atol=1e-3)
-    # The Keras class casts y_pred to its own dtype (float32) first.
-    assert tfa.losses.TripletSemiHardLoss(distance_metric=metric)(y, xh).dtype == "float32"
+        for got in (fn(y, xh, distance_metric=metric), cls(distance_metric=metric)(y, xh)):
+            assert dtype_of(got) == dtype
+            np.testing.assert_allclose(f32(got), expected, rtol=1e-2, atol=1e-3)
+        # An explicit dtype is Keras 3's convention: the result has that dtype.
+        assert dtype_of(cls(distance_metric=metric, dtype="float32")(y, xh)) == "float32"
 
 
 def test_tfa_docstring_examples():
-    y_true = tf.convert_to_tensor([0, 0])
-    y_pred = tf.convert_to_tensor([[0.0, 1.0], [1.0, 0.0]])
-    dot = lambda x: tf.linalg.matmul(x, x, transpose_b=True)  # noqa: E731
+    y_true = np.array([0, 0])
+    y_pred = np.array([[0.0, 1.0], [1.0, 0.0]], "float32")
+    dot = lambda x: keras.ops.matmul(x, keras.ops.transpose(x))  # noqa: E731
     # One class: no negative at all, so tfa's fallback "negative" is the row
     # minimum, 0 (the diagonal): loss = margin + d(a, p) = 1 + sqrt(2).
     semihard = tfa.losses.triplet_semihard_loss(y_true, y_pred, distance_metric="L2")
@@ -155,13 +158,12 @@ def test_hard_mean_is_over_all_anchors_including_those_without_positives():
 def test_soft_margin_is_finite_where_log1p_exp_overflows():
     # gap = 100 - 0 for anchor 0: log1p(exp(100)) is inf in float32; the
     # stable softplus gives ~100 and gradient ~1 (tfa: inf / NaN).
-    x = tf.Variable([[0.0], [100.0], [0.0]])
+    x = np.array([[0.0], [100.0], [0.0]], "float32")
     y = np.array([0, 0, 1])
-    with tf.GradientTape() as tape:
-        loss = tfa.losses.triplet_hard_loss(y, x, soft=True)
-    grad = tape.gradient(loss, x)
-    assert np.isfinite(float(loss)) and np.all(np.isfinite(grad.numpy()))
-    assert float(loss) == pytest.approx(ref.triplet_hard(y, x.numpy(), soft=True), rel=1e-5)
+    loss, grad, _ = value_and_grad(
+        lambda e: tfa.losses.triplet_hard_loss(y, e, soft=True), x)
+    assert np.isfinite(float(loss)) and np.all(np.isfinite(grad))
+    assert float(loss) == pytest.approx(ref.triplet_hard(y, x, soft=True), rel=1e-5)
 
 
 @pytest.mark.parametrize("fn", [tfa.losses.triplet_semihard_loss,
@@ -169,24 +171,25 @@ def test_soft_margin_is_finite_where_log1p_exp_overflows():
 def test_labels_column_and_callable_metric(fn):
     y, x = _batch(3)
     flat = fn(y, x)
-    np.testing.assert_allclose(fn(y[:, None], x), flat, rtol=1e-6)
-    np.testing.assert_allclose(fn(y.astype("float32"), x), flat, rtol=1e-6)
+    flat = f32(flat)
+    np.testing.assert_allclose(f32(fn(y[:, None], x)), flat, rtol=1e-6)
+    np.testing.assert_allclose(f32(fn(y.astype("float32"), x)), flat, rtol=1e-6)
     l2 = lambda e: tfa.losses.metric_learning.pairwise_distance(e)  # noqa: E731
-    np.testing.assert_allclose(fn(y, x, distance_metric=l2), flat, rtol=1e-6)
+    np.testing.assert_allclose(f32(fn(y, x, distance_metric=l2)), flat, rtol=1e-6)
 
 
 def test_metric_learning_distances():
     # tfa's tests: [[.5, .5], [1, 1]] -> sqrt(2)/2 off the diagonal.
-    x = tf.constant([[0.5, 0.5], [1.0, 1.0]])
+    x = np.array([[0.5, 0.5], [1.0, 1.0]], "float32")
     d = tfa.losses.metric_learning.pairwise_distance(x)
-    np.testing.assert_allclose(d, [[0, np.sqrt(2) / 2], [np.sqrt(2) / 2, 0]], atol=1e-6)
+    np.testing.assert_allclose(f32(d), [[0, np.sqrt(2) / 2], [np.sqrt(2) / 2, 0]], atol=1e-6)
     d2 = tfa.losses.metric_learning.pairwise_distance(x, squared=True)
-    np.testing.assert_allclose(d2, [[0, 0.5], [0.5, 0]], atol=1e-6)
-    same = tfa.losses.metric_learning.pairwise_distance(tf.constant([[1.0, 0.5], [1.0, 0.5]]))
-    assert float(tf.reduce_sum(same)) == 0.0
+    np.testing.assert_allclose(f32(d2), [[0, 0.5], [0.5, 0]], atol=1e-6)
+    same = tfa.losses.metric_learning.pairwise_distance(np.array([[1.0, 0.5], [1.0, 0.5]], "float32"))
+    assert float(np.sum(f32(same))) == 0.0
     _, x = _batch(1)
     np.testing.assert_allclose(
-        tfa.losses.metric_learning.angular_distance(x), ref.angular(x), atol=1e-6)
+        f32(tfa.losses.metric_learning.angular_distance(x)), ref.angular(x), atol=1e-6)
 
 
 def test_invalid_distance_metric():
@@ -226,7 +229,7 @@ def test_semihard_matches_brute_force_on_tied_batches(metric):
     batches.append((np.array([0, 0, 1, 2]), np.zeros((4, 3))))
     for y, x in batches:
         x = x.astype("float32")
-        d = np.asarray(_common.distance_matrix(x, metric))
+        d = f32(_common.distance_matrix(x, metric))
         for margin in (1.0, 0.3):
             expected = _brute_force_semihard(y, d, margin)
             got = tfa.losses.triplet_semihard_loss(y, x, margin=margin,
@@ -236,7 +239,10 @@ def test_semihard_matches_brute_force_on_tied_batches(metric):
             np.testing.assert_allclose(float(cls), expected, rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.tf_backend
 def test_semihard_builds_no_cubic_tensor():
+    import tensorflow as tf
+
     b = 48
 
     @tf.function
@@ -251,3 +257,19 @@ def test_semihard_builds_no_cubic_tensor():
     sizes = [t.shape.num_elements() or 0
              for op in graph.get_operations() for t in op.outputs]
     assert max(sizes) <= b * b
+
+
+@pytest.mark.parametrize("cls", [tfa.losses.TripletSemiHardLoss, tfa.losses.TripletHardLoss,
+                                 tfa.losses.triplet_semihard_loss, tfa.losses.triplet_hard_loss])
+def test_wrong_shapes_are_clear_errors(cls):
+    loss = cls() if isinstance(cls, type) else cls
+    x = np.zeros((6, 4), "float32")
+    with pytest.raises(ValueError, match=r"`\[B\]` or `\[B, 1\]`.*Received: y_true.shape=\(6, 2\)$"):
+        loss(np.zeros((6, 2), "int64"), x)  # e.g. one-hot labels
+    with pytest.raises(ValueError, match=r"`\[B, D\]` embeddings.*Received: y_pred.shape=\(6,\)$"):
+        loss(np.zeros(6, "int64"), x[:, 0])
+    with pytest.raises(ValueError, match=r"Received: y_pred.shape=\(2, 6, 4\)$"):
+        loss(np.zeros(6, "int64"), np.stack([x, x]))
+    with pytest.raises(ValueError, match=r"same batch size.*Received: y_true.shape=\(5,\), "
+                                         r"y_pred.shape=\(6, 4\)$"):
+        loss(np.zeros(5, "int64"), x)

@@ -17,6 +17,32 @@ def _same_rank(y_true, y_pred):
     return y_true, y_pred
 
 
+def _check_shapes(y_true, y_pred):
+    """After `_same_rank`: the labels and distances must have one shape (tfa
+    is elementwise); a clear error instead of a backend broadcast error,
+    typically for `[B, D]` embeddings passed as `y_pred`."""
+    t, p = _common.static_shape(y_true), _common.static_shape(y_pred)
+    if t is None or p is None:
+        return
+    if len(t) == len(p) and all(
+            a is None or b is None or a == b for a, b in zip(t, p)):
+        return
+    if len(p) == 1 or (len(p) == 2 and p[1] == 1):
+        raise ValueError(
+            "`y_true` must have the shape of `y_pred`, `[B]` or `[B, 1]`: "
+            "one binary pair label (1 = similar) per distance "
+            f"(y_pred.shape={_common.fmt_shape(p)}). "
+            f"Received: y_true.shape={_common.fmt_shape(t)}"
+        )
+    raise ValueError(
+        "`y_pred` must have shape `[B]` or `[B, 1]`: the pair distances "
+        "(e.g. `norm(a - b, axis=1)` of the two `[B, D]` embeddings), not "
+        "embeddings, one per label of `y_true` "
+        f"(y_true.shape={_common.fmt_shape(t)}). "
+        f"Received: y_pred.shape={_common.fmt_shape(p)}"
+    )
+
+
 @keras.saving.register_keras_serializable(package="kzoo.addons")
 def contrastive_loss(y_true, y_pred, margin=1.0):
     """Contrastive loss of pair distances, per pair, as `tfa.losses`.
@@ -32,12 +58,18 @@ def contrastive_loss(y_true, y_pred, margin=1.0):
     ```
 
     Unlike tfa, `y_true` `[B]` and `y_pred` `[B, 1]` (or the reverse) are
-    aligned instead of broadcast to `[B, B]`. Computed in float32 (float64
-    stays float64) and returned in the dtype of `y_pred`.
+    aligned instead of broadcast to `[B, B]`, and other shape mismatches
+    (e.g. `[B, D]` embeddings passed as `y_pred`) raise a `ValueError`
+    instead of broadcasting or failing inside the backend.
+
+    Returned in the dtype of `y_pred`, as tfa. Computed in float32 (float64
+    stays float64); tfa computed float16 / bfloat16 inputs in that dtype,
+    kzoo in float32 (the results agree to that dtype's precision).
 
     Args:
         y_true: binary pair labels, 1 = similar, 0 = dissimilar.
-        y_pred: float pair distances, same shape as `y_true`.
+        y_pred: float pair distances `[B]` or `[B, 1]` (in general: the
+            shape of `y_true`).
         margin: margin term. Defaults to `1.0`.
 
     Returns:
@@ -52,6 +84,7 @@ def contrastive_loss(y_true, y_pred, margin=1.0):
     d = ops.cast(y_pred, dtype)
     y = ops.cast(ops.convert_to_tensor(y_true), dtype)
     y, d = _same_rank(y, d)
+    _check_shapes(y, d)
     margin = ops.cast(margin, dtype)
     loss = y * ops.square(d) + (1.0 - y) * ops.square(ops.maximum(margin - d, 0.0))
     return ops.cast(loss, out_dtype)
@@ -74,8 +107,11 @@ class ContrastiveLoss(_common.AddonsLoss):
             (= `"sum_over_batch_size"`). `tf.keras.losses.Reduction.*`
             values work. Defaults to `"sum_over_batch_size"`.
         name: name of the loss. Defaults to `"contrastive_loss"`.
-        dtype: dtype of the loss's computations. Defaults to `None`
-            (floatx).
+        dtype: `None` (the default) follows tfa: the loss is computed in
+            float32 (`keras.backend.floatx()`) and returned in the float
+            dtype of `y_pred` (float16 in, float16 out). A dtype or
+            `keras.DTypePolicy` follows Keras 3: the inputs are cast to its
+            compute dtype, which is also the result's.
     """
 
     _default_reduction = "sum_over_batch_size"

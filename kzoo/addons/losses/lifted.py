@@ -26,7 +26,9 @@ def lifted_struct_loss(labels, embeddings, margin=1.0):
     and the exponentials of non-negative entries (which could overflow in
     tfa) are never formed.
 
-    Computed in float32, returned in the dtype of `embeddings`.
+    Computed in float32 (float16 / bfloat16 inputs are cast up, as in tfa;
+    float64 ones too, where tfa kept float64), returned in the dtype of
+    `embeddings`, as tfa.
 
     Difference from tfa: 0, not NaN, when the batch has no positive pair
     (0 / 0) or only one class (log of an empty sum); gradients stay finite.
@@ -42,8 +44,10 @@ def lifted_struct_loss(labels, embeddings, margin=1.0):
     Reference:
         - [Oh Song et al., 2016](https://arxiv.org/abs/1511.06452).
     """
-    labels = _common.labels_column(labels)
+    labels = ops.convert_to_tensor(labels)
     embeddings = ops.convert_to_tensor(embeddings)
+    _common.check_embeddings(labels, embeddings, "labels", "embeddings")
+    labels = _common.labels_column(labels)
     pdist = kzoo.ops.pairwise_distance(ops.cast(embeddings, "float32"))
     adjacency = ops.equal(labels, ops.transpose(labels))
     negatives = ops.logical_not(adjacency)
@@ -96,7 +100,11 @@ class LiftedStructLoss(_common.LabelLoss):
         reduction: applied by `keras.losses.Loss` to the scalar (only
             matters with `sample_weight`); `"auto"` means `"none"`. tfa
             ignored this argument. Defaults to `"none"`.
-        dtype: dtype of the loss's result. Defaults to `None` (floatx).
+        dtype: `None` (the default) follows tfa: the loss is computed in
+            float32 (`keras.backend.floatx()`) and returned in the float
+            dtype of `y_pred` (float16 in, float16 out). A dtype or
+            `keras.DTypePolicy` follows Keras 3: the inputs are cast to its
+            compute dtype, which is also the result's.
     """
 
     def __init__(self, margin=1.0, name=None, reduction="none", dtype=None,
@@ -106,6 +114,7 @@ class LiftedStructLoss(_common.LabelLoss):
         self.margin = margin
 
     def call(self, y_true, y_pred):
+        _common.check_embeddings(y_true, y_pred)  # the class's names
         return lifted_struct_loss(y_true, y_pred, margin=self.margin)
 
     def get_config(self):

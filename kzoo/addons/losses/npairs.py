@@ -35,9 +35,11 @@ def npairs_loss(y_true, y_pred):
     loss = mean_i(-sum_j target[i, j] * log_softmax(y_pred[i])[j])
     ```
 
-    Computed in float32 (float64 stays float64), returned in the dtype of
-    `y_pred`. `y_true` may be `[B]` or `[B, 1]` (tfa required `[B]`). An
-    empty batch gives 0 (tfa: NaN).
+    Returned in the dtype of `y_pred`, as tfa. Computed in float32
+    (float64 stays float64); tfa computed float16 / bfloat16 logits in that
+    dtype, kzoo in float32 (the results agree to that dtype's precision).
+    `y_true` may be `[B]` or `[B, 1]` (tfa required `[B]`). An empty batch
+    gives 0 (tfa: NaN).
 
     Args:
         y_true: integer class labels `[B]` or `[B, 1]`.
@@ -50,6 +52,10 @@ def npairs_loss(y_true, y_pred):
         - [Sohn, 2016](https://papers.nips.cc/paper/6200-improved-deep-metric-learning-with-multi-class-n-pair-loss-objective).
     """
     y_pred = ops.convert_to_tensor(y_pred)
+    y_true = ops.convert_to_tensor(y_true)
+    _common.check_class_labels(y_true)
+    _common.check_logits(y_pred)
+    _common.same_batch(y_true, y_pred, "y_true", "y_pred")
     dtype = _common.compute_dtype(y_pred)
     logits = ops.cast(y_pred, dtype)
     labels = _common.labels_column(y_true)
@@ -87,9 +93,18 @@ def npairs_multilabel_loss(y_true, y_pred):
         Scalar loss in the dtype of `y_pred`.
     """
     y_pred = ops.convert_to_tensor(y_pred)
+    _common.check_logits(y_pred)
     dtype = _common.compute_dtype(y_pred)
     logits = ops.cast(y_pred, dtype)
-    labels = ops.cast(ops.convert_to_tensor(y_true, sparse=False), dtype)
+    labels = ops.convert_to_tensor(y_true, sparse=False)
+    shape = _common.static_shape(labels)
+    if shape is not None and len(shape) != 2:
+        raise ValueError(
+            "`y_true` must be the `[B, C]` binary class indicators (1 if "
+            "example i has class c; for one integer label per example use "
+            f"`npairs_loss`). Received: y_true.shape={_common.fmt_shape(shape)}")
+    _common.same_batch(labels, y_pred, "y_true", "y_pred")
+    labels = ops.cast(labels, dtype)
     overlap = ops.matmul(labels, ops.transpose(labels))
     targets = ops.divide_no_nan(
         overlap, ops.sum(overlap, axis=1, keepdims=True)
@@ -126,7 +141,19 @@ def _logits(y_pred):
             "`y_pred` must be the `[B, B]` logits or a dict with keys "
             f"'anchors' and 'positives'. Missing: {sorted(missing)}. "
             f"Received: y_pred keys={sorted(y_pred)}")
-    return ops.matmul(y_pred["anchors"], ops.transpose(y_pred["positives"]))
+    anchors = ops.convert_to_tensor(y_pred["anchors"])
+    positives = ops.convert_to_tensor(y_pred["positives"])
+    a, p = _common.static_shape(anchors), _common.static_shape(positives)
+    if a is not None and p is not None and (
+            len(a) != 2 or len(p) != 2
+            or None not in (a[0], p[0]) and a[0] != p[0]
+            or None not in (a[1], p[1]) and a[1] != p[1]):
+        raise ValueError(
+            "`y_pred['anchors']` and `y_pred['positives']` must be `[B, D]` "
+            "embeddings of the same shape (row i of both is pair i). "
+            f"Received: anchors.shape={_common.fmt_shape(a)}, "
+            f"positives.shape={_common.fmt_shape(p)}")
+    return ops.matmul(anchors, ops.transpose(positives))
 
 
 @keras.saving.register_keras_serializable(package="kzoo.addons")
@@ -148,8 +175,12 @@ class NpairsLoss(_common.LabelLoss):
         reduction: applied by `keras.losses.Loss` to the scalar (only
             matters with `sample_weight`); `"auto"` means `"none"`.
             Defaults to `"none"` (tfa's fixed value).
-        dtype: dtype of the loss's computations. Defaults to `None`
-            (floatx).
+        dtype: `None` (the default) follows tfa: the loss is computed in
+            float32 (`keras.backend.floatx()`) and returned in the float
+            dtype of `y_pred` (of the embeddings, for the dict form):
+            float16 in, float16 out. A dtype or `keras.DTypePolicy` follows
+            Keras 3: the inputs are cast to its compute dtype, which is also
+            the result's.
     """
 
     def __init__(self, name="npairs_loss", reduction="none", dtype=None,
@@ -178,8 +209,8 @@ class NpairsMultilabelLoss(_common.InBatchAddonsLoss):
     Args:
         name: name of the loss. Defaults to `"npairs_multilabel_loss"`.
         reduction: as in `NpairsLoss`. Defaults to `"none"`.
-        dtype: dtype of the loss's computations. Defaults to `None`
-            (floatx).
+        dtype: as in `NpairsLoss`. Defaults to `None` (the dtype of
+            `y_pred`).
     """
 
     def __init__(

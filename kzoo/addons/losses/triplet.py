@@ -12,8 +12,10 @@ from kzoo.losses import mining
 
 
 def _distances_and_masks(y_true, y_pred, distance_metric):
-    labels = _common.labels_column(y_true)
+    y_true = ops.convert_to_tensor(y_true)
     embeddings = ops.convert_to_tensor(y_pred)
+    _common.check_embeddings(y_true, embeddings)
+    labels = _common.labels_column(y_true)
     pdist = _common.distance_matrix(embeddings, distance_metric)
     adjacency = ops.equal(labels, ops.transpose(labels))
     positives = ops.logical_and(
@@ -43,7 +45,8 @@ def triplet_semihard_loss(y_true, y_pred, margin=1.0, distance_metric="L2"):
     ```
 
     Computed in float32 (float16 / bfloat16 inputs are cast up, as in tfa)
-    and returned in the dtype of `y_pred`.
+    and returned in the dtype of `y_pred`, as tfa. float64 inputs are also
+    computed in float32 (tfa: in float64) and returned as float64.
 
     Differences from tfa: a batch without any positive pair (all labels
     distinct, or a batch of one) gives 0, not tfa's NaN (0 / 0); gradients
@@ -91,7 +94,7 @@ def triplet_semihard_loss(y_true, y_pred, margin=1.0, distance_metric="L2"):
     chosen = ops.take_along_axis(pdist, index, axis=1)  # d(a, n(a, p))
     # An anchor without negatives: tfa's masked maximum over an empty mask
     # is the minimum of the anchor's whole row (`initial`: empty batch).
-    row_minimum = ops.min(pdist, axis=1, keepdims=True, initial=float("inf"))
+    row_minimum = _common.reduce_min(pdist, axis=1, keepdims=True)
     semihard_negatives = ops.where(
         ops.expand_dims(has_negative, 1), chosen, row_minimum
     )
@@ -128,8 +131,8 @@ def triplet_hard_loss(
     `log1p(exp(x))` wherever that is finite, and finite (with a finite
     gradient) where tfa's overflows to inf.
 
-    Computed in float32 and returned in the dtype of `y_pred`. An empty
-    batch gives 0 (tfa: NaN).
+    Computed in float32 and returned in the dtype of `y_pred`, as in
+    `triplet_semihard_loss`. An empty batch gives 0 (tfa: NaN).
 
     Args:
         y_true: integer class labels, `[B]` or `[B, 1]`.
@@ -208,8 +211,12 @@ class TripletSemiHardLoss(_TripletBase):
         reduction: applied by `keras.losses.Loss` to the scalar (only
             matters with `sample_weight`); `"auto"` means `"none"`. tfa
             ignored this argument. Defaults to `"none"`.
-        dtype: dtype of the loss's result. Defaults to `None` (floatx);
-            the mining always runs in float32.
+        dtype: `None` (the default) follows tfa: the loss is computed in
+            float32 (`keras.backend.floatx()`) and returned in the float
+            dtype of `y_pred` (float16 in, float16 out). A dtype or
+            `keras.DTypePolicy` follows Keras 3: the inputs are cast to its
+            compute dtype, which is also the result's. The mining always
+            runs in float32.
 
     Example:
 
@@ -259,7 +266,11 @@ class TripletHardLoss(_TripletBase):
             Defaults to `"L2"`.
         name: optional name. Defaults to `None` (`"triplet_hard_loss"`).
         reduction: as in `TripletSemiHardLoss`. Defaults to `"none"`.
-        dtype: dtype of the loss's result. Defaults to `None` (floatx).
+        dtype: `None` (the default) follows tfa: the loss is computed in
+            float32 (`keras.backend.floatx()`) and returned in the float
+            dtype of `y_pred` (float16 in, float16 out). A dtype or
+            `keras.DTypePolicy` follows Keras 3: the inputs are cast to its
+            compute dtype, which is also the result's.
     """
 
     def __init__(

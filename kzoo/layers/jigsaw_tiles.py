@@ -1,0 +1,236 @@
+"""Jigsaw puzzle tiles and labels (Noroozi & Favaro, 2016), as a layer."""
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+
+def _check_permutations(permutations, num_tiles):
+    perms = np.asarray(permutations)
+    if (perms.ndim != 2 or perms.shape[1] != num_tiles or len(perms) < 1
+            or not np.issubdtype(perms.dtype, np.integer)):
+        raise ValueError(
+            "`permutations` must be an integer array `[P, grid * grid]` = "
+            f"`[P, {num_tiles}]`. Received: permutations.shape={perms.shape}"
+        )
+    if not np.array_equal(np.sort(perms, axis=1),
+                          np.broadcast_to(np.arange(num_tiles), perms.shape)):
+        raise ValueError(
+            "Every row of `permutations` must be a permutation of "
+            f"range({num_tiles}). Received: permutations={perms.tolist()}"
+        )
+    if len(np.unique(perms, axis=0)) != len(perms):
+        raise ValueError(
+            "The rows of `permutations` must be distinct. "
+            f"Received: permutations={perms.tolist()}"
+        )
+    return perms.astype(np.int32)
+
+
+@keras.saving.register_keras_serializable(package="kzoo")
+class JigsawTiles(keras.layers.Layer):
+    """Cuts images into shuffled jigsaw puzzle tiles, labelled by shuffle.
+
+    The jigsaw puzzle task of Noroozi & Favaro (2016), computed with
+    `keras.ops` and `keras.random` so that it runs on any backend
+    (TensorFlow, JAX, PyTorch), inside a training step on an accelerator.
+    It computes what `kzoo.data.JigsawPretext`, the `tf.data` version, does
+    (the same permutation set; for the same offsets and labels, the same
+    tiles, up to the float32 rounding of the resize), with offsets and
+    labels of the same distribution (not the same draws).
+
+    Each image is resized (bilinear, antialiased) to a square of
+    `grid x grid` cells of `cell_size = round(tile_size * 75 / 64)` pixels
+    (rounded half up; the paper cuts 64 px tiles out of 75 px cells); an
+    image already of that size is used as is. From every cell, a
+    `tile_size x tile_size` tile is cut at an offset drawn uniformly in
+    `[0, cell_size - tile_size]` along each axis, independently per image
+    and cell (with `jitter=False`, at the centre offset
+    `(cell_size - tile_size) // 2`). Cells are numbered in row-major order.
+    One permutation `perm = permutations[label]` is drawn uniformly per
+    image, and output position `j` holds the tile cut from cell `perm[j]`.
+    `reassemble(tiles, labels)` undoes the shuffle.
+
+    Input: images `[B, H, W, C]` of pixels in `[0, 255]` (any dtype).
+    Output: a tuple `(tiles, labels)`: tiles
+    `[B, grid * grid, tile_size, tile_size, C]` in `[0, 255]`, of the
+    layer's compute dtype (`float32` by default), and `int32` labels `[B]`
+    in `[0, num_permutations)`, for `kzoo.models.jigsaw_network`. The layer
+    is applied in training and inference alike (its outputs define the
+    task).
+
+    Args:
+        num_permutations: size of the permutation set, the number of
+            classes. Defaults to `1000` (the paper's best setting).
+        tile_size: side of a tile in pixels. Defaults to `32`.
+        grid: tiles per side. Defaults to `3`.
+        jitter: cut each tile at a random offset in its cell; otherwise at
+            its centre. Defaults to `True`.
+        permutations: explicit integer array `[P, grid * grid]` of distinct
+            permutations; its length overrides `num_permutations`. Defaults
+            to `None`: `kzoo.data.maximal_hamming_permutations(
+            num_permutations, grid * grid, seed=0)`, the set of the
+            `tf.data` version (computing it imports `kzoo.data`, hence
+            TensorFlow).
+        seed: seed of the offsets and labels. Defaults to `None`.
+        **kwargs: base layer arguments.
+
+    Example:
+
+    ```python
+    jigsaw = kzoo.layers.JigsawTiles(num_permutations=100, seed=0)
+    tiles, labels = jigsaw(images)  # inside a custom train_step
+    tiles.shape  # (B, 9, 32, 32, 3), for images of any size
+    ```
+
+    Reference:
+        - [Noroozi & Favaro, 2016, "Unsupervised Learning of Visual
+          Representations by Solving Jigsaw Puzzles"](
+          https://arxiv.org/abs/1603.09246).
+    """
+
+    def __init__(self, num_permutations=1000, tile_size=32, grid=3,
+                 jitter=True, permutations=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if (isinstance(tile_size, bool) or int(tile_size) != tile_size
+                or tile_size < 1):
+            raise ValueError(
+                "`tile_size` must be a positive integer. "
+                f"Received: tile_size={tile_size}"
+            )
+        if isinstance(grid, bool) or int(grid) != grid or grid < 2:
+            raise ValueError(
+                f"`grid` must be an integer >= 2. Received: grid={grid}"
+            )
+        self.tile_size = int(tile_size)
+        self.grid = int(grid)
+        self.jitter = bool(jitter)
+        self.cell_size = int(math.floor(self.tile_size * 75 / 64 + 0.5))
+        num_tiles = self.grid * self.grid
+        if permutations is None:
+            # The NumPy search of the tf.data version (cached, shared).
+            from kzoo.data.jigsaw import maximal_hamming_permutations
+
+            self.permutations = maximal_hamming_permutations(
+                num_permutations, num_tiles, seed=0
+            )
+            self._explicit = False
+        else:
+            self.permutations = _check_permutations(permutations, num_tiles)
+            self._explicit = True
+        self.num_permutations = len(self.permutations)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def _check_images(self, shape):
+        if len(shape) != 4:
+            raise ValueError(
+                "`images` must be a batch `[B, H, W, C]`. "
+                f"Received: images.shape={tuple(shape)}"
+            )
+
+    def _cells(self, images, offsets):
+        """Tiles `[B, grid * grid, t, t, C]` in cell order (row-major).
+
+        `offsets`: `int32 [B, grid * grid, 2]`, the (row, column) of each
+        tile in its cell.
+        """
+        grid, cell, tile = self.grid, self.cell_size, self.tile_size
+        side = grid * cell
+        x = ops.cast(images, "float32")
+        if tuple(x.shape[1:3]) != (side, side):
+            x = ops.image.resize(x, (side, side), interpolation="bilinear",
+                                 antialias=True, data_format="channels_last")
+        shape = ops.shape(x)
+        batch, channels = shape[0], shape[3]
+        num_tiles = grid * grid
+        cells = ops.arange(num_tiles, dtype="int32")
+        top = (cells // grid) * cell + offsets[..., 0]  # [B, T]
+        left = (cells % grid) * cell + offsets[..., 1]
+        span = ops.arange(tile, dtype="int32")
+        rows = top[:, :, None, None] + span[:, None]  # [B, T, t, 1]
+        cols = left[:, :, None, None] + span[None, :]  # [B, T, 1, t]
+        # One gather of whole pixels: index row * side + col of every tile
+        # pixel, [B, T * t * t].
+        index = ops.reshape(rows * side + cols, (batch, -1))
+        pixels = ops.reshape(x, (batch, side * side, channels))
+        index = ops.broadcast_to(index[:, :, None],
+                                 (batch, num_tiles * tile * tile, channels))
+        tiles = ops.take_along_axis(pixels, index, axis=1)
+        return ops.reshape(tiles, (batch, num_tiles, tile, tile, channels))
+
+    def call(self, images):
+        self._check_images(images.shape)
+        batch = ops.shape(images)[0]
+        num_tiles = self.grid * self.grid
+        if self.jitter:
+            offsets = keras.random.randint(
+                (batch, num_tiles, 2), 0, self.cell_size - self.tile_size + 1,
+                dtype="int32", seed=self.seed_generator)
+        else:
+            offsets = ops.full((batch, num_tiles, 2),
+                               (self.cell_size - self.tile_size) // 2,
+                               dtype="int32")
+        tiles = self._cells(images, offsets)
+        labels = keras.random.randint((batch,), 0, self.num_permutations,
+                                      dtype="int32", seed=self.seed_generator)
+        tiles = self._shuffle(tiles, labels)
+        return ops.cast(tiles, self.compute_dtype), labels
+
+    def _shuffle(self, tiles, labels, inverse=False):
+        perms = ops.take(ops.convert_to_tensor(self.permutations, "int32"),
+                         ops.cast(labels, "int32"), axis=0)  # [B, T]
+        if inverse:
+            perms = ops.argsort(perms, axis=1)
+        shape = ops.shape(tiles)
+        flat = ops.reshape(tiles, (shape[0], shape[1], -1))
+        index = ops.broadcast_to(perms[:, :, None], ops.shape(flat))
+        return ops.reshape(ops.take_along_axis(flat, index, axis=1), shape)
+
+    def reassemble(self, tiles, labels, stitch=False):
+        """Undoes the shuffle of the layer.
+
+        Args:
+            tiles: shuffled tiles `[B, grid * grid, t, t, C]`.
+            labels: their permutation indices `[B]`.
+            stitch: return the tiles laid out side by side as one image
+                `[B, grid * t, grid * t, C]` instead of a list of tiles.
+                Defaults to `False`.
+
+        Returns:
+            The tiles in cell order (row-major) `[B, grid * grid, t, t, C]`,
+            or the stitched image.
+        """
+        cells = self._shuffle(ops.convert_to_tensor(tiles), labels,
+                              inverse=True)
+        if not stitch:
+            return cells
+        batch, _, height, width, channels = ops.shape(cells)
+        g = self.grid
+        x = ops.reshape(cells, (batch, g, g, height, width, channels))
+        x = ops.transpose(x, (0, 1, 3, 2, 4, 5))  # [B, g, t, g, t, C]
+        return ops.reshape(x, (batch, g * height, g * width, channels))
+
+    def compute_output_spec(self, images):
+        self._check_images(images.shape)
+        t = self.tile_size
+        shape = (images.shape[0], self.grid * self.grid, t, t,
+                 images.shape[3])
+        return (keras.KerasTensor(shape, dtype=self.compute_dtype),
+                keras.KerasTensor((images.shape[0],), dtype="int32"))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "num_permutations": self.num_permutations,
+            "tile_size": self.tile_size,
+            "grid": self.grid,
+            "jitter": self.jitter,
+            "permutations": (
+                self.permutations.tolist() if self._explicit else None
+            ),
+            "seed": self.seed,
+        })
+        return config

@@ -1,0 +1,112 @@
+"""Rotation prediction (RotNet) inputs and labels, as a layer."""
+
+import keras
+from keras import ops
+
+
+def _check_images(shape, name):
+    if len(shape) != 4:
+        raise ValueError(
+            "`images` must be a batch `[B, H, W, C]`. "
+            f"Received: images.shape={tuple(shape)}"
+        )
+    height, width = shape[1], shape[2]
+    if height is not None and width is not None and height != width:
+        raise ValueError(
+            f"`{name}` needs square images (a quarter turn changes the "
+            "shape of a rectangular one). "
+            f"Received: images.shape={tuple(shape)}"
+        )
+
+
+@keras.saving.register_keras_serializable(package="kzoo")
+class QuarterRotations(keras.layers.Layer):
+    """Rotates images by quarter turns and labels them with the turn count.
+
+    The inputs and labels of the rotation prediction task of Gidaris et al.
+    (2018, RotNet), computed with `keras.ops` and `keras.random` so that it
+    runs on any backend (TensorFlow, JAX, PyTorch), inside a training step
+    on an accelerator. It gives the same outputs as
+    `kzoo.data.RotationPretext`, the `tf.data` version, and its random
+    labels follow the same distribution (not the same draws).
+
+    The label `k` in `{0, 1, 2, 3}` means the image was rotated by `k * 90`
+    degrees counter-clockwise (`np.rot90(image, k)`), so
+    `np.rot90(inputs[i], -k)` gives back the original image.
+
+    With `all_rotations=True` (the paper's recipe), the output batch has
+    `4 * B` images, the four rotations of image `i` adjacent: output
+    `4 * i + k` is image `i` rotated by `k` quarter turns, with label `k`
+    (nothing is random). With `all_rotations=False`, each image gets one
+    rotation drawn uniformly, and the batch keeps its size `B`.
+
+    Input: square images `[B, S, S, C]` of pixels in `[0, 255]` (any
+    dtype). Output: a tuple `(inputs, labels)`, the rotated images as
+    floats (the layer's compute dtype, `float32` by default) in `[0, 255]`
+    and `int32` labels `[4 * B]` or `[B]`, for a 4-way classifier and
+    `SparseCategoricalCrossentropy`. The layer is applied in training and
+    inference alike (its outputs define the task).
+
+    Args:
+        all_rotations: output all four rotations of every image (batch of
+            `4 * B`); otherwise one random rotation per image. Defaults to
+            `True`.
+        seed: seed of the random rotations. Defaults to `None`.
+        **kwargs: base layer arguments.
+
+    Example:
+
+    ```python
+    rotate = kzoo.layers.QuarterRotations(all_rotations=False, seed=0)
+    inputs, labels = rotate(images)  # inside a custom train_step
+    ```
+
+    Reference:
+        - [Gidaris et al., 2018, "Unsupervised Representation Learning by
+          Predicting Image Rotations"](https://arxiv.org/abs/1803.07728).
+    """
+
+    def __init__(self, all_rotations=True, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.all_rotations = bool(all_rotations)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, images):
+        _check_images(images.shape, type(self).__name__)
+        x = ops.cast(images, "float32")
+        rotated = [x] + [ops.rot90(x, k, axes=(1, 2)) for k in (1, 2, 3)]
+        batch = ops.shape(x)[0]
+        if self.all_rotations:
+            # [B, 4, S, S, C]: the four rotations of each image, adjacent.
+            stacked = ops.stack(rotated, axis=1)
+            inputs = ops.reshape(stacked, (-1,) + tuple(ops.shape(x)[1:]))
+            labels = ops.reshape(
+                ops.broadcast_to(ops.arange(4, dtype="int32")[None, :],
+                                 (batch, 4)),
+                (-1,))
+        else:
+            labels = keras.random.randint(
+                (batch,), 0, 4, dtype="int32", seed=self.seed_generator)
+            selector = ops.reshape(labels, (-1, 1, 1, 1))
+            inputs = rotated[0]
+            for k in (1, 2, 3):
+                inputs = ops.where(selector == k, rotated[k], inputs)
+        return ops.cast(inputs, self.compute_dtype), labels
+
+    def compute_output_spec(self, images):
+        _check_images(images.shape, type(self).__name__)
+        batch = images.shape[0]
+        if self.all_rotations:
+            batch = None if batch is None else 4 * batch
+        return (
+            keras.KerasTensor((batch,) + tuple(images.shape[1:]),
+                              dtype=self.compute_dtype),
+            keras.KerasTensor((batch,), dtype="int32"),
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"all_rotations": self.all_rotations,
+                       "seed": self.seed})
+        return config

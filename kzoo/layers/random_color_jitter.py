@@ -1,0 +1,153 @@
+"""torchvision-style colour jitter with an apply probability, as a layer."""
+
+import keras
+from keras import ops
+
+from kzoo.layers._image_augmentation_layer import ImageAugmentationLayer
+
+# ITU-R 601 luma, as tf.image.rgb_to_grayscale, keras.ops.image and
+# torchvision use (and kzoo.data.augment).
+_LUMA = (0.2989, 0.5870, 0.1140)
+
+
+def gray(images):
+    """`[B, H, W, 1]` luma of `[B, H, W, 3]` images."""
+    weights = ops.convert_to_tensor(_LUMA, images.dtype)
+    return ops.sum(images * weights, axis=-1, keepdims=True)
+
+
+@keras.saving.register_keras_serializable(package="kzoo")
+class RandomColorJitter(ImageAugmentationLayer):
+    """Randomly changes brightness, contrast, saturation and hue.
+
+    torchvision's `ColorJitter` semantics (those of SimCLR and SimSiam),
+    per image, applied to each image with `probability` (SimCLR's
+    `RandomApply([ColorJitter(...)], p=0.8)`). In this fixed order:
+
+    - brightness: multiply by a factor in `[1 - brightness, 1 + brightness]`;
+    - contrast: blend with the image's mean grey level,
+      `mean + (x - mean) * f`, `f` in `[1 - contrast, 1 + contrast]`;
+    - saturation: blend with the image's greyscale version,
+      `g + (x - g) * f`, `f` in `[1 - saturation, 1 + saturation]`;
+    - hue: rotate the hue (HSV) by a shift in `[-hue, hue]` of a turn;
+
+    each factor uniform, the results clipped to `[0, 1]`. Greys are ITU-R
+    601 luma (`0.2989 R + 0.587 G + 0.114 B`). This is the layer form of
+    `kzoo.data.random_color_jitter` (same parameters and distribution); it
+    runs with `keras.ops` on any backend (inside a compiled training step,
+    on an accelerator) and inside `tf.data` (under the JAX and PyTorch
+    backends too).
+
+    Unlike `keras.layers.RandomColorJitter`, whose brightness is additive,
+    whose contrast blends each channel with its own mean, whose saturation
+    and hue factors are parametrised differently, and which has no apply
+    probability.
+
+    Input: `[B, H, W, 3]` images (or one `[H, W, 3]` image), floats in
+    `[0, 1]` or `uint8` in `[0, 255]` (converted to floats in `[0, 1]`).
+    Output: the same shape, floats in `[0, 1]`, in the layer's compute
+    dtype.
+
+    Only active in training (`training=True`, the default of a direct call,
+    as Keras' `Random*` layers; inside a model, `fit` augments and
+    `predict` does not); otherwise the identity.
+
+    Args:
+        brightness: brightness strength, in `[0, 1]`; `0` disables it.
+            Defaults to `0.4`.
+        contrast: contrast strength, in `[0, 1]`; `0` disables it. Defaults
+            to `0.4`.
+        saturation: saturation strength, in `[0, 1]`; `0` disables it.
+            Defaults to `0.4`.
+        hue: largest hue shift, in `[0, 0.5]` of a turn; `0` disables it.
+            Defaults to `0.1`.
+        probability: probability that an image is jittered at all.
+            Defaults to `0.8`.
+        seed: integer seed of the random factors. Defaults to `None`.
+        **kwargs: base layer arguments (`name`, `dtype`, ...).
+
+    Example:
+
+    ```python
+    jitter = kzoo.layers.RandomColorJitter(0.4, 0.4, 0.4, 0.1,
+                                           probability=0.8, seed=1)
+    views = jitter(images)  # [B, H, W, 3] in [0, 1]
+    ```
+
+    Reference:
+        - [Chen et al., 2020, "A Simple Framework for Contrastive Learning
+          of Visual Representations"](https://arxiv.org/abs/2002.05709).
+        - [Chen & He, 2021, "Exploring Simple Siamese Representation
+          Learning"](https://arxiv.org/abs/2011.10566).
+    """
+
+    def __init__(self, brightness=0.4, contrast=0.4, saturation=0.4,
+                 hue=0.1, probability=0.8, seed=None, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        for name, value, high in (("brightness", brightness, 1.0),
+                                  ("contrast", contrast, 1.0),
+                                  ("saturation", saturation, 1.0),
+                                  ("hue", hue, 0.5),
+                                  ("probability", probability, 1.0)):
+            if not 0.0 <= value <= high:
+                raise ValueError(f"`{name}` must be in [0, {high:g}]. "
+                                 f"Received: {name}={value}")
+        self.brightness = float(brightness)
+        self.contrast = float(contrast)
+        self.saturation = float(saturation)
+        self.hue = float(hue)
+        self.probability = float(probability)
+
+    def _active(self):
+        return self.probability > 0.0 and any(
+            (self.brightness, self.contrast, self.saturation, self.hue))
+
+    def _augment(self, images):
+        if not self._active():
+            return images
+        batch = ops.shape(images)[0]
+        dtype = images.dtype
+
+        def uniform(low, high):
+            return keras.random.uniform((batch, 1, 1, 1), low, high,
+                                        dtype=dtype, seed=self.seed_generator)
+
+        def factor(strength):
+            return uniform(1.0 - strength, 1.0 + strength)
+
+        x = images
+        if self.brightness:
+            x = ops.clip(x * factor(self.brightness), 0.0, 1.0)
+        if self.contrast:
+            mean = ops.mean(gray(x), axis=(1, 2, 3), keepdims=True)
+            x = ops.clip(mean + (x - mean) * factor(self.contrast), 0.0, 1.0)
+        if self.saturation:
+            g = gray(x)
+            x = ops.clip(g + (x - g) * factor(self.saturation), 0.0, 1.0)
+        if self.hue:
+            delta = uniform(-self.hue, self.hue)[..., 0]
+            hsv = ops.image.rgb_to_hsv(x, data_format="channels_last")
+            h = ops.mod(hsv[..., 0] + delta, 1.0)
+            x = ops.image.hsv_to_rgb(
+                ops.stack([h, hsv[..., 1], hsv[..., 2]], axis=-1),
+                data_format="channels_last")
+        apply = uniform(0.0, 1.0) < self.probability
+        return ops.where(apply, x, images)
+
+    def _tf_augment(self, images):
+        if not self._active():
+            return images
+        from kzoo.data.augment import random_color_jitter
+
+        return random_color_jitter(
+            images, self._tf_seed(), self.brightness, self.contrast,
+            self.saturation, self.hue, self.probability)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "brightness": self.brightness, "contrast": self.contrast,
+            "saturation": self.saturation, "hue": self.hue,
+            "probability": self.probability,
+        })
+        return config
