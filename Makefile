@@ -1,14 +1,21 @@
 # Two commands do everything on a fresh machine (each installs what it needs):
 #   make demo   SimCLR on scikit-learn's embedded digits (no download),
 #               prints kNN / linear-probe accuracy, exports a SavedModel
-#   make test   the test suite
+#   make test   the test suite: all of it on Keras' TensorFlow backend, then
+#               the backend-agnostic part (BACKEND_TESTS) on JAX
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.kzoo-installed
 PYTEST_ARGS ?=
+# The tests of kzoo's backend-agnostic code (keras.ops only): they run on
+# every Keras backend. `make test` runs them on JAX after the full
+# TensorFlow run; `make test-torch` on PyTorch (not in CI: time).
+BACKEND_TESTS ?= tests/losses tests/layers tests/models tests/eval \
+	tests/addons tests/test_boxes.py tests/test_serialization.py \
+	tests/test_backends.py
 
-.PHONY: install demo test test-slow bench clean
+.PHONY: install demo test test-slow test-torch bench clean
 
 $(STAMP): setup.cfg setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,10 +30,18 @@ demo: $(STAMP)
 	    --epochs 15 --batch-size 64 --learning-rate 0.3 --knn-every 5
 
 test: $(STAMP)
-	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest $(PYTEST_ARGS)
+	TF_CPP_MIN_LOG_LEVEL=2 KERAS_BACKEND=tensorflow $(PY) -m pytest $(PYTEST_ARGS)
+	TF_CPP_MIN_LOG_LEVEL=2 KERAS_BACKEND=jax $(PY) -m pytest $(BACKEND_TESTS) $(PYTEST_ARGS)
 
 test-slow: $(STAMP)
-	TF_CPP_MIN_LOG_LEVEL=2 KZOO_SLOW=1 $(PY) -m pytest $(PYTEST_ARGS)
+	TF_CPP_MIN_LOG_LEVEL=2 KZOO_SLOW=1 KERAS_BACKEND=tensorflow $(PY) -m pytest $(PYTEST_ARGS)
+	TF_CPP_MIN_LOG_LEVEL=2 KZOO_SLOW=1 KERAS_BACKEND=jax $(PY) -m pytest $(BACKEND_TESTS) $(PYTEST_ARGS)
+
+test-torch: $(STAMP)
+	# 2.13.0: the CPU build this workplace's machines carry on disk (a plain
+	# `pip install torch` fetches a CUDA build of several GB).
+	$(PY) -m pip show torch >/dev/null 2>&1 || $(PY) -m pip install --quiet torch==2.13.0
+	TF_CPP_MIN_LOG_LEVEL=2 KERAS_BACKEND=torch $(PY) -m pytest $(BACKEND_TESTS) $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) benchmarks/bench_simsiam.py

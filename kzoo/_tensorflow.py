@@ -17,5 +17,5 @@ def require_tensorflow(what):
             "losses, layers, models, metrics, `kzoo.ops`, `kzoo.boxes` and "
             "`kzoo.addons` run without it on Keras' JAX and PyTorch "
             "backends; feed them numpy arrays or a `keras.utils.PyDataset` "
-            "(`kzoo.datasets`)."
+            "(`kzoo.arrays`)."
         )

@@ -4,6 +4,19 @@ import keras
 from keras import ops
 
 
+def as_float32(x):
+    """`x` (a tensor, a numpy array, a Python number or list) as a float32
+    tensor, on every backend.
+
+    `keras.ops.cast(x, "float32")` does not do it on Keras' PyTorch backend
+    for a numpy bfloat16 array (ml_dtypes): it is converted to a bfloat16
+    tensor whatever dtype is asked for, and the computation that follows
+    would run in bfloat16. Converting to a tensor first, then casting, gives
+    float32 everywhere.
+    """
+    return ops.cast(ops.convert_to_tensor(x), "float32")
+
+
 def l2_normalize(x, axis=-1, epsilon=1e-12):
     """`x / max(||x||, sqrt(epsilon))` along `axis`, computed in float32.
 
@@ -17,7 +30,7 @@ def l2_normalize(x, axis=-1, epsilon=1e-12):
     Returns:
         Float32 tensor of the shape of `x`.
     """
-    x = ops.cast(x, "float32")
+    x = as_float32(x)
     sq = ops.sum(ops.square(x), axis=axis, keepdims=True)
     return x * ops.rsqrt(ops.maximum(sq, epsilon))
 
@@ -44,9 +57,9 @@ def pairwise_distance(x, y=None, squared=False):
     >>> kzoo.ops.pairwise_distance(np.array([[0., 0.], [3., 4.]]))
     array([[0., 5.], [5., 0.]])
     """
-    x = ops.cast(x, "float32")
+    x = as_float32(x)
     same = y is None
-    y = x if same else ops.cast(y, "float32")
+    y = x if same else as_float32(y)
     x_sq = ops.sum(ops.square(x), axis=-1, keepdims=True)
     y_sq = ops.sum(ops.square(y), axis=-1, keepdims=True)
     d2 = x_sq - 2.0 * ops.matmul(x, ops.transpose(y)) + ops.transpose(y_sq)
@@ -89,7 +102,9 @@ def searchsorted_rows(sorted_rows, values, side="left"):
             (last one). Defaults to `"left"`.
 
     Returns:
-        int32 `[R, M]` indices in `[0, N]`.
+        int32 `[R, M]` indices in `[0, N]`; NumPy's order on every
+        backend: `-0.0 == 0.0`, infinities at their place, a NaN query
+        after every number (`N` for a row without NaN).
     """
     if side not in ("left", "right"):
         raise ValueError(
@@ -100,8 +115,14 @@ def searchsorted_rows(sorted_rows, values, side="left"):
     if backend == "tensorflow":
         import tensorflow as tf
 
-        return tf.searchsorted(sorted_rows, values, side=side,
-                               out_type="int32")
+        out = tf.searchsorted(sorted_rows, values, side=side,
+                              out_type="int32")
+        if side == "left" and values.dtype.is_floating:
+            # A NaN query goes after every number, as in NumPy, JAX and
+            # PyTorch (TensorFlow's lower bound puts it at 0).
+            out = tf.where(tf.math.is_nan(values),
+                           tf.shape(sorted_rows, out_type="int32")[-1], out)
+        return out
     if backend == "jax":
         import jax
         import jax.numpy as jnp
@@ -142,10 +163,15 @@ def replicas_in_sync():
     """Replicas sharing the batch computed on here (1 off `tf.distribute`).
 
     `N` inside a replica context of a TensorFlow strategy with `N > 1`
-    replicas (a `train_step` under `MirroredStrategy`); 1 everywhere else,
-    including the JAX and PyTorch backends, where
-    `keras.distribution.DataParallel` computes the loss on the global batch
-    already.
+    replicas (a `train_step` under `MirroredStrategy`); 1 everywhere else.
+    On JAX, `keras.distribution.DataParallel` jit-compiles the step over
+    the global batch sharded across the devices, and XLA's SPMD
+    partitioner keeps each op's single-device meaning (it inserts the
+    all-gathers / all-reduces): in-batch losses and batch-norm statistics
+    already see the global batch (tests/test_distribute_jax.py). That does
+    not hold for code that runs per device (`jax.shard_map`, `jax.pmap`),
+    which sees only its shard and is not gathered. PyTorch has no
+    multi-device Keras distribution: one process sees its whole batch.
     """
     if keras.backend.backend() != "tensorflow":
         return 1
@@ -158,7 +184,8 @@ def gather_replicas(x):
     """The global batch of `x`, every replica's rows in replica order, with
     gradients routed back to the replica that produced each row
     (`kzoo.distribute.gather_replicas`); `x` when `replicas_in_sync()` is
-    1."""
+    1, which includes JAX's `DataParallel`, whose jit-compiled step holds
+    the global batch already."""
     if replicas_in_sync() == 1:
         return x
     from kzoo import distribute
@@ -168,7 +195,8 @@ def gather_replicas(x):
 
 def local_rows(x, rows):
     """This replica's `rows` rows of a `gather_replicas` result (`x` when
-    `replicas_in_sync()` is 1)."""
+    `replicas_in_sync()` is 1, e.g. under JAX's `DataParallel`, where `x`
+    is the global batch and the rows stay sharded across the devices)."""
     if replicas_in_sync() == 1:
         return x
     from kzoo import distribute

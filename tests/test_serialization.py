@@ -200,8 +200,10 @@ def kzoo_classes():
 def test_every_registered_class_has_an_example():
     missing = sorted(set(kzoo_classes()) - set(EXAMPLES))
     assert not missing, f"add non-default constructor examples for {missing}"
-    registered_data = TF_DATA_CLASSES & set(kzoo_classes())
-    assert registered_data == (TF_DATA_CLASSES if ON_TF else set())
+    # (Off TF they register only once a test imports kzoo.data's modules;
+    # tests/test_backends.py checks a fresh `import kzoo`.)
+    if ON_TF:
+        assert TF_DATA_CLASSES <= set(kzoo_classes())
 
 
 def _normalise(value):

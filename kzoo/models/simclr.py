@@ -24,10 +24,11 @@ class SimCLR(TwoViewModel):
     you export). Regularisation losses (`model.losses`) are added to the
     training loss; weight decay is better given to the optimizer.
 
-    Under `tf.distribute` the negatives of an anchor are the views on its
-    own replica (each replica computes NT-Xent on its slice of the global
-    batch, like lightly's default `gather_distributed=False`); the paper
-    gathers them across devices.
+    The negatives of an anchor are all the other views of the global
+    batch, as in the paper: under `tf.distribute` `kzoo.losses.NTXentLoss`
+    gathers the replicas' embeddings (so a step on N replicas equals the
+    single-device step), and under JAX's `keras.distribution.DataParallel`
+    the loss runs on the sharded global batch.
 
     Args:
         backbone: a `keras.Model` mapping images to features `[B, F]`.
@@ -40,6 +41,11 @@ class SimCLR(TwoViewModel):
             ImageNet value; it uses `0.5` on CIFAR-10, appendix B.9).
         synchronized_bn: cross-replica batch statistics in the head.
             Defaults to `False`.
+        augmentation: optional layer drawing one random view of a batch of
+            images; `fit` then takes raw image batches and the model makes
+            the two views itself, on the device (see
+            `kzoo.models.TwoViewModel`). Defaults to `None` (the views come
+            from the input pipeline).
         **kwargs: base `keras.Model` arguments (`name`, ...).
 
     Example:
@@ -64,9 +70,11 @@ class SimCLR(TwoViewModel):
         projection_hidden_dims=None,
         temperature=0.1,
         synchronized_bn=False,
+        augmentation=None,
         **kwargs,
     ):
-        super().__init__(backbone, synchronized_bn=synchronized_bn, **kwargs)
+        super().__init__(backbone, synchronized_bn=synchronized_bn,
+                         augmentation=augmentation, **kwargs)
         self.projection_dim = int(projection_dim)
         self.projection_hidden_dims = (
             None if projection_hidden_dims is None

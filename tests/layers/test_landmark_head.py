@@ -124,6 +124,7 @@ def test_bad_input_shapes():
         kzoo.layers.LandmarkHead(3)(np.zeros((2, 4, 4, 4, 1), "float32"))
 
 
+@pytest.mark.tf_backend  # SavedModel export
 def test_exported_model_returns_points_in_input_pixels(tmp_path):
     """kzoo.export.export_landmark_model: a head predicting fixed normalised
     points serves them mapped back through the letterbox of each input."""

@@ -100,6 +100,7 @@ def test_encoder_decode_nms_round_trip(anchors):
         np.testing.assert_allclose(gb, wb, atol=1e-3)
 
 
+@pytest.mark.tf_backend  # SavedModel export
 def test_in_a_functional_model_and_saved(tmp_path):
     inputs = keras.Input((3, 3, 13))
     out = kzoo.layers.YOLODecode(2, 3, image_size=48)(inputs)

@@ -73,6 +73,7 @@ def test_outputs_encoder_and_inference_contract():
     assert not np.allclose(inference(images)["scores"], out["scores"])
 
 
+@pytest.mark.tf_backend  # SavedModel export
 def test_inference_model_exports_final_detections(tmp_path):
     det = _detector("anchor", score_threshold=0.0, max_detections=5)
     version_dir = kzoo.export.export_detection_model(
