@@ -9,8 +9,18 @@ Layout (what `tensorflow_model_server --model_config_file` expects):
 The exported `serving_default` signature takes raw `uint8` images, so a
 TF Serving client sends pixels and needs no Python pre- or post-processing;
 the SavedModel loads with TensorFlow alone (no Keras, no kzoo).
+
+Command line: a model trained under another Keras backend (JAX, PyTorch;
+the recipes save it as `RUN_DIR/backbone.keras`) is exported on a machine
+with TensorFlow by
+
+    KERAS_BACKEND=tensorflow python -m kzoo.export embedding \\
+        RUN_DIR/backbone.keras --export-dir saved_models --model-name NAME
+
+(`main`; `python -m kzoo.export embedding --help` lists the options).
 """
 
+import argparse
 import numbers
 import operator
 import os
@@ -826,3 +836,107 @@ def export_landmark_model(model, export_dir="saved_models",
                                        name="images")],
     )
     return _write_archive(archive, final, export_dir, write_config, verbose)
+
+
+def _parse_image_shape(text):
+    """argparse type: `H,W,C` positive integers."""
+    try:
+        return _check_image_shape(int(d) for d in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected H,W,C (positive integers), got {text!r}")
+
+
+def main(argv=None):
+    """`python -m kzoo.export embedding MODEL.keras [options]`.
+
+    Loads a `.keras` image embedding model (e.g. the `backbone.keras` a
+    recipe saves under the JAX or PyTorch backend) under the TensorFlow
+    backend, with kzoo's classes registered, and exports it with
+    `export_embedding_model`: `EXPORT_DIR/MODEL_NAME/<version>/`, the uint8
+    `images` -> L2-normalised `embeddings` signature, and `models.config`.
+    Prints the version directory and a REST request example.
+
+    Options: `--export-dir` (default `saved_models`), `--model-name`
+    (default: the name of the folder holding the file, which for a recipe
+    run is the run's model name), `--version` (default: the next one),
+    `--image-shape H,W,C` (default: the model's input shape) and
+    `--normalize / --no-normalize` (default: normalise).
+
+    Args:
+        argv: the arguments. Defaults to `None` (`sys.argv[1:]`).
+
+    Returns:
+        The version directory, as a string.
+
+    Example:
+
+    ```
+    KERAS_BACKEND=tensorflow python -m kzoo.export embedding \\
+        runs/simsiam_cifar10/backbone.keras --export-dir saved_models \\
+        --model-name simsiam_cifar10
+    ```
+    """
+    parser = argparse.ArgumentParser(
+        prog="python -m kzoo.export",
+        description="Export a saved Keras model for TF Serving (run it "
+        "under the TensorFlow backend: KERAS_BACKEND=tensorflow).")
+    kinds = parser.add_subparsers(dest="kind", required=True,
+                                  metavar="{embedding}")
+    embedding = kinds.add_parser(
+        "embedding", help="an image embedding model: uint8 images -> "
+        "L2-normalised embeddings (export_embedding_model).",
+        description="Export an image embedding model saved as .keras "
+        "(uint8 [N, H, W, 3] images -> embeddings) for TF Serving.")
+    embedding.add_argument(
+        "model", help="the .keras file, e.g. RUN_DIR/backbone.keras.")
+    embedding.add_argument(
+        "--export-dir", default="saved_models",
+        help="TF Serving base directory. Default: saved_models.")
+    embedding.add_argument(
+        "--model-name", default=None,
+        help="served model name (letters, digits, '_', '.', '-'). Default: "
+        "the name of the folder holding MODEL (a recipe's run directory is "
+        "named after its model).")
+    embedding.add_argument(
+        "--version", type=int, default=None,
+        help="version number. Default: one more than the largest exported.")
+    embedding.add_argument(
+        "--image-shape", type=_parse_image_shape, default=None,
+        metavar="H,W,C", help="served image shape. Default: the model's "
+        "input shape.")
+    embedding.add_argument(
+        "--normalize", action=argparse.BooleanOptionalAction, default=True,
+        help="L2-normalise the embeddings. Default: --normalize.")
+    args = parser.parse_args(argv)
+
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        parser.error(
+            "exporting a SavedModel needs Keras' TensorFlow backend; run it "
+            "as KERAS_BACKEND=tensorflow python -m kzoo.export ... "
+            f"(this process: {keras.backend.backend()})")
+    if not os.path.isfile(args.model):
+        parser.error(f"no such file: {args.model}")
+    model_name = args.model_name or os.path.basename(
+        os.path.dirname(os.path.abspath(args.model)))
+    import kzoo  # noqa: F401  (registers kzoo's serialisable classes)
+
+    model = keras.models.load_model(args.model, compile=False)
+    image_shape = args.image_shape
+    if image_shape is None:
+        image_shape = tuple(model.input_shape[1:])
+        if None in image_shape:
+            parser.error(f"the model's input shape {model.input_shape} is "
+                         "not fixed: pass --image-shape H,W,C")
+    version_dir = export_embedding_model(
+        model, args.export_dir, model_name, version=args.version,
+        image_shape=image_shape, normalize=args.normalize)
+    print(f"SavedModel: {version_dir}")
+    print(rest_request_example(model_name, image_shape))
+    return version_dir
+
+
+if __name__ == "__main__":
+    main()

@@ -10,9 +10,24 @@ writes the same things next to its checkpoints:
   (`keras.callbacks.BackupAndRestore`: a killed run restarted with the same
   `--output-dir` resumes at the epoch after the last completed one);
 * `metrics.json`: the final figures.
+
+Backends. Under Keras' TensorFlow backend (the default) recipes train under
+a `tf.distribute` strategy on `tf.data` input and export SavedModels. The
+self-supervised two-view recipes (`simsiam_cifar.py`, `simclr_cifar.py`,
+`barlow_twins_cifar.py`) also run under JAX and PyTorch
+(`--backend jax` or `KERAS_BACKEND=jax`), with or without TensorFlow
+installed: the input is `kzoo.arrays` (uint8 batches; the model draws its
+views on the device), the strategy a stand-in (`SingleDeviceStrategy`, or
+`DataParallelStrategy`: `keras.distribution.DataParallel` over the JAX
+devices), the TensorBoard logs are skipped, and the trained backbone is
+saved as `backbone.keras`, exported to TF Serving afterwards on a machine
+with TensorFlow (`python -m kzoo.export embedding ...`, printed by the run).
 """
 
 import argparse
+import contextlib
+import importlib.metadata
+import importlib.util
 import json
 import os
 import platform
@@ -20,6 +35,26 @@ import sys
 import time
 
 FAULT_ENV = "KZOO_FAULT_EXIT_AFTER_EPOCH"
+BACKENDS = ("tensorflow", "jax", "torch")
+STRATEGIES = ("auto", "default", "mirrored", "multiworker")
+
+
+def keras_backend():
+    """The name of Keras' backend (`"tensorflow"`, `"jax"` or `"torch"`)."""
+    import keras
+
+    return keras.backend.backend()
+
+
+def on_tensorflow():
+    """Whether Keras runs on TensorFlow (`tf.distribute`, `tf.data`,
+    SavedModel export), the recipes' original path."""
+    return keras_backend() == "tensorflow"
+
+
+def tensorflow_installed():
+    """Whether TensorFlow can be imported here (without importing it)."""
+    return importlib.util.find_spec("tensorflow") is not None
 
 
 def _number_type(convert, kind, accept, bound, name, doc):
@@ -60,12 +95,19 @@ def add_common_args(parser, *, dataset="cifar10", datasets=("cifar10",),
     """Adds the flags every recipe has, with the recipe's defaults.
 
     Groups: data (`--dataset`, `--data-dir`, `--limit`), training
-    (`--epochs`, `--batch-size`, `--seed`, `--jit/--no-jit`), output
-    (`--output-dir`, `--export-dir`, `--model-name`) and distribution
-    (`--strategy`, `--cpu-replicas`, from `kzoo.distribute`).
-    """
-    from kzoo import distribute
+    (`--epochs`, `--batch-size`, `--seed`, `--jit/--no-jit`, `--backend`),
+    output (`--output-dir`, `--export-dir`, `--model-name`) and
+    distribution (`--strategy`, `--cpu-replicas`: under the TensorFlow
+    backend from `kzoo.distribute`, under the others `add_backend_distribute_args`).
 
+    `--backend {tensorflow,jax,torch}` is Keras' backend. Keras reads it
+    from the `KERAS_BACKEND` environment variable when it is first imported,
+    before the flags are parsed, so a recipe that accepts another backend
+    sets the variable from the flag before importing kzoo
+    (`recipes/_backend.py`); `KERAS_BACKEND=jax python recipes/...` does
+    the same. `open_run` stops with a message when the flag and the
+    running backend differ.
+    """
     ref = f" ({reference})" if reference else ""
     data = parser.add_argument_group("data")
     data.add_argument(
@@ -105,10 +147,18 @@ def add_common_args(parser, *, dataset="cifar10", datasets=("cifar10",),
                        "progress line every N training steps (on a terminal "
                        "Keras' progress bar is shown). Default: 50.")
     train.add_argument("--jit", action=argparse.BooleanOptionalAction,
-                       default=False,
+                       default=keras_backend() == "jax",
                        help="XLA-compile the train step (--jit / --no-jit). "
-                       "Default: --no-jit (measured slower on CPU, see "
-                       "benchmarks/).")
+                       "Default: --no-jit on TensorFlow (measured slower on "
+                       "CPU, see benchmarks/) and PyTorch, --jit on JAX "
+                       "(whose steps otherwise run op by op).")
+    train.add_argument("--backend", choices=BACKENDS, default=None,
+                       help="Keras backend. The self-supervised two-view "
+                       "recipes (simsiam, simclr, barlow_twins) run on all "
+                       "three, with or without TensorFlow installed; the "
+                       "others on TensorFlow. Setting KERAS_BACKEND works "
+                       "too. Default: $KERAS_BACKEND, else Keras' "
+                       "configured backend (~/.keras/keras.json).")
     out = parser.add_argument_group("output")
     out.add_argument("--output-dir", default=output_dir,
                      help="where args.json, history.csv, logs/, checkpoints/ "
@@ -119,8 +169,166 @@ def add_common_args(parser, *, dataset="cifar10", datasets=("cifar10",),
                      "the export. Default: saved_models.")
     out.add_argument("--model-name", default=model_name,
                      help=f"served model name. Default: {model_name}.")
-    distribute.add_distribute_args(parser)
+    if on_tensorflow():
+        from kzoo import distribute
+
+        distribute.add_distribute_args(parser)
+    else:
+        add_backend_distribute_args(parser)
     return parser
+
+
+def add_backend_distribute_args(parser):
+    """`--strategy` and `--cpu-replicas` under the JAX and PyTorch backends.
+
+    The flags of `kzoo.distribute.add_distribute_args`, read by
+    `backend_strategy`: `auto` trains data-parallel
+    (`keras.distribution.DataParallel`) over every JAX device when there is
+    more than one, `default` on one device; `mirrored` and `multiworker`
+    are `tf.distribute` strategies, refused off TensorFlow.
+    `--cpu-replicas N` makes JAX see N CPU devices (`jax_num_cpu_devices`),
+    the counterpart of TensorFlow's logical CPUs; PyTorch refuses it.
+    """
+    group = parser.add_argument_group("distribution")
+    group.add_argument(
+        "--strategy", choices=STRATEGIES, default="auto",
+        help="off the TensorFlow backend: 'auto' (JAX: "
+        "keras.distribution.DataParallel over all devices when there is "
+        "more than one, else one device; PyTorch: one device) or 'default' "
+        "(one device). 'mirrored' and 'multiworker' are tf.distribute "
+        "strategies: TensorFlow backend only. Default: auto.")
+    group.add_argument(
+        "--cpu-replicas", type=positive_int, default=None, metavar="N",
+        help="JAX: show N CPU devices (jax_num_cpu_devices) so 'auto' "
+        "trains data-parallel without an accelerator (a correctness "
+        "check, not a speed-up); refused under PyTorch. Default: none.")
+    return group
+
+
+class SingleDeviceStrategy:
+    """What recipes use of a `tf.distribute.Strategy`, on one device.
+
+    The stand-in `open_run` returns under the JAX and PyTorch backends:
+    one replica, and a `scope()` that does nothing.
+
+    Args:
+        device: the device's name, for the run's description. Defaults to
+            `None`.
+    """
+
+    num_replicas_in_sync = 1
+
+    def __init__(self, device=None):
+        self.devices = [] if device is None else [str(device)]
+
+    def scope(self):
+        """A null context: variables need no placement here."""
+        return contextlib.nullcontext()
+
+    def evaluation_scope(self):
+        """The context of the evaluations (kNN, probes): a null context."""
+        return contextlib.nullcontext()
+
+
+class DataParallelStrategy(SingleDeviceStrategy):
+    """What recipes use of a `tf.distribute.Strategy`, over JAX devices.
+
+    Sets `keras.distribution.DataParallel(devices)` as the global Keras
+    distribution: variables are replicated on every device and each batch
+    (global, as under `tf.distribute`) is split across them; batch
+    statistics and losses are computed on the global batch.
+
+    Args:
+        devices: the JAX devices.
+    """
+
+    def __init__(self, devices):
+        import keras
+
+        self.devices = [str(d) for d in devices]
+        self.num_replicas_in_sync = len(self.devices)
+        self.distribution = keras.distribution.DataParallel(
+            devices=list(devices))
+        keras.distribution.set_distribution(self.distribution)
+
+    @contextlib.contextmanager
+    def evaluation_scope(self):
+        """Unsets the distribution while the evaluations run.
+
+        Under `DataParallel` every batch must split evenly across the
+        devices; the evaluations' last batches (kNN embeddings, probes)
+        need not. Without the distribution their computations run whole
+        on every device holding the replicated weights.
+        """
+        import keras
+
+        keras.distribution.set_distribution(None)
+        try:
+            yield
+        finally:
+            keras.distribution.set_distribution(self.distribution)
+
+
+def backend_strategy(strategy="auto", cpu_replicas=None):
+    """The `SingleDeviceStrategy` / `DataParallelStrategy` of the flags.
+
+    Off the TensorFlow backend, what `kzoo.distribute.resolve_strategy` is
+    on it. Call it before building any model (`open_run` does).
+
+    Args:
+        strategy: `"auto"` or `"default"` (`--strategy`). Defaults to
+            `"auto"`.
+        cpu_replicas: `--cpu-replicas`. Defaults to `None`.
+
+    Returns:
+        A strategy stand-in.
+
+    Raises:
+        SystemExit: with a message, for flags that need `tf.distribute`
+            (`mirrored`, `multiworker`) or, under PyTorch,
+            `--cpu-replicas > 1`.
+    """
+    backend = keras_backend()
+    if strategy not in ("auto", "default"):
+        raise SystemExit(
+            f"error: --strategy {strategy} is a tf.distribute strategy: it "
+            f"needs the TensorFlow backend (this run: {backend}). Under JAX, "
+            "--strategy auto trains data-parallel over all devices "
+            "(keras.distribution.DataParallel).")
+    if backend != "jax":
+        if cpu_replicas is not None and cpu_replicas > 1:
+            raise SystemExit(
+                f"error: --cpu-replicas needs the TensorFlow or JAX backend "
+                f"(this run: {backend}).")
+        device = None
+        if backend == "torch":
+            import torch
+
+            device = "cuda:0" if torch.cuda.is_available() else "cpu"
+        return SingleDeviceStrategy(device)
+    import jax
+
+    if cpu_replicas is not None and cpu_replicas > 1:
+        # Before JAX creates its CPU client (the first device query).
+        jax.config.update("jax_num_cpu_devices", cpu_replicas)
+    devices = jax.devices()
+    if strategy == "auto" and len(devices) > 1:
+        return DataParallelStrategy(devices)
+    return SingleDeviceStrategy(devices[0])
+
+
+def describe_backend_strategy(strategy, global_batch_size=None):
+    """One line: the backend, the devices and the batch per device."""
+    n = strategy.num_replicas_in_sync
+    devices = ", ".join(strategy.devices) or "default device"
+    text = (f"kzoo.runs: {keras_backend()} backend, {type(strategy).__name__} "
+            f"with {n} replica{'s' if n > 1 else ''} ({devices})")
+    if global_batch_size is None:
+        return text
+    if global_batch_size % n:
+        return text + f"; global batch {global_batch_size} NOT divisible by {n}"
+    return text + (f"; global batch {global_batch_size} = "
+                   f"{global_batch_size // n} per replica")
 
 
 def add_backbone_args(group, reference):
@@ -186,7 +394,10 @@ def open_run(args, prefix=None):
     `--strategy` / `--cpu-replicas` (before any other TensorFlow op: logical
     CPU devices and MultiWorkerMirroredStrategy must come first), checks the
     global batch splits across the replicas, seeds Keras and opens the `Run`
-    (writing `args.json`). When `prefix` is given, a missing
+    (writing `args.json`). Under the JAX and PyTorch backends the strategy
+    is `backend_strategy`'s stand-in, and TensorFlow is not imported. A
+    `--backend` other than the running backend stops the run with a
+    message. When `prefix` is given, a missing
     `--model-name` / `--output-dir` defaults to `<prefix>_<dataset>` /
     `runs/<prefix>_<dataset>`. Recipes whose data is not an image
     classification split (detection, landmarks) load it themselves after
@@ -200,12 +411,21 @@ def open_run(args, prefix=None):
         args.output_dir = args.output_dir or os.path.join(
             "runs", args.model_name)
     quiet_tensorflow()
-    from kzoo import distribute
+    check_backend(args)
+    if on_tensorflow():
+        from kzoo import distribute
 
-    strategy = distribute.resolve_strategy(args.strategy, args.cpu_replicas,
-                                           verbose=False)
-    print(distribute.describe_strategy(strategy, args.batch_size))
-    distribute.per_replica_batch_size(args.batch_size, strategy)
+        strategy = distribute.resolve_strategy(
+            args.strategy, args.cpu_replicas, verbose=False)
+        print(distribute.describe_strategy(strategy, args.batch_size))
+        distribute.per_replica_batch_size(args.batch_size, strategy)
+    else:
+        strategy = backend_strategy(args.strategy, args.cpu_replicas)
+        print(describe_backend_strategy(strategy, args.batch_size))
+        if args.batch_size % strategy.num_replicas_in_sync:
+            raise SystemExit(
+                f"error: --batch-size {args.batch_size} must be divisible by "
+                f"the {strategy.num_replicas_in_sync} replicas")
 
     import keras
 
@@ -213,26 +433,43 @@ def open_run(args, prefix=None):
     return strategy, Run(args, strategy)
 
 
+def check_backend(args):
+    """Stops with a message when `--backend` is not the running backend."""
+    wanted = getattr(args, "backend", None)
+    if wanted and wanted != keras_backend():
+        raise SystemExit(
+            f"error: --backend {wanted}, but Keras was imported with the "
+            f"{keras_backend()} backend before the flags were read. Set "
+            f"KERAS_BACKEND={wanted} instead (this recipe does not apply "
+            "--backend before importing Keras).")
+
+
 def start(args, prefix=None):
     """`open_run`, then both splits of `--dataset` as image classification data.
+
+    The loaders (`kzoo.data.sources`: image folders with PIL, scikit-learn's
+    digits) need no TensorFlow; only the TFDS fallback (no `--data-dir`)
+    does.
 
     Returns:
         `(strategy, run, train, test)`; `train` and `test` are
         `kzoo.data.ArrayDataset`s.
     """
     strategy, run = open_run(args, prefix)
-    from kzoo import data
+    # The module itself, not `kzoo.data.load_dataset`: kzoo.data's names
+    # check for TensorFlow first.
+    from kzoo.data import sources
 
     if getattr(args, "eval_split", "test") == "validation":
         train, test = validation_split(
-            data.load_dataset(args.dataset, "train", args.data_dir),
+            sources.load_dataset(args.dataset, "train", args.data_dir),
             args.validation_size, args.limit)
         what = "validation (carved from train)"
     else:
-        train = data.load_dataset(args.dataset, "train", args.data_dir,
-                                  args.limit)
-        test = data.load_dataset(args.dataset, "test", args.data_dir,
-                                 args.limit)
+        train = sources.load_dataset(args.dataset, "train", args.data_dir,
+                                     args.limit)
+        test = sources.load_dataset(args.dataset, "test", args.data_dir,
+                                    args.limit)
         what = "test"
     print(f"data: {len(train.images)} train / {len(test.images)} {what} "
           f"images {train.images.shape[1:]}, {len(train.class_names)} "
@@ -358,6 +595,46 @@ def build_optimizer(args, steps_per_epoch):
     return keras.optimizers.Adam(schedule)
 
 
+def view_augmentation(args):
+    """The on-device view augmentation of the two-view recipes, or `None`.
+
+    Under the TensorFlow backend, `None`: the views come from `tf.data`
+    (`kzoo.data.two_view_dataset`, `two_view_input`). Under the others,
+    `kzoo.layers.SimSiamAugment(seed=args.seed)` followed by
+    `keras.layers.Rescaling(255.0)`, for the model's `augmentation`
+    argument: the layer gives pixels in `[0, 1]`, `two_view_dataset` (and
+    so the backbone's own rescaling) `[0, 255]`. Build it under
+    `strategy.scope()`.
+    """
+    if on_tensorflow():
+        return None
+    import keras
+
+    from kzoo import layers
+
+    return keras.Sequential(
+        [layers.SimSiamAugment(seed=args.seed), keras.layers.Rescaling(255.0)],
+        name="augmentation")
+
+
+def two_view_input(args, images, augmentation):
+    """The training input of a two-view recipe.
+
+    `kzoo.data.two_view_dataset(images, ...)` (`tf.data`, the views made
+    there) when `augmentation` is `None`, else
+    `kzoo.arrays.TwoViewArrays(images, ...)`: uint8 batches the model
+    augments itself (no TensorFlow). Both shuffle every epoch from
+    `--seed` and drop the last partial batch.
+    """
+    if augmentation is None:
+        from kzoo import data
+
+        return data.two_view_dataset(images, args.batch_size, seed=args.seed)
+    from kzoo import arrays
+
+    return arrays.TwoViewArrays(images, args.batch_size, seed=args.seed)
+
+
 def evaluate_encoder(args, backbone, train, test, prefix=""):
     """`kzoo.eval.representation_report` with the recipe's eval flags.
 
@@ -385,13 +662,16 @@ def train_self_supervised(args, strategy, run, train, test, backbone, model,
     `model` on `dataset` with the run's callbacks (kNN monitor of the
     backbone every `--knn-every` epochs, backup, logs, checkpoints, progress
     lines), evaluates the trained backbone the same way, exports it as the
-    run's embedding SavedModel and writes `metrics.json`.
+    run's embedding SavedModel (off TensorFlow: saves `backbone.keras` and
+    prints the export command, `Run.export_embeddings`) and writes
+    `metrics.json`.
 
     Args:
         args, strategy, run, train, test: from `kzoo.runs.start`.
         backbone: the encoder that is evaluated and exported.
         model: the compiled model that trains it.
-        dataset: the training `tf.data.Dataset` (or anything `fit` takes).
+        dataset: the training `tf.data.Dataset` (or anything `fit` takes;
+            a `keras.utils.PyDataset` is fitted with `shuffle=False`).
         steps_per_epoch: steps of one epoch (for the throughput figure).
         extra_callbacks: callbacks run before the monitors (e.g. a
             DeepCluster reassignment at each epoch start). Defaults to `()`.
@@ -407,10 +687,17 @@ def train_self_supervised(args, strategy, run, train, test, backbone, model,
     metrics = evaluate_encoder(args, backbone, train, test, "random_init_")
     monitors = list(extra_callbacks) + knn_monitors(args, backbone, train,
                                                     test)
+    import keras
+
+    # A PyDataset shuffles itself, from --seed; fit's shuffle would reorder
+    # its batches from Python's global random state (tf.data ignores it).
+    fit_kwargs = ({"shuffle": False}
+                  if isinstance(dataset, keras.utils.PyDataset) else {})
     fit_start = time.time()
     history = model.fit(dataset, epochs=args.epochs,
                         steps_per_epoch=steps_per_epoch if fit_steps else None,
-                        callbacks=run.callbacks(monitors), verbose=run.verbose)
+                        callbacks=run.callbacks(monitors), verbose=run.verbose,
+                        **fit_kwargs)
     fit_seconds = time.time() - fit_start
     metrics.update(evaluate_encoder(args, backbone, train, test))
     metrics.update(fit_summary(history, fit_seconds, steps_per_epoch, args,
@@ -627,18 +914,25 @@ class Run:
 
     Args:
         args: the parsed `argparse.Namespace`.
-        strategy: the `tf.distribute.Strategy` in use.
+        strategy: the `tf.distribute.Strategy` in use (off the TensorFlow
+            backend, `backend_strategy`'s stand-in).
     """
 
     def __init__(self, args, strategy):
-        from kzoo import distribute
-
         self.args = args
         self.strategy = strategy
-        self.chief = distribute.is_chief(strategy)
-        # Non-chief workers write to their own scratch directory: Keras'
-        # ModelCheckpoint / BackupAndRestore would race on shared files.
-        self.output_dir = distribute.worker_scoped_dir(args.output_dir, strategy)
+        if on_tensorflow():
+            from kzoo import distribute
+
+            self.chief = distribute.is_chief(strategy)
+            # Non-chief workers write to their own scratch directory: Keras'
+            # ModelCheckpoint / BackupAndRestore would race on shared files.
+            self.output_dir = distribute.worker_scoped_dir(args.output_dir,
+                                                           strategy)
+        else:
+            # One process (kzoo runs no multi-host JAX / PyTorch training).
+            self.chief = True
+            self.output_dir = args.output_dir
         os.makedirs(self.output_dir, exist_ok=True)
         self.start_time = time.time()
         self.write_json("args.json", self._describe())
@@ -648,14 +942,23 @@ class Run:
 
     def _describe(self):
         import keras
-        import tensorflow as tf
 
+        if on_tensorflow():
+            import tensorflow as tf
+
+            versions = {"tensorflow": tf.__version__}
+        else:
+            # Installed versions, read without importing TensorFlow.
+            versions = {name: _installed_version(name)
+                        for name in ("tensorflow", keras_backend())}
+            versions["devices"] = list(self.strategy.devices)
         return {
             "args": vars(self.args),
             "command": " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:]),
             "strategy": type(self.strategy).__name__,
             "replicas": self.strategy.num_replicas_in_sync,
-            "tensorflow": tf.__version__,
+            "backend": keras_backend(),
+            **versions,
             "keras": keras.__version__,
             "python": platform.python_version(),
             "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
@@ -684,6 +987,10 @@ class Run:
     def callbacks(self, monitors=(), stage=None):
         """BackupAndRestore, the monitors, CSVLogger, TensorBoard, checkpoints.
 
+        Off the TensorFlow backend TensorBoard is left out (Keras' callback
+        writes with `tf.summary`) and a note says so; the others need no
+        TensorFlow.
+
         Order matters: monitors (e.g. `kzoo.eval.KNNMonitor`) write into the
         epoch logs before CSVLogger and TensorBoard read them (and before
         the progress line, added last when the output is not a terminal:
@@ -701,12 +1008,20 @@ class Run:
         # at the same moment, the others' inside the chief's run directory
         # (`worker_scoped_dir`).
         os.makedirs(self.path("backup", *sub), exist_ok=True)
+        if on_tensorflow():
+            tensorboard = [keras.callbacks.TensorBoard(self.path("logs", *sub))]
+        else:
+            tensorboard = []
+            print(f"note: no TensorBoard logs under the {keras_backend()} "
+                  "backend (keras.callbacks.TensorBoard writes with "
+                  "TensorFlow); the epoch figures are in "
+                  f"history{tag}.csv and metrics.json")
         callbacks = [
             keras.callbacks.BackupAndRestore(self.path("backup", *sub)),
             *monitors,
             keras.callbacks.CSVLogger(self.path(f"history{tag}.csv"),
                                       append=True),
-            keras.callbacks.TensorBoard(self.path("logs", *sub)),
+            *tensorboard,
             keras.callbacks.ModelCheckpoint(
                 self.path("checkpoints", *sub, "epoch_{epoch:03d}.weights.h5"),
                 save_weights_only=True,
@@ -729,7 +1044,16 @@ class Run:
         `EXPORT_DIR/MODEL_NAME/<version>/` with `kzoo.export`'s uint8
         `images` -> L2-normalised `embeddings` signature, records its path
         in `metrics["saved_model"]` and prints a REST request example.
+
+        Off the TensorFlow backend (SavedModels are TensorFlow's) it saves
+        `model` as `OUTPUT_DIR/backbone.keras` instead, even with
+        `--export-dir ''`, records it in `metrics["backbone"]` and, unless
+        `--export-dir ''`, prints (and records in
+        `metrics["export_command"]`) the command that exports it on a
+        machine with TensorFlow: `python -m kzoo.export embedding`.
         """
+        if not on_tensorflow():
+            return self._save_backbone(model, metrics)
         if not (self.args.export_dir and self.chief):
             return None
         from kzoo import export
@@ -742,6 +1066,21 @@ class Run:
         print(export.rest_request_example(self.args.model_name, image_shape))
         return version_dir
 
+    def _save_backbone(self, model, metrics):
+        if not self.chief:
+            return None
+        path = self.path("backbone.keras")
+        model.save(path)
+        metrics["backbone"] = path
+        print(f"backbone saved: {path}")
+        if self.args.export_dir:
+            command = export_command(path, self.args.export_dir,
+                                     self.args.model_name)
+            metrics["export_command"] = command
+            print("export it for TF Serving on a machine with TensorFlow:\n"
+                  f"  {command}")
+        return None
+
     def finish(self, metrics):
         """Writes `metrics.json` (adding the wall time) and prints it."""
         metrics = dict(metrics)
@@ -750,6 +1089,28 @@ class Run:
         print(json.dumps(metrics, indent=2, sort_keys=True))
         print(f"metrics written to {path}")
         return metrics
+
+
+def export_command(path, export_dir, model_name):
+    """The shell command exporting a saved `.keras` embedding model.
+
+    `kzoo.export`'s command line, under the TensorFlow backend:
+    `KERAS_BACKEND=tensorflow python -m kzoo.export embedding PATH
+    --export-dir EXPORT_DIR --model-name MODEL_NAME`.
+    """
+    import shlex
+
+    return ("KERAS_BACKEND=tensorflow python -m kzoo.export embedding "
+            f"{shlex.quote(path)} --export-dir {shlex.quote(export_dir)} "
+            f"--model-name {shlex.quote(model_name)}")
+
+
+def _installed_version(name):
+    """The installed version of the distribution `name`, or `None`."""
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def _is_terminal():

@@ -38,7 +38,12 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from kzoo import runs  # noqa: E402  (light: does not import TensorFlow)
+if __name__ == "__main__":
+    import _backend  # recipes/_backend.py (standard library only)
+
+    _backend.from_argv()  # --backend: before kzoo imports Keras
+
+from kzoo import runs  # noqa: E402  (Keras; TensorFlow on its backend only)
 
 LIGHTLY = "lightly's CIFAR-10 Barlow Twins benchmark"
 KERAS_IO = "keras-io's Barlow Twins example"
@@ -66,17 +71,20 @@ def main(argv=None):
     args = parse_args(argv)
     strategy, run, train, test = runs.start(args, prefix="barlow_twins")
 
-    from kzoo import data, models
+    from kzoo import models
 
     steps = runs.steps_per_epoch(len(train.images), args.batch_size)
     with strategy.scope():
         backbone = runs.build_backbone(args, train.images.shape[1:], strategy)
+        # None on TensorFlow (tf.data makes the views), else on the device.
+        augmentation = runs.view_augmentation(args)
         model = models.BarlowTwins(
             backbone, projection_dims=[args.projection_dim] * 3,
-            lambda_=args.lambda_, synchronized_bn=runs.sync_bn(args, strategy))
+            lambda_=args.lambda_, synchronized_bn=runs.sync_bn(args, strategy),
+            augmentation=augmentation)
         model.compile(optimizer=runs.build_optimizer(args, steps),
                       jit_compile=args.jit)
-    ds = data.two_view_dataset(train.images, args.batch_size, seed=args.seed)
+    ds = runs.two_view_input(args, train.images, augmentation)
     return runs.train_self_supervised(args, strategy, run, train, test,
                                       backbone, model, ds, steps)
 

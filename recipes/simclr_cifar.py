@@ -24,7 +24,12 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from kzoo import runs  # noqa: E402  (light: does not import TensorFlow)
+if __name__ == "__main__":
+    import _backend  # recipes/_backend.py (standard library only)
+
+    _backend.from_argv()  # --backend: before kzoo imports Keras
+
+from kzoo import runs  # noqa: E402  (Keras; TensorFlow on its backend only)
 
 LIGHTLY = "lightly's CIFAR-10 SimCLR benchmark"
 
@@ -73,18 +78,21 @@ def main(argv=None):
 
     import keras
 
-    from kzoo import data, models
+    from kzoo import models
 
     steps_per_epoch = runs.steps_per_epoch(len(train.images), args.batch_size)
 
     sync_bn = runs.sync_bn(args, strategy)
     with strategy.scope():
         backbone = runs.build_backbone(args, train.images.shape[1:], strategy)
+        # None on TensorFlow (tf.data makes the views), else on the device.
+        augmentation = runs.view_augmentation(args)
         model = models.SimCLR(
             backbone, projection_dim=args.projection_dim,
             projection_hidden_dims=(None if args.projection_hidden_dim is None
                                     else [args.projection_hidden_dim]),
-            temperature=args.temperature, synchronized_bn=sync_bn)
+            temperature=args.temperature, synchronized_bn=sync_bn,
+            augmentation=augmentation)
         schedule = keras.optimizers.schedules.CosineDecay(
             args.learning_rate, decay_steps=args.epochs * steps_per_epoch)
         model.compile(
@@ -93,7 +101,7 @@ def main(argv=None):
                 weight_decay=args.weight_decay or None),
             jit_compile=args.jit)
 
-    ds = data.two_view_dataset(train.images, args.batch_size, seed=args.seed)
+    ds = runs.two_view_input(args, train.images, augmentation)
 
     def record(metrics):
         metrics.update({"temperature": args.temperature,

@@ -264,7 +264,15 @@ def load_tfds(name, split="train", data_dir=None, limit=None, download=True):
             instead.
     """
     _check_limit(limit)
-    import tensorflow_datasets as tfds
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError as e:
+        raise DataUnavailableError(
+            f"TFDS dataset '{name}' needs tensorflow-datasets and "
+            f"TensorFlow, which do not import here ({e}). Pass --data-dir "
+            "DIR (or set KZOO_DATA_DIR) pointing at an image folder laid "
+            "out DIR/train/<class>/*.jpg and DIR/test/<class>/*.jpg."
+        ) from e
 
     tfds_split = split if limit is None else f"{split}[:{int(limit)}]"
     builder = tfds.builder(name, data_dir=data_dir)

@@ -31,6 +31,12 @@ def augmented_linear_probe(
     are recomputed every step (so augmentation applies) and not
     standardised, which makes this probe much weaker per epoch.
 
+    The input is `tf.data` (`kzoo.data.labeled_dataset`) under the
+    TensorFlow backend; under JAX and PyTorch it is
+    `kzoo.arrays.LabeledArrays` (same protocol, NumPy's random flips and
+    shuffle, no TensorFlow needed), so the figure differs from the
+    TensorFlow backend's by the draws only.
+
     Args:
         backbone: frozen `keras.Model`, images (pixels in `[0, 255]`) ->
             features `[B, F]`.
@@ -63,11 +69,6 @@ def augmented_linear_probe(
         - [keras-io SimSiam example, "Evaluating our SSL method"](
           https://keras.io/examples/vision/simsiam/).
     """
-    import tensorflow as tf
-
-    from kzoo.data.augment import random_flip_left_right
-    from kzoo.data.pipelines import labeled_dataset
-
     train_labels = np.asarray(train_labels).reshape(-1).astype("int32")
     test_labels = np.asarray(test_labels).reshape(-1).astype("int32")
     if len(train_images) != len(train_labels):
@@ -84,13 +85,8 @@ def augmented_linear_probe(
         num_classes = int(max(train_labels.max(), test_labels.max())) + 1
     steps = epochs * int(np.ceil(len(train_images) / batch_size))
 
-    def augment(images, s):
-        x = tf.cast(images, tf.float32)
-        return random_flip_left_right(x, s) if flip else x
-
-    train_ds = labeled_dataset(train_images, train_labels, batch_size,
-                               shuffle=True, seed=seed, augment=augment)
-    test_ds = labeled_dataset(test_images, test_labels, batch_size)
+    train_ds, test_ds = _probe_data(train_images, train_labels, test_images,
+                                    test_labels, batch_size, flip, seed)
 
     backbone.trainable = False
     try:
@@ -115,3 +111,29 @@ def augmented_linear_probe(
         backbone.trainable = True
     return {"accuracy": float(accuracy),
             "train_accuracy": float(history.history["accuracy"][-1])}
+
+
+def _probe_data(train_images, train_labels, test_images, test_labels,
+                batch_size, flip, seed):
+    """`(train, test)` inputs of the probe: `tf.data` on TensorFlow, else
+    `kzoo.arrays` (both: flipped, shuffled training batches, every batch
+    kept; the test batches in order)."""
+    if keras.backend.backend() != "tensorflow":
+        from kzoo.arrays import LabeledArrays
+
+        return (LabeledArrays(train_images, train_labels, batch_size,
+                              shuffle=True, seed=seed, flip=flip),
+                LabeledArrays(test_images, test_labels, batch_size))
+
+    import tensorflow as tf
+
+    from kzoo.data.augment import random_flip_left_right
+    from kzoo.data.pipelines import labeled_dataset
+
+    def augment(images, s):
+        x = tf.cast(images, tf.float32)
+        return random_flip_left_right(x, s) if flip else x
+
+    return (labeled_dataset(train_images, train_labels, batch_size,
+                            shuffle=True, seed=seed, augment=augment),
+            labeled_dataset(test_images, test_labels, batch_size))

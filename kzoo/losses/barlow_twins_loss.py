@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from kzoo import ops as kops
 from kzoo.losses._gather import GatheringLoss
 from kzoo.losses.mining import check_number
 
@@ -44,7 +45,7 @@ def standardize_over_batch(z, epsilon=1e-5):
         `[N, D]` float32 tensor.
     """
     epsilon = check_number("epsilon", epsilon)
-    z = ops.cast(z, "float32")
+    z = kops.as_float32(z)
     centered = z - ops.mean(z, axis=0, keepdims=True)
     variance = ops.mean(ops.square(centered), axis=0, keepdims=True)
     return centered * ops.rsqrt(variance + epsilon)

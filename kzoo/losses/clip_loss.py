@@ -5,6 +5,7 @@ import math
 import keras
 from keras import ops
 
+from kzoo import ops as kops
 from kzoo.losses._pairs import split_pair
 from kzoo.losses._gather import GatheringLoss
 from kzoo.losses.mining import check_number
@@ -14,7 +15,7 @@ _EXCLUDED = -1e30
 
 
 def _l2_normalize(x):
-    x = ops.cast(x, "float32")
+    x = kops.as_float32(x)
     return x / ops.sqrt(ops.maximum(ops.sum(x * x, axis=-1, keepdims=True),
                                     1e-12))
 

@@ -3,11 +3,12 @@
 import keras
 from keras import ops
 
+from kzoo import ops as kops
 from kzoo.losses.mining import check_number
 
 
 def _as_vector(x, name):
-    x = ops.cast(x, "float32")
+    x = kops.as_float32(x)
     if len(x.shape) == 2 and x.shape[-1] == 1:
         x = ops.squeeze(x, axis=-1)
     if len(x.shape) != 1:

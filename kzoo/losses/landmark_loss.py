@@ -5,6 +5,7 @@ import math
 import keras
 from keras import ops
 
+from kzoo import ops as kops
 from kzoo.losses.mining import check_number
 
 POINT_LOSSES = ("l2", "l1", "smooth_l1", "wing")
@@ -19,7 +20,7 @@ def _check_point_loss(point_loss):
 
 def _split_true(y_true, mask):
     """`[B, K, 2]` targets (0 where masked) and a float `[B, K]` mask."""
-    y_true = ops.cast(y_true, "float32")
+    y_true = kops.as_float32(y_true)
     if len(y_true.shape) != 3 or y_true.shape[-1] not in (2, 3):
         raise ValueError(
             "`y_true` must be `[B, K, 2]` points or `[B, K, 3]` (x, y, "
@@ -30,7 +31,7 @@ def _split_true(y_true, mask):
     else:
         visible = ops.ones_like(points[..., 0])
     if mask is not None:
-        visible = visible * ops.cast(ops.cast(mask, "float32") > 0, "float32")
+        visible = visible * ops.cast(kops.as_float32(mask) > 0, "float32")
     # A missing point may hold NaN / inf: it must not reach the arithmetic,
     # where 0 * NaN would poison the value and the gradient.
     visible = visible * ops.cast(ops.all(ops.isfinite(points), axis=-1),
@@ -42,7 +43,7 @@ def _split_true(y_true, mask):
 def _point_losses(points_true, y_pred, visible, point_loss, coordinate_scale,
                   wing_width, wing_curvature, smooth_l1_beta):
     """Per-point loss `[B, K]` (sum over x and y), exactly 0 where masked."""
-    y_pred = ops.cast(y_pred, "float32")
+    y_pred = kops.as_float32(y_pred)
     if len(y_pred.shape) != 3 or y_pred.shape[-1] != 2:
         raise ValueError("`y_pred` must be `[B, K, 2]` points. "
                          f"Received: y_pred.shape={tuple(y_pred.shape)}")
@@ -56,7 +57,9 @@ def _point_losses(points_true, y_pred, visible, point_loss, coordinate_scale,
     # their difference is exactly 0 and no gradient flows from them.
     target = ops.where(on, points_true, ops.stop_gradient(y_pred))
     d = (y_pred - target) * coordinate_scale
-    a = ops.abs(d)
+    # |d| with a zero gradient at an exact hit on every backend: the
+    # derivative of JAX's `abs` at 0 is 1 (TensorFlow's and PyTorch's 0).
+    a = ops.where(ops.equal(d, 0.0), 0.0, ops.abs(d))
     if point_loss == "l2":
         per_coord = ops.square(d)
     elif point_loss == "l1":
@@ -223,8 +226,8 @@ class LandmarkLoss(keras.losses.Loss):
 
     def _presence_term(self, presence_true, presence_logit):
         """`presence_weight * BCE` per example, `[B]`."""
-        target = ops.reshape(ops.cast(presence_true, "float32"), (-1,))
-        logit = ops.reshape(ops.cast(presence_logit, "float32"), (-1,))
+        target = ops.reshape(kops.as_float32(presence_true), (-1,))
+        logit = ops.reshape(kops.as_float32(presence_logit), (-1,))
         return self.presence_weight * ops.binary_crossentropy(
             target, logit, from_logits=True)
 
@@ -232,7 +235,7 @@ class LandmarkLoss(keras.losses.Loss):
         """Per-example shares `[B]` of the mean over the visible points."""
         points, visible = _split_true(y_true, None)
         if presence_true is not None:
-            presence = ops.reshape(ops.cast(presence_true, "float32"), (-1, 1))
+            presence = ops.reshape(kops.as_float32(presence_true), (-1, 1))
             visible = visible * ops.cast(presence > 0, "float32")
         per_point = _point_losses(points, y_pred, visible, self.point_loss,
                                   self.coordinate_scale, self.wing_width,

@@ -155,7 +155,7 @@ def batch_hard(labels, distances):
     Reference:
         - [Hermans et al., 2017](https://arxiv.org/abs/1703.07737).
     """
-    distances = ops.cast(distances, "float32")
+    distances = kops.as_float32(distances)
     pos = positive_mask(labels)
     neg = negative_mask(labels)
     has_pos = ops.any(pos, axis=1)
@@ -196,7 +196,7 @@ def semi_hard_index(negatives, distances):
         anchors that have at least one negative. An anchor without any
         negative gets index 0 (an arbitrary valid index; mask it out).
     """
-    d = ops.stop_gradient(ops.cast(distances, "float32"))
+    d = ops.stop_gradient(kops.as_float32(distances))
     negatives = ops.cast(negatives, "bool")
     # Sort key: each negative's distance (+inf and NaN replaced by the
     # largest finite float32), +inf for the other entries, so that an
@@ -256,7 +256,7 @@ def semi_hard(labels, distances):
         - [Schroff et al., 2015, "FaceNet"](https://arxiv.org/abs/1503.03832),
           section 3.2.
     """
-    distances = ops.cast(ops.convert_to_tensor(distances), "float32")
+    distances = kops.as_float32(distances)
     pos = positive_mask(labels)
     index, has_negative = semi_hard_index(negative_mask(labels), distances)
     chosen = ops.take_along_axis(distances, index, axis=1)  # d(a, n(a, p))
@@ -280,7 +280,7 @@ def batch_all(labels, distances, margin):
     Reference:
         - [Hermans et al., 2017](https://arxiv.org/abs/1703.07737).
     """
-    distances = ops.cast(distances, "float32")
+    distances = kops.as_float32(distances)
     valid = triplet_mask(labels)
     hinge = ops.relu(
         margin + ops.expand_dims(distances, 2) - ops.expand_dims(distances, 1)
@@ -291,7 +291,7 @@ def batch_all(labels, distances, margin):
 def masked_mean(values, mask):
     """Mean of `values` over the `True` entries of `mask`; 0 if there are none."""
     mask = ops.cast(mask, "bool")
-    total = ops.sum(ops.where(mask, ops.cast(values, "float32"), 0.0))
+    total = ops.sum(ops.where(mask, kops.as_float32(values), 0.0))
     return ops.divide_no_nan(total, ops.sum(ops.cast(mask, "float32")))
 
 
@@ -326,13 +326,11 @@ def masked_reduction(values, mask, sample_weight=None,
     Returns:
         Scalar (or `values`-shaped for `"none"`) tensor.
     """
-    values = ops.cast(values, "float32")
+    values = kops.as_float32(values)
     mask = ops.cast(mask, "bool")
     weights = ops.cast(mask, "float32")
     if sample_weight is not None:
-        sample_weight = ops.cast(
-            ops.convert_to_tensor(sample_weight), "float32"
-        )
+        sample_weight = kops.as_float32(sample_weight)
         rank = len(values.shape)
         sample_weight = ops.reshape(
             sample_weight, (ops.shape(values)[0],) + (1,) * (rank - 1)

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from kzoo import ops as kops
+
 
 def _l2_normalize(x, epsilon=1e-12):
     # ops.normalize would divide by max(norm, eps) too; written out so the
@@ -35,8 +37,10 @@ def negative_cosine_similarity(p, z):
     Reference:
         - [Chen & He, 2021](https://arxiv.org/abs/2011.10566), eq. (1).
     """
-    p = ops.cast(p, "float32")
-    z = ops.cast(ops.stop_gradient(z), "float32")
+    p = kops.as_float32(p)
+    # A tensor first: PyTorch's `stop_gradient` takes tensors only, not
+    # the numpy arrays a user may pass.
+    z = ops.stop_gradient(kops.as_float32(z))
     return -ops.sum(_l2_normalize(p) * _l2_normalize(z), axis=-1)
 
 

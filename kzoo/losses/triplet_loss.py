@@ -34,8 +34,8 @@ MINING = ("none", "all", "hard", "semi-hard")
 
 
 def _row_distance(x, y, distance):
-    x = ops.cast(x, "float32")
-    y = ops.cast(y, "float32")
+    x = kops.as_float32(x)
+    y = kops.as_float32(y)
     if distance == "cosine":
         return 1.0 - ops.sum(kops.l2_normalize(x) * kops.l2_normalize(y), axis=-1)
     d2 = ops.sum(ops.square(x - y), axis=-1)

@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from kzoo import boxes as boxes_lib
+from kzoo import ops as kops
 from kzoo.layers.yolo_head import check_yolo_config
 from kzoo.layers.yolo_head import decode_yolo_outputs
 
@@ -98,9 +99,9 @@ def yolo_loss_terms(y_true, y_pred, num_boxes=2, num_classes=20, anchors=None,
     ignore_threshold = _check_options(box_loss, objectness_target,
                                       ignore_threshold, objectness_loss,
                                       class_loss)
-    pred = decode_yolo_outputs(y_pred, num_boxes, num_classes, anchors,
-                               layout)
-    yt = ops.cast(y_true, "float32")
+    pred = decode_yolo_outputs(kops.as_float32(y_pred), num_boxes,
+                               num_classes, anchors, layout)
+    yt = kops.as_float32(y_true)
     grid = tuple(pred["objectness"].shape[1:])
     if (len(yt.shape) != 5 or tuple(yt.shape[-2:]) != (num_boxes, 6)
             or any(a is not None and b is not None and a != b
@@ -152,8 +153,16 @@ def yolo_loss_terms(y_true, y_pred, num_boxes=2, num_classes=20, anchors=None,
         coord = ops.sum(ops.square(pred["offsets"] - target_offsets)
                         + ops.square(pred["sqrt_wh"] - target_sqrt), axis=-1)
     else:
+        # The overlap of the responsible predictors only: elsewhere both
+        # boxes are replaced by one unit box. Compared with a padding target
+        # (an empty box), a collapsed prediction makes the IoU-family
+        # gradients 0 / 0 (NaN on JAX: x / y**2 with y**2 underflowing),
+        # and `where` below would not stop a NaN gradient.
+        resp = ops.expand_dims(responsible > 0, -1)
+        unit = ops.convert_to_tensor([0.5, 0.5, 1.0, 1.0], "float32")
         coord = 1.0 - _OVERLAPS[box_loss](
-            pred_box, true_box, box_format="rel_center_xywh", aligned=True)
+            ops.where(resp, pred_box, unit), ops.where(resp, true_box, unit),
+            box_format="rel_center_xywh", aligned=True)
     coord = ops.where(responsible > 0, coord, 0.0)
 
     # Confidence.

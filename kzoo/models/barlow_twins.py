@@ -57,6 +57,11 @@ class BarlowTwins(TwoViewModel):
             Defaults to `False`.
         collapse_monitor: log `z_std` during `fit` / `evaluate`. Defaults
             to `True`.
+        augmentation: optional layer drawing one random view of a batch of
+            images; `fit` then takes raw image batches and the model makes
+            the two views itself, on the device (see
+            `kzoo.models.TwoViewModel`). Defaults to `None` (the views come
+            from the input pipeline).
         **kwargs: base `keras.Model` arguments (`name`, ...).
 
     Example:
@@ -83,12 +88,14 @@ class BarlowTwins(TwoViewModel):
         lambda_=0.0051,
         synchronized_bn=False,
         collapse_monitor=True,
+        augmentation=None,
         **kwargs,
     ):
         super().__init__(
             backbone,
             synchronized_bn=synchronized_bn,
             collapse_monitor=collapse_monitor,
+            augmentation=augmentation,
             **kwargs,
         )
         dims = [int(d) for d in projection_dims]

@@ -39,6 +39,11 @@ class SimSiam(TwoViewModel):
         predictor_dim: bottleneck width of the predictor. Defaults to `512`.
         synchronized_bn: cross-replica batch statistics in the heads.
             Defaults to `False`.
+        augmentation: optional layer drawing one random view of a batch of
+            images; `fit` then takes raw image batches and the model makes
+            the two views itself, on the device (see
+            `kzoo.models.TwoViewModel`). Defaults to `None` (the views come
+            from the input pipeline).
         **kwargs: base `keras.Model` arguments (`name`, ...).
 
     Example:
@@ -65,9 +70,11 @@ class SimSiam(TwoViewModel):
         projection_hidden_dims=(2048,),
         predictor_dim=512,
         synchronized_bn=False,
+        augmentation=None,
         **kwargs,
     ):
-        super().__init__(backbone, synchronized_bn=synchronized_bn, **kwargs)
+        super().__init__(backbone, synchronized_bn=synchronized_bn,
+                         augmentation=augmentation, **kwargs)
         self.projection_dim = int(projection_dim)
         self.projection_hidden_dims = [int(d) for d in projection_hidden_dims]
         self.predictor_dim = int(predictor_dim)

@@ -65,6 +65,16 @@ class TwoViewModel(keras.Model):
       `kzoo.data.two_view_dataset` yields), the model returns the heads'
       outputs; called on an image tensor, the backbone features (what you
       evaluate and export);
+    - views made on the accelerator: with an `augmentation` layer, `fit`
+      takes batches of raw images (e.g. `kzoo.arrays.TwoViewArrays`, no
+      TensorFlow needed) and a training call applies `augmentation` twice
+      to each batch (two independent draws) and returns the heads' outputs
+      on the two views; an inference call (`predict`, `training=False`)
+      still returns the backbone features of the images as given. The
+      augmentation's output is what the backbone reads: kzoo's backbones
+      take pixels in `[0, 255]` (the range `kzoo.data.two_view_dataset`
+      yields), while `kzoo.layers.SimSiamAugment` returns `[0, 1]`, so
+      follow it with `keras.layers.Rescaling(255.0)` (see the example);
     - `fit` needs no compiled loss: `compute_loss` applies `view_loss`
       (reduced by `keras.losses.Loss`, scaled per replica under
       `tf.distribute`) and adds the regularisation losses `model.losses`;
@@ -85,17 +95,41 @@ class TwoViewModel(keras.Model):
             Defaults to `False`.
         collapse_monitor: log the `z_std` metric during `fit` / `evaluate`.
             Defaults to `True`.
+        augmentation: optional layer making one random view of a batch of
+            images (`training=True`), applied twice per training step.
+            Defaults to `None`: the views come from the input pipeline.
         **kwargs: base `keras.Model` arguments (`name`, ...).
+
+    Example:
+
+    ```python
+    # Views drawn on the device, from uint8 batches (any backend):
+    augmentation = keras.Sequential(
+        [kzoo.layers.SimSiamAugment(seed=0), keras.layers.Rescaling(255.0)],
+        name="augmentation")
+    model = kzoo.models.SimSiam(kzoo.models.resnet20_cifar(),
+                                augmentation=augmentation)
+    model.compile(optimizer=keras.optimizers.SGD(0.03, momentum=0.6))
+    model.fit(kzoo.arrays.TwoViewArrays(images, batch_size=128, seed=0),
+              epochs=5)
+    ```
     """
 
     # Key of the forward_views output whose spread `z_std` reports.
     collapse_embedding_key = "z1"
 
     def __init__(
-        self, backbone, synchronized_bn=False, collapse_monitor=True, **kwargs
+        self, backbone, synchronized_bn=False, collapse_monitor=True,
+        augmentation=None, **kwargs
     ):
         super().__init__(**kwargs)
+        if augmentation is not None and not callable(augmentation):
+            raise ValueError(
+                "`augmentation` must be a layer (or `None`). "
+                f"Received: augmentation={augmentation!r}"
+            )
         self.backbone = backbone
+        self.augmentation = augmentation
         self.synchronized_bn = synchronized_bn
         self.collapse_monitor = bool(collapse_monitor)
         # Assigned as an attribute, the metric is tracked by Keras: it is in
@@ -111,6 +145,12 @@ class TwoViewModel(keras.Model):
     def build(self, input_shape=None):
         if not self.backbone.built:
             self.backbone.build(input_shape)
+        if self.augmentation is not None and not self.augmentation.built:
+            # Built here, not on its first call: that call is traced inside
+            # the compiled training step (under JAX, stateless).
+            self.augmentation.build(
+                tuple(input_shape) if input_shape is not None
+                else tuple(self.backbone.inputs[0].shape))
         self.build_heads(tuple(self.backbone.outputs[0].shape))
         self.built = True
 
@@ -135,6 +175,11 @@ class TwoViewModel(keras.Model):
                 )
             return self.forward_views(
                 inputs["view_1"], inputs["view_2"], training=training)
+        if training and self.augmentation is not None:
+            # Two calls, two independent draws of the layer's seeds.
+            return self.forward_views(
+                self.augmentation(inputs, training=True),
+                self.augmentation(inputs, training=True), training=True)
         return self.backbone(inputs, training=training)
 
     def compute_loss(
@@ -166,10 +211,18 @@ class TwoViewModel(keras.Model):
                 "backbone": keras.saving.serialize_keras_object(self.backbone),
                 "synchronized_bn": self.synchronized_bn,
                 "collapse_monitor": self.collapse_monitor,
+                "augmentation": (
+                    None if self.augmentation is None
+                    else keras.saving.serialize_keras_object(
+                        self.augmentation)),
             }
         )
         return config
 
     @classmethod
     def from_config(cls, config):
-        return cls(**backbone_from_config(config))
+        config = backbone_from_config(config)
+        if isinstance(config.get("augmentation"), dict):
+            config["augmentation"] = keras.saving.deserialize_keras_object(
+                config["augmentation"])
+        return cls(**config)

@@ -3,9 +3,14 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import kzoo
+from tests.backend_utils import assert_computed_in_float32
+from tests.backend_utils import as_dtype
+from tests.backend_utils import dtype_of
+from tests.backend_utils import f32
+from tests.backend_utils import to_numpy
+from tests.backend_utils import value_and_grad
 
 
 def ref(z1, z2, lambda_, epsilon):
@@ -79,7 +84,7 @@ def test_matches_numpy(lambda_, epsilon):
     z1, z2 = _views()
     expected = ref(z1, z2, lambda_, epsilon)
     got = kzoo.losses.barlow_twins_loss(z1, z2, lambda_, epsilon)
-    assert got.dtype == "float32" and tuple(got.shape) == ()
+    assert dtype_of(got) == "float32" and tuple(got.shape) == ()
     assert float(got) == pytest.approx(expected, rel=1e-5)
     loss = kzoo.losses.BarlowTwinsLoss(lambda_=lambda_, epsilon=epsilon)
     assert float(loss(None, {"z1": z1, "z2": z2})) == pytest.approx(
@@ -113,7 +118,7 @@ def test_reduction_of_a_batch_level_loss():
     total = kzoo.losses.BarlowTwinsLoss(reduction="sum")(None, y_pred)
     assert float(total) == pytest.approx(6 * batch, rel=1e-6)
     none = kzoo.losses.BarlowTwinsLoss(reduction="none")(None, y_pred)
-    np.testing.assert_allclose(none, np.full(6, batch), rtol=1e-6)
+    np.testing.assert_allclose(to_numpy(none), np.full(6, batch), rtol=1e-6)
     with pytest.raises(ValueError, match=r"sample_weight.*Received: "
                                          r"sample_weight=ndarray of shape \(6,\)"):
         kzoo.losses.BarlowTwinsLoss()(None, y_pred, sample_weight=np.ones(6))
@@ -132,18 +137,28 @@ def test_degenerate_batches(dtype):
         (z1, z1),                                  # identical views
     ]
     for a, b in cases:
-        va = tf.Variable(tf.cast(a, dtype))
-        vb = tf.Variable(tf.cast(b, dtype))
-        with tf.GradientTape() as tape:
-            value = loss(None, {"z1": va, "z2": vb})
-        grads = tape.gradient(value, [va, vb])
-        assert np.isfinite(float(value))
+        value, grads = value_and_grad(
+            lambda va, vb: loss(None, {"z1": va, "z2": vb}),
+            as_dtype(a, dtype), as_dtype(b, dtype))
+        assert np.isfinite(float(f32(value)))
         for g in grads:
-            assert np.all(np.isfinite(tf.cast(g, "float32").numpy()))
+            assert np.all(np.isfinite(f32(g)))
     # constant dimensions standardise to 0: every c_ii = 0, loss = D
     assert float(loss(None, {"z1": z1[:1], "z2": z2[:1]})) == 3.0
     zeros = np.zeros_like(z1)
     assert float(loss(None, {"z1": zeros, "z2": zeros})) == 3.0
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_low_precision_inputs_are_computed_in_float32(dtype):
+    z1, z2 = _views(4)
+    assert_computed_in_float32(kzoo.losses.barlow_twins_loss, z1, z2,
+                               dtype=dtype)
+    assert_computed_in_float32(kzoo.losses.standardize_over_batch, z1,
+                               dtype=dtype)
+    loss = kzoo.losses.BarlowTwinsLoss()
+    assert_computed_in_float32(lambda a, b: loss(None, {"z1": a, "z2": b}),
+                               z1, z2, dtype=dtype)
 
 
 def test_bad_arguments():

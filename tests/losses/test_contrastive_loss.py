@@ -3,9 +3,13 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import kzoo
+from tests.backend_utils import assert_computed_in_float32
+from tests.backend_utils import as_dtype
+from tests.backend_utils import f32
+from tests.backend_utils import to_numpy
+from tests.backend_utils import value_and_grad
 
 
 def ref(y, d, margin=1.0, squared_margin=True):
@@ -19,11 +23,11 @@ def test_hand_computed():
     y = np.array([0, 1, 1, 0], "float32")
     d = np.array([0.3, 0.5, 2.0, 0.0], "float32")
     # squared margin (m = 1): 0.5*0.09, 0.5*(1 - 0.25), 0.5*max(0, 1 - 4), 0
-    np.testing.assert_allclose(kzoo.losses.contrastive_loss(y, d),
+    np.testing.assert_allclose(to_numpy(kzoo.losses.contrastive_loss(y, d)),
                                [0.045, 0.375, 0.0, 0.0], rtol=1e-6)
     # Hadsell (m = 1): 0.5*0.09, 0.5*(1 - 0.5)**2, 0.5*max(0, 1 - 2)**2, 0
     np.testing.assert_allclose(
-        kzoo.losses.contrastive_loss(y, d, squared_margin=False),
+        to_numpy(kzoo.losses.contrastive_loss(y, d, squared_margin=False)),
         [0.045, 0.125, 0.0, 0.0], rtol=1e-6)
     loss = kzoo.losses.ContrastiveLoss(margin=2.0)
     # 0.5*0.09, 0.5*(2 - 0.25), 0.5*max(0, 2 - 4), 0 -> mean
@@ -38,8 +42,8 @@ def test_matches_numpy(squared_margin, shape):
     d = rng.uniform(0, 2, size=shape).astype("float32")
     expected = ref(y, d, 1.3, squared_margin)
     np.testing.assert_allclose(
-        kzoo.losses.contrastive_loss(y, d, 1.3, squared_margin), expected,
-        rtol=1e-5, atol=1e-7)
+        to_numpy(kzoo.losses.contrastive_loss(y, d, 1.3, squared_margin)),
+        expected, rtol=1e-5, atol=1e-7)
     loss = kzoo.losses.ContrastiveLoss(1.3, squared_margin)
     assert float(loss(y, d)) == pytest.approx(expected.mean(), rel=1e-5)
     # [B] labels with [B, 1] distances (a Distance layer's output) align
@@ -66,24 +70,35 @@ def test_degenerate_batches_finite(dtype, metric):
     y = np.array([0, 1, 0, 1], "float32")
     for squared_margin in (True, False):
         loss = kzoo.losses.ContrastiveLoss(squared_margin=squared_margin)
-        a = tf.Variable(tf.cast(emb, dtype))
-        b = tf.Variable(tf.cast(emb, dtype))
-        with tf.GradientTape() as tape:
-            d = kzoo.layers.Distance(metric)([a, b])
-            value = loss(y, d)
-        grads = tape.gradient(value, [a, b])
-        assert np.isfinite(float(value))
+        value, grads = value_and_grad(
+            lambda a, b: loss(y, kzoo.layers.Distance(metric)([a, b])),
+            as_dtype(emb, dtype), as_dtype(emb, dtype))
+        value = float(f32(value))
+        assert np.isfinite(value)
         for g in grads:
-            assert np.all(np.isfinite(tf.cast(g, "float32").numpy()))
+            assert g is not None and np.all(np.isfinite(f32(g)))
         # identical pairs: d = 0 (cosine of zero vectors: 1); the dissimilar
         # pairs pay 0.5 * margin
         if metric != "cosine":
             assert float(value) == pytest.approx(0.25)
     # distances given directly as float16 / bfloat16
-    d = tf.Variable(tf.constant([0.0, 0.0, 0.5, 0.5], dtype))
-    with tf.GradientTape() as tape:
-        value = kzoo.losses.ContrastiveLoss()(y, d)
-    assert np.all(np.isfinite(tf.cast(tape.gradient(value, d), "float32").numpy()))
+    _, (grad,) = value_and_grad(lambda d: kzoo.losses.ContrastiveLoss()(y, d),
+                                as_dtype([0.0, 0.0, 0.5, 0.5], dtype))
+    assert grad is not None and np.all(np.isfinite(f32(grad)))
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_low_precision_inputs_are_computed_in_float32(dtype):
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, size=9).astype("float32")
+    d = rng.uniform(0, 2, size=(9, 1)).astype("float32")
+    for squared_margin in (True, False):
+        assert_computed_in_float32(
+            lambda t, p: kzoo.losses.contrastive_loss(
+                t, p, 1.3, squared_margin), y, d, dtype=dtype)
+        assert_computed_in_float32(
+            kzoo.losses.ContrastiveLoss(1.3, squared_margin), y, d,
+            dtype=dtype)
 
 
 def test_bad_arguments():

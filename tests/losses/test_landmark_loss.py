@@ -6,9 +6,11 @@ import math
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import kzoo
+from tests.backend_utils import assert_computed_in_float32
+from tests.backend_utils import to_numpy
+from tests.backend_utils import value_and_grad
 
 
 def ref_coord(d, kind, w=10.0, eps=2.0, beta=1.0):
@@ -80,7 +82,7 @@ def test_mean_is_over_visible_points_of_the_batch_not_per_image():
 def test_missing_points_contribute_nothing_even_with_nan_targets():
     rng = np.random.default_rng(2)
     t = rng.uniform(0, 1, (3, 5, 2)).astype("float32")
-    p = tf.Variable(rng.uniform(0, 1, (3, 5, 2)).astype("float32"))
+    p = rng.uniform(0, 1, (3, 5, 2)).astype("float32")
     mask = np.ones((3, 5), "float32")
     mask[1, 2] = 0
     t_nan = t.copy()
@@ -90,11 +92,11 @@ def test_missing_points_contribute_nothing_even_with_nan_targets():
     for kind in ("l2", "wing"):
         values, grads = [], []
         for target in (t_nan, t_far):
-            with tf.GradientTape() as tape:
-                loss = kzoo.losses.landmark_loss(target, p, mask=mask,
-                                                 point_loss=kind)
+            loss, (grad,) = value_and_grad(
+                lambda e, target=target: kzoo.losses.landmark_loss(
+                    target, e, mask=mask, point_loss=kind), p)
             values.append(float(loss))
-            grads.append(tape.gradient(loss, p).numpy())
+            grads.append(grad)
         assert np.isfinite(values).all() and values[0] == values[1]
         assert np.isfinite(grads[0]).all()
         np.testing.assert_array_equal(grads[0], grads[1])
@@ -109,22 +111,22 @@ def test_missing_points_contribute_nothing_even_with_nan_targets():
 def test_all_missing_gives_zero_and_finite_zero_gradient(kind):
     t = np.full((2, 4, 3), np.nan, "float32")
     t[..., 2] = 0
-    p = tf.Variable(np.zeros((2, 4, 2), "float32"))  # exact hits too
+    p = np.zeros((2, 4, 2), "float32")  # exact hits too
     loss_fn = kzoo.losses.LandmarkLoss(point_loss=kind)
-    with tf.GradientTape() as tape:
-        value = loss_fn(t, p)
-    grad = tape.gradient(value, p)
+    value, (grad,) = value_and_grad(lambda e: loss_fn(t, e), p)
     assert float(value) == 0.0
-    assert np.all(np.isfinite(grad.numpy())) and np.all(grad.numpy() == 0)
+    assert grad is not None
+    assert np.all(np.isfinite(grad)) and np.all(grad == 0)
 
 
 def test_zero_error_has_zero_finite_gradient():
     t = np.ones((1, 3, 3), "float32")
-    p = tf.Variable(np.ones((1, 3, 2), "float32"))
+    p = np.ones((1, 3, 2), "float32")
     for kind in ("l2", "l1", "smooth_l1", "wing"):
-        with tf.GradientTape() as tape:
-            value = kzoo.losses.landmark_loss(t, p, point_loss=kind)
-        g = tape.gradient(value, p).numpy()
+        value, (g,) = value_and_grad(
+            lambda e, kind=kind: kzoo.losses.landmark_loss(t, e, point_loss=kind),
+            p)
+        assert g is not None
         assert float(value) == 0.0 and np.all(g == 0)
 
 
@@ -139,6 +141,27 @@ def test_half_precision_is_finite_and_close():
                                            p.astype("float16"),
                                            coordinate_scale=96.0))
     assert np.isfinite(half) and half == pytest.approx(full, rel=1e-2)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_low_precision_inputs_are_computed_in_float32(dtype):
+    rng = np.random.default_rng(6)
+    t = rng.uniform(0, 1, (2, 5, 3)).astype("float32")
+    t[..., 2] = t[..., 2] > 0.3
+    p = rng.uniform(0, 1, (2, 5, 2)).astype("float32")
+    mask = (rng.uniform(size=(2, 5)) < 0.8).astype("float32")
+    for kind in ("l2", "l1", "smooth_l1", "wing"):
+        assert_computed_in_float32(
+            lambda a, b, m, kind=kind: kzoo.losses.landmark_loss(
+                a, b, mask=m, point_loss=kind, coordinate_scale=96.0),
+            t, p, mask, dtype=dtype)
+    logits = rng.normal(size=(2, 1)).astype("float32")
+    presence = np.array([[1.0], [0.0]], "float32")
+    loss = kzoo.losses.LandmarkLoss(presence_weight=0.5)
+    assert_computed_in_float32(
+        lambda a, b, c, d: loss({"landmarks": a, "presence": c},
+                                {"landmarks": b, "presence": d}),
+        t, p, presence, logits, dtype=dtype)
 
 
 def test_class_on_dicts_adds_weighted_presence_bce():
@@ -173,7 +196,7 @@ def test_per_example_values_average_to_the_mean_over_visible_points():
     per_example = kzoo.losses.LandmarkLoss(point_loss="l2",
                                            reduction="none")(y, p)
     assert per_example.shape == (4,)
-    assert float(np.mean(per_example)) == pytest.approx(
+    assert float(np.mean(to_numpy(per_example))) == pytest.approx(
         ref_loss(t, p, mask, "l2"), rel=1e-5)
 
 
@@ -197,12 +220,13 @@ def test_compiled_single_loss_trains_a_landmark_head_model():
     assert logs["loss"][0] == pytest.approx(
         logs["landmarks_loss"][0] + logs["presence_loss"][0], rel=1e-4)
     out = model(images)
-    z = out["presence"].numpy()[:, 0].astype("float64")
+    z = to_numpy(out["presence"])[:, 0].astype("float64")
     bce = np.mean(np.log1p(np.exp(-z)))  # targets 1
     expected = model.compute_loss(x=images, y=y, y_pred=out)
-    points = ref_loss(y["landmarks"][..., :2], out["landmarks"].numpy(),
+    points = ref_loss(y["landmarks"][..., :2], to_numpy(out["landmarks"]),
                       np.ones((8, 5)), "l2")
-    assert float(expected) == pytest.approx(points + 2.0 * bce, rel=1e-4)
+    assert float(to_numpy(expected)) == pytest.approx(points + 2.0 * bce,
+                                                      rel=1e-4)
 
 
 @pytest.mark.parametrize("kwargs, match", [

@@ -3,9 +3,13 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import kzoo
+from tests.backend_utils import assert_computed_in_float32
+from tests.backend_utils import as_dtype
+from tests.backend_utils import dtype_of
+from tests.backend_utils import to_numpy
+from tests.backend_utils import value_and_grad
 
 
 def _batch(seed=0, b=3, h=4, w=5, c=3, masked=0.4):
@@ -37,7 +41,7 @@ def test_hand_computed():
     # squared errors on masked pixels: (1-0)^2 + (1-1)^2 + 0^2 + (0-0.4)^2
     expected = (1.0 + 0.0 + 0.0 + 0.16) / (2 * 2)
     got = kzoo.losses.masked_reconstruction_loss(y_true, y_pred[None])
-    np.testing.assert_allclose(got, [expected], rtol=1e-6)
+    np.testing.assert_allclose(to_numpy(got), [expected], rtol=1e-6)
     loss = kzoo.losses.MaskedReconstructionLoss()
     assert float(loss(y_true, y_pred[None])) == pytest.approx(expected, rel=1e-6)
 
@@ -46,8 +50,8 @@ def test_matches_numpy_and_weights():
     y_true, y_pred = _batch()
     expected = ref(y_true, y_pred)
     np.testing.assert_allclose(
-        kzoo.losses.masked_reconstruction_loss(y_true, y_pred), expected,
-        rtol=1e-5)
+        to_numpy(kzoo.losses.masked_reconstruction_loss(y_true, y_pred)),
+        expected, rtol=1e-5)
     loss = kzoo.losses.MaskedReconstructionLoss()
     assert float(loss(y_true, y_pred)) == pytest.approx(expected.mean(), rel=1e-5)
     w = np.array([1.0, 0.0, 2.0], "float32")
@@ -56,10 +60,10 @@ def test_matches_numpy_and_weights():
 
 
 def _loss_and_grad(y_true, y_pred):
-    v = tf.Variable(y_pred)
-    with tf.GradientTape() as tape:
-        value = kzoo.losses.MaskedReconstructionLoss()(y_true, v)
-    return float(value), tape.gradient(value, v).numpy()
+    value, (grad,) = value_and_grad(
+        lambda v: kzoo.losses.MaskedReconstructionLoss()(y_true, v), y_pred)
+    assert grad is not None
+    return float(value), grad
 
 
 def test_unmasked_pixels_change_neither_loss_nor_gradient():
@@ -77,7 +81,7 @@ def test_unmasked_pixels_change_neither_loss_nor_gradient():
 def test_example_without_masked_pixels():
     y_true, y_pred = _batch(2, b=2)
     y_true[0, ..., -1] = 0.0  # nothing masked in example 0
-    per_example = np.asarray(
+    per_example = to_numpy(
         kzoo.losses.masked_reconstruction_loss(y_true, y_pred))
     assert per_example[0] == 0.0
     assert per_example[1] == pytest.approx(ref(y_true, y_pred)[1], rel=1e-5)
@@ -92,9 +96,18 @@ def test_example_without_masked_pixels():
 def test_low_precision_inputs(dtype):
     y_true, y_pred = _batch(3)
     got = kzoo.losses.masked_reconstruction_loss(
-        tf.cast(y_true, dtype), tf.cast(y_pred, dtype))
-    assert got.dtype == "float32"
-    np.testing.assert_allclose(got, ref(y_true, y_pred), rtol=2e-2)
+        as_dtype(y_true, dtype), as_dtype(y_pred, dtype))
+    assert dtype_of(got) == "float32"
+    np.testing.assert_allclose(to_numpy(got), ref(y_true, y_pred), rtol=2e-2)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_low_precision_inputs_are_computed_in_float32(dtype):
+    y_true, y_pred = _batch(4)
+    assert_computed_in_float32(kzoo.losses.masked_reconstruction_loss,
+                               y_true, y_pred, dtype=dtype)
+    assert_computed_in_float32(kzoo.losses.MaskedReconstructionLoss(),
+                               y_true, y_pred, dtype=dtype)
 
 
 def test_bad_shapes():

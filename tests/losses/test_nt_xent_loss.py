@@ -3,9 +3,13 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import kzoo
+from tests.backend_utils import assert_computed_in_float32
+from tests.backend_utils import as_dtype
+from tests.backend_utils import f32
+from tests.backend_utils import to_numpy
+from tests.backend_utils import value_and_grad
 
 
 def ref(z1, z2, t):
@@ -35,7 +39,7 @@ def test_hand_computed():
     # anchor 0: its positive, view 2, has logit 1; the negatives, views 1
     # and 3, have logit 0: -log(e / (e + 2)); every anchor likewise.
     expected = np.log(1 + 2 / np.e)
-    np.testing.assert_allclose(kzoo.losses.nt_xent_loss(z1, z2, 1.0),
+    np.testing.assert_allclose(to_numpy(kzoo.losses.nt_xent_loss(z1, z2, 1.0)),
                                [expected, expected], rtol=1e-6)
     # t = 0.5: logits doubled: -log(e^2 / (e^2 + 2))
     loss = kzoo.losses.NTXentLoss(temperature=0.5)
@@ -47,8 +51,9 @@ def test_hand_computed():
 def test_matches_numpy(temperature):
     z1, z2 = _views()
     expected = ref(z1, z2, temperature)
-    np.testing.assert_allclose(kzoo.losses.nt_xent_loss(z1, z2, temperature),
-                               expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        to_numpy(kzoo.losses.nt_xent_loss(z1, z2, temperature)), expected,
+        rtol=1e-4, atol=1e-5)
     loss = kzoo.losses.NTXentLoss(temperature)
     as_dict = float(loss(None, {"z1": z1, "z2": z2}))
     as_tensor = float(loss(None, np.concatenate([z1, z2])))
@@ -58,17 +63,18 @@ def test_matches_numpy(temperature):
 
 def test_symmetric_and_invariant_to_pair_order():
     z1, z2 = _views(1)
-    per_pair = np.asarray(kzoo.losses.nt_xent_loss(z1, z2))
-    np.testing.assert_allclose(kzoo.losses.nt_xent_loss(z2, z1), per_pair,
-                               rtol=1e-5)
+    per_pair = to_numpy(kzoo.losses.nt_xent_loss(z1, z2))
+    np.testing.assert_allclose(to_numpy(kzoo.losses.nt_xent_loss(z2, z1)),
+                               per_pair, rtol=1e-5)
     perm = np.random.default_rng(0).permutation(len(z1))
-    np.testing.assert_allclose(kzoo.losses.nt_xent_loss(z1[perm], z2[perm]),
-                               per_pair[perm], rtol=1e-5)
+    np.testing.assert_allclose(
+        to_numpy(kzoo.losses.nt_xent_loss(z1[perm], z2[perm])),
+        per_pair[perm], rtol=1e-5)
 
 
 def test_sample_weight_is_per_pair():
     z1, z2 = _views(2, n=4)
-    per_pair = np.asarray(kzoo.losses.nt_xent_loss(z1, z2))
+    per_pair = to_numpy(kzoo.losses.nt_xent_loss(z1, z2))
     w = np.array([1.0, 0.0, 2.0, 0.0], "float32")
     loss = kzoo.losses.NTXentLoss()
     got = loss(None, {"z1": z1, "z2": z2}, sample_weight=w)
@@ -89,20 +95,27 @@ def test_degenerate_batches(dtype):
         (z1[:1], z2[:1]),                        # N = 1: no negative
     ]
     for a, b in cases:
-        va = tf.Variable(tf.cast(a, dtype))
-        vb = tf.Variable(tf.cast(b, dtype))
-        with tf.GradientTape() as tape:
-            value = loss(None, {"z1": va, "z2": vb})
-        grads = tape.gradient(value, [va, vb])
-        assert np.isfinite(float(value))
+        value, grads = value_and_grad(
+            lambda va, vb: loss(None, {"z1": va, "z2": vb}),
+            as_dtype(a, dtype), as_dtype(b, dtype))
+        assert np.isfinite(float(f32(value)))
         for g in grads:
-            assert np.all(np.isfinite(tf.cast(g, "float32").numpy()))
+            assert g is not None and np.all(np.isfinite(f32(g)))
     # identical or zero views: uniform softmax over 2N - 1 = 7 others
     for a in (np.zeros_like(z1), np.ones_like(z1)):
-        assert float(loss(None, {"z1": tf.cast(a, dtype), "z2": tf.cast(a, dtype)})) \
+        assert float(loss(None, {"z1": as_dtype(a, dtype), "z2": as_dtype(a, dtype)})) \
             == pytest.approx(np.log(7), rel=1e-5)
     # a single pair has no negative: its positive is the whole softmax
     assert float(loss(None, {"z1": z1[:1], "z2": z2[:1]})) == 0.0
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_low_precision_inputs_are_computed_in_float32(dtype):
+    z1, z2 = _views(4, n=4)
+    assert_computed_in_float32(kzoo.losses.nt_xent_loss, z1, z2, dtype=dtype)
+    loss = kzoo.losses.NTXentLoss()
+    assert_computed_in_float32(lambda a, b: loss(None, {"z1": a, "z2": b}),
+                               z1, z2, dtype=dtype)
 
 
 def test_bad_arguments():

@@ -5,9 +5,14 @@ import itertools
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import kzoo
+from tests.backend_utils import assert_computed_in_float32
+from tests.backend_utils import BACKEND
+from tests.backend_utils import as_dtype
+from tests.backend_utils import f32
+from tests.backend_utils import to_numpy
+from tests.backend_utils import value_and_grad
 
 MININGS = ["all", "hard", "semi-hard"]
 DISTANCES = ["squared_l2", "l2", "cosine"]
@@ -108,13 +113,13 @@ def test_hand_computed_explicit_triplets():
                  "float32")
     # squared_l2: 0.5*max(0, 1 + 1 - 4) = 0, 0.5*(1 + 9 - 1) = 4.5
     loss = kzoo.losses.TripletLoss(reduction="none")
-    np.testing.assert_allclose(loss(None, y), [0.0, 4.5], rtol=1e-6)
+    np.testing.assert_allclose(to_numpy(loss(None, y)), [0.0, 4.5], rtol=1e-6)
     # l2: 0.5*max(0, 1 + 1 - 2) = 0, 0.5*(1 + 3 - 1) = 1.5
     loss = kzoo.losses.TripletLoss(distance="l2", reduction="none")
-    np.testing.assert_allclose(loss(None, y), [0.0, 1.5], rtol=1e-6)
+    np.testing.assert_allclose(to_numpy(loss(None, y)), [0.0, 1.5], rtol=1e-6)
     # cosine: a = 0 is a zero vector -> d = 1 to everything: 0.5*(1 + 1 - 1)
     loss = kzoo.losses.TripletLoss(distance="cosine", reduction="none")
-    np.testing.assert_allclose(loss(None, y), [0.5, 0.5], rtol=1e-6)
+    np.testing.assert_allclose(to_numpy(loss(None, y)), [0.5, 0.5], rtol=1e-6)
     # default reduction: mean over the B triplets
     assert float(kzoo.losses.TripletLoss(distance="l2")(None, y)) == pytest.approx(0.75)
 
@@ -130,7 +135,8 @@ def test_hand_computed_batch_hard():
     assert float(loss(HAND_LABELS, HAND_X)) == pytest.approx(5.95 / 5, abs=1e-5)
     per_anchor = kzoo.losses.TripletLoss(distance="l2", mining="hard",
                                          reduction="none")(HAND_LABELS, HAND_X)
-    np.testing.assert_allclose(per_anchor, [0.8, 0.65, 2.1, 1.2, 1.2], atol=1e-5)
+    np.testing.assert_allclose(to_numpy(per_anchor), [0.8, 0.65, 2.1, 1.2, 1.2],
+                               atol=1e-5)
 
 
 def test_hand_computed_semi_hard():
@@ -146,7 +152,7 @@ def test_hand_computed_semi_hard():
     # mean over the 8 pairs: 4.85 / 8
     loss = kzoo.losses.TripletLoss(distance="l2", mining="semi-hard")
     assert float(loss(HAND_LABELS, HAND_X)) == pytest.approx(4.85 / 8, abs=1e-5)
-    per_pair = np.asarray(kzoo.losses.TripletLoss(
+    per_pair = to_numpy(kzoo.losses.TripletLoss(
         distance="l2", mining="semi-hard", reduction="none")(HAND_LABELS, HAND_X))
     assert per_pair.shape == (5, 5)
     assert per_pair[0, 1] == pytest.approx(0.15, abs=1e-5)
@@ -178,8 +184,8 @@ def test_explicit_triplets_match_numpy(distance):
     y = rng.normal(size=(7, 3, 4)).astype("float32")
     got = kzoo.losses.triplet_loss(y[:, 0], y[:, 1], y[:, 2], margin=0.7,
                                    distance=distance)
-    np.testing.assert_allclose(got, ref_none(y, 0.7, distance), rtol=1e-4,
-                               atol=1e-5)
+    np.testing.assert_allclose(to_numpy(got), ref_none(y, 0.7, distance),
+                               rtol=1e-4, atol=1e-5)
     cls = kzoo.losses.TripletLoss(margin=0.7, distance=distance)
     assert float(cls(None, y)) == pytest.approx(ref_none(y, 0.7, distance).mean(),
                                                 abs=1e-5)
@@ -284,14 +290,11 @@ def test_large_integer_labels_are_not_merged():
 # ------------------------------------------------------------- degenerates
 
 def _finite_grad(loss, y_true, x, dtype):
-    var = tf.Variable(tf.cast(x, dtype))
-    with tf.GradientTape() as tape:
-        value = loss(y_true, var)
-    grad = tape.gradient(value, var)
-    value = float(tf.cast(value, "float32"))
+    value, (grad,) = value_and_grad(lambda e: loss(y_true, e), as_dtype(x, dtype))
+    value = float(f32(value))
     assert np.isfinite(value)
     assert grad is not None
-    assert np.all(np.isfinite(tf.cast(grad, "float32").numpy()))
+    assert np.all(np.isfinite(f32(grad)))
     return value
 
 
@@ -324,6 +327,26 @@ def test_degenerate_explicit_triplets(distance, dtype):
     loss = kzoo.losses.TripletLoss(distance=distance)
     for y in (np.zeros((2, 3, 4), "float32"), np.ones((2, 3, 4), "float32")):
         assert _finite_grad(loss, None, y, dtype) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_low_precision_inputs_are_computed_in_float32(dtype):
+    labels, x = _batch(6)
+    y = np.random.default_rng(2).normal(size=(5, 3, 4)).astype("float32")
+    for distance in DISTANCES:
+        assert_computed_in_float32(
+            lambda a, p, n: kzoo.losses.triplet_loss(a, p, n, 0.5, distance),
+            y[:, 0], y[:, 1], y[:, 2], dtype=dtype)
+        assert_computed_in_float32(
+            lambda e: kzoo.losses.TripletLoss(0.5, distance)(None, e), y,
+            dtype=dtype)
+        for mining in MININGS:
+            assert_computed_in_float32(
+                lambda e: TWINS[mining](labels, e, margin=0.5,
+                                        distance=distance), x, dtype=dtype)
+            assert_computed_in_float32(
+                lambda e: kzoo.losses.TripletLoss(0.5, distance, mining)(
+                    labels, e), x, dtype=dtype)
 
 
 # ----------------------------------------------------------------- errors
@@ -412,7 +435,8 @@ def test_fit_on_tiny_model(mining):
         assert all(0.0 <= f <= 1.0 for f in fractions)
 
 
-def test_labels_as_column_and_replica_scaling(monkeypatch):
+def _check_labels_as_column_and_replicas(monkeypatch, two_replicas,
+                                         replicas=2):
     labels, x = _batch(5)
     for mining in MININGS:
         loss = kzoo.losses.TripletLoss(mining=mining, margin=0.5)
@@ -421,12 +445,30 @@ def test_labels_as_column_and_replica_scaling(monkeypatch):
         value, total = float(loss(labels, x)), float(summed(labels, x))
         assert float(loss(labels[:, None], x)) == pytest.approx(value)
 
-        class TwoReplicas:
-            num_replicas_in_sync = 2
-
         with monkeypatch.context() as m:
-            m.setattr(tf.distribute, "get_strategy", lambda: TwoReplicas())
+            two_replicas(m)
             # same 1/replicas convention as keras.losses.Loss
-            assert float(loss(labels, x)) == pytest.approx(value / 2)
+            assert float(loss(labels, x)) == pytest.approx(value / replicas)
             # "sum" is not scaled (as in Keras)
             assert float(summed(labels, x)) == pytest.approx(total)
+
+
+def test_labels_as_column_and_replica_scaling(monkeypatch):
+    # two replicas as kzoo.ops.scale_for_replicas reports them
+    _check_labels_as_column_and_replicas(
+        monkeypatch,
+        lambda m: m.setattr(kzoo.ops, "scale_for_replicas", lambda v: v * 0.5))
+
+
+def test_tf_distribute_replica_scaling_on_tensorflow_only(monkeypatch):
+    # Two tf.distribute replicas: 1/2 on the TensorFlow backend; nothing on
+    # JAX and PyTorch, which compute the loss on the global batch.
+    import tensorflow as tf
+
+    class TwoReplicas:
+        num_replicas_in_sync = 2
+
+    _check_labels_as_column_and_replicas(
+        monkeypatch,
+        lambda m: m.setattr(tf.distribute, "get_strategy", lambda: TwoReplicas()),
+        replicas=2 if BACKEND == "tensorflow" else 1)
