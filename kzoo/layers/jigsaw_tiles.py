@@ -72,8 +72,7 @@ class JigsawTiles(keras.layers.Layer):
             permutations; its length overrides `num_permutations`. Defaults
             to `None`: `kzoo.data.maximal_hamming_permutations(
             num_permutations, grid * grid, seed=0)`, the set of the
-            `tf.data` version (computing it imports `kzoo.data`, hence
-            TensorFlow).
+            `tf.data` version (numpy, cached per process).
         seed: seed of the offsets and labels. Defaults to `None`.
         **kwargs: base layer arguments.
 
@@ -111,7 +110,7 @@ class JigsawTiles(keras.layers.Layer):
         num_tiles = self.grid * self.grid
         if permutations is None:
             # The NumPy search of the tf.data version (cached, shared).
-            from kzoo.data.jigsaw import maximal_hamming_permutations
+            from kzoo.jigsaw_permutations import maximal_hamming_permutations
 
             self.permutations = maximal_hamming_permutations(
                 num_permutations, num_tiles, seed=0

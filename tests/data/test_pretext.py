@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 import kzoo
-from kzoo.data import jigsaw as J
+from kzoo import jigsaw_permutations as J
 
 SEED = tf.constant([3, 4], tf.int64)
 OTHER_SEED = tf.constant([5, 6], tf.int64)
