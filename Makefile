@@ -49,6 +49,7 @@ bench: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) benchmarks/bench_nms.py
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) benchmarks/bench_detection_map.py
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) benchmarks/bench_gather.py
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) benchmarks/bench_backends.py
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info
