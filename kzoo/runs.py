@@ -27,7 +27,6 @@ with TensorFlow (`python -m kzoo.export embedding ...`, printed by the run).
 import argparse
 import contextlib
 import importlib.metadata
-import importlib.util
 import json
 import os
 import platform
@@ -50,11 +49,6 @@ def on_tensorflow():
     """Whether Keras runs on TensorFlow (`tf.distribute`, `tf.data`,
     SavedModel export), the recipes' original path."""
     return keras_backend() == "tensorflow"
-
-
-def tensorflow_installed():
-    """Whether TensorFlow can be imported here (without importing it)."""
-    return importlib.util.find_spec("tensorflow") is not None
 
 
 def _number_type(convert, kind, accept, bound, name, doc):
@@ -98,7 +92,8 @@ def add_common_args(parser, *, dataset="cifar10", datasets=("cifar10",),
     (`--epochs`, `--batch-size`, `--seed`, `--jit/--no-jit`, `--backend`),
     output (`--output-dir`, `--export-dir`, `--model-name`) and
     distribution (`--strategy`, `--cpu-replicas`: under the TensorFlow
-    backend from `kzoo.distribute`, under the others `add_backend_distribute_args`).
+    backend from `kzoo.distribute`, under the others from
+    `add_backend_distribute_args`).
 
     `--backend {tensorflow,jax,torch}` is Keras' backend. Keras reads it
     from the `KERAS_BACKEND` environment variable when it is first imported,
@@ -166,7 +161,9 @@ def add_common_args(parser, *, dataset="cifar10", datasets=("cifar10",),
     out.add_argument("--export-dir", default="saved_models",
                      help="TF Serving model base directory; the SavedModel "
                      "goes to EXPORT_DIR/MODEL_NAME/<version>/. '' disables "
-                     "the export. Default: saved_models.")
+                     "the export. Off the TensorFlow backend the run saves "
+                     "OUTPUT_DIR/backbone.keras and prints the command "
+                     "exporting it there. Default: saved_models.")
     out.add_argument("--model-name", default=model_name,
                      help=f"served model name. Default: {model_name}.")
     if on_tensorflow():
@@ -522,17 +519,32 @@ def steps_per_epoch(num_examples, batch_size):
     return steps
 
 
-def knn_monitors(args, model, train, test):
-    """`[KNNMonitor]` logging kNN accuracy every `--knn-every` epochs, or `[]`."""
+def knn_monitors(args, model, train, test, strategy=None):
+    """`[KNNMonitor]` logging kNN accuracy every `--knn-every` epochs, or `[]`.
+
+    The embeddings are computed in `evaluation_scope(strategy)`.
+    """
     if not args.knn_every:
         return []
     from kzoo import eval as kz_eval
 
+    def embed(x):
+        with evaluation_scope(strategy):
+            return kz_eval.embed(model, x)
+
     return [kz_eval.KNNMonitor(
         train.images, train.labels, test.images, test.labels,
         every_n_epochs=args.knn_every, k=args.knn_k,
-        temperature=args.knn_temperature,
-        embedding_fn=lambda x: kz_eval.embed(model, x))]
+        temperature=args.knn_temperature, embedding_fn=embed)]
+
+
+def evaluation_scope(strategy):
+    """Where the evaluations of a run compute: the strategy's
+    `evaluation_scope()` (`DataParallelStrategy`: without the
+    distribution), else a null context (`tf.distribute` strategies,
+    `None`)."""
+    scope = getattr(strategy, "evaluation_scope", None)
+    return contextlib.nullcontext() if scope is None else scope()
 
 
 def add_optimizer_args(parser, *, optimizer="sgd", learning_rate,
@@ -599,21 +611,43 @@ def view_augmentation(args):
     """The on-device view augmentation of the two-view recipes, or `None`.
 
     Under the TensorFlow backend, `None`: the views come from `tf.data`
-    (`kzoo.data.two_view_dataset`, `two_view_input`). Under the others,
-    `kzoo.layers.SimSiamAugment(seed=args.seed)` followed by
-    `keras.layers.Rescaling(255.0)`, for the model's `augmentation`
-    argument: the layer gives pixels in `[0, 1]`, `two_view_dataset` (and
-    so the backbone's own rescaling) `[0, 255]`. Build it under
-    `strategy.scope()`.
+    (`kzoo.data.two_view_dataset`, see `two_view_input`). Under the others,
+    `pixel_view_augmentation(args.seed)`, for the model's `augmentation`
+    argument. Build it under `strategy.scope()`.
     """
     if on_tensorflow():
         return None
+    return pixel_view_augmentation(args.seed)
+
+
+def pixel_view_augmentation(seed=None, **kwargs):
+    """SimSiam's view augmentation as a layer giving pixels in `[0, 255]`.
+
+    A `uint8` input (`keras.Input((None, None, 3), dtype="uint8")`: a
+    `Sequential` casts what it is given to its input's dtype, and
+    `SimSiamAugment` reads floats as `[0, 1]`, integers as `[0, 255]`),
+    `kzoo.layers.SimSiamAugment(seed=seed, **kwargs)` (floats in `[0, 1]`
+    out) and `keras.layers.Rescaling(255.0)`: views in `[0, 255]`, the
+    range `kzoo.data.two_view_dataset` yields and kzoo's backbones rescale
+    themselves, with the same augmentation distribution. Feed it `uint8`
+    images (`kzoo.arrays.TwoViewArrays` does).
+
+    Args:
+        seed: integer seed of the augmentation. Defaults to `None`.
+        **kwargs: `kzoo.layers.SimSiamAugment` arguments (`crop_scale`,
+            `flip`, `jitter`, ...).
+
+    Returns:
+        A `keras.Sequential` named `"augmentation"`.
+    """
     import keras
 
     from kzoo import layers
 
     return keras.Sequential(
-        [layers.SimSiamAugment(seed=args.seed), keras.layers.Rescaling(255.0)],
+        [keras.Input((None, None, 3), dtype="uint8"),
+         layers.SimSiamAugment(seed=seed, **kwargs),
+         keras.layers.Rescaling(255.0)],
         name="augmentation")
 
 
@@ -635,20 +669,22 @@ def two_view_input(args, images, augmentation):
     return arrays.TwoViewArrays(images, args.batch_size, seed=args.seed)
 
 
-def evaluate_encoder(args, backbone, train, test, prefix=""):
+def evaluate_encoder(args, backbone, train, test, prefix="", strategy=None):
     """`kzoo.eval.representation_report` with the recipe's eval flags.
 
     Prints one line and returns the dict; `prefix="random_init_"` is the
-    baseline every figure is reported beside.
+    baseline every figure is reported beside. Runs in
+    `evaluation_scope(strategy)`.
     """
     from kzoo import eval as kz_eval
 
-    result = kz_eval.representation_report(
-        backbone, train.images, train.labels, test.images, test.labels,
-        knn_k=args.knn_k, knn_temperature=args.knn_temperature,
-        feature_probe_epochs=args.feature_probe_epochs,
-        augmented_probe_epochs=getattr(args, "probe_epochs", 0),
-        batch_size=args.batch_size, seed=args.seed, prefix=prefix)
+    with evaluation_scope(strategy):
+        result = kz_eval.representation_report(
+            backbone, train.images, train.labels, test.images, test.labels,
+            knn_k=args.knn_k, knn_temperature=args.knn_temperature,
+            feature_probe_epochs=args.feature_probe_epochs,
+            augmented_probe_epochs=getattr(args, "probe_epochs", 0),
+            batch_size=args.batch_size, seed=args.seed, prefix=prefix)
     print_metrics("random init" if prefix else "trained", result)
     return result
 
@@ -684,9 +720,10 @@ def train_self_supervised(args, strategy, run, train, test, backbone, model,
     Returns:
         The metrics dict written to `metrics.json`.
     """
-    metrics = evaluate_encoder(args, backbone, train, test, "random_init_")
+    metrics = evaluate_encoder(args, backbone, train, test, "random_init_",
+                               strategy)
     monitors = list(extra_callbacks) + knn_monitors(args, backbone, train,
-                                                    test)
+                                                    test, strategy)
     import keras
 
     # A PyDataset shuffles itself, from --seed; fit's shuffle would reorder
@@ -699,7 +736,8 @@ def train_self_supervised(args, strategy, run, train, test, backbone, model,
                         callbacks=run.callbacks(monitors), verbose=run.verbose,
                         **fit_kwargs)
     fit_seconds = time.time() - fit_start
-    metrics.update(evaluate_encoder(args, backbone, train, test))
+    metrics.update(evaluate_encoder(args, backbone, train, test,
+                                    strategy=strategy))
     metrics.update(fit_summary(history, fit_seconds, steps_per_epoch, args,
                                strategy))
     metrics.update({

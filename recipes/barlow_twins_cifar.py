@@ -30,6 +30,7 @@ exports the backbone as an embedding SavedModel.
 
     python recipes/barlow_twins_cifar.py --data-dir ../shared/datasets
     python recipes/barlow_twins_cifar.py --dataset digits --epochs 10
+    python recipes/barlow_twins_cifar.py --backend jax --dataset digits   # no TensorFlow
 """
 
 import argparse

@@ -16,6 +16,7 @@ exports the backbone as an embedding SavedModel.
     python recipes/simclr_cifar.py                        # CIFAR-10 via TFDS
     python recipes/simclr_cifar.py --data-dir ../shared/datasets
     python recipes/simclr_cifar.py --dataset digits --epochs 10   # no download
+    python recipes/simclr_cifar.py --backend jax --dataset digits   # no TensorFlow
 """
 
 import argparse

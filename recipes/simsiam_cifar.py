@@ -11,6 +11,9 @@ and exports the backbone as an embedding SavedModel.
     python recipes/simsiam_cifar.py                       # CIFAR-10 via TFDS
     python recipes/simsiam_cifar.py --data-dir ../shared/datasets
     python recipes/simsiam_cifar.py --dataset digits --epochs 10   # no download
+    python recipes/simsiam_cifar.py --backend jax --data-dir ../shared/datasets
+        # Keras' JAX backend (or KERAS_BACKEND=jax), TensorFlow not needed:
+        # views drawn on the device, backbone.keras + the export command
 """
 
 import argparse

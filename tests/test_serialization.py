@@ -40,6 +40,11 @@ def _tiny_pooled_backbone():
     return keras.Model(inputs, x, name="tiny_pooled")
 
 
+def _view_augmentation():
+    # The two-view models' on-device views, as the recipes build them.
+    return kzoo.runs.pixel_view_augmentation(seed=3, crop_scale=(0.5, 1.0))
+
+
 # Non-default values for every constructor argument, per class.
 EXAMPLES = {
     "kzoo>MLPHead": lambda: dict(
@@ -64,14 +69,15 @@ EXAMPLES = {
     "kzoo>SimSiam": lambda: dict(
         backbone=_tiny_backbone(), projection_dim=6,
         projection_hidden_dims=[5, 7], predictor_dim=3, synchronized_bn=True,
-        collapse_monitor=False),
+        collapse_monitor=False, augmentation=_view_augmentation()),
     "kzoo>SimCLR": lambda: dict(
         backbone=_tiny_backbone(), projection_dim=6,
         projection_hidden_dims=[5, 7], temperature=0.3, synchronized_bn=True,
-        collapse_monitor=False),
+        collapse_monitor=False, augmentation=_view_augmentation()),
     "kzoo>BarlowTwins": lambda: dict(
         backbone=_tiny_backbone(), projection_dims=[5, 7, 6], lambda_=0.01,
-        synchronized_bn=True, collapse_monitor=False),
+        synchronized_bn=True, collapse_monitor=False,
+        augmentation=_view_augmentation()),
     "kzoo>DualEncoder": lambda: dict(
         encoder_a=_tiny_backbone(), encoder_b=_tiny_pooled_backbone(),
         embedding_dim=5, temperature=0.2, learn_temperature=False,
@@ -211,7 +217,7 @@ def _normalise(value):
         return [_normalise(v) for v in value]
     if isinstance(value, keras.regularizers.Regularizer):
         return keras.regularizers.serialize(value)
-    if isinstance(value, keras.Model):
+    if isinstance(value, keras.layers.Layer):  # a backbone, an augmentation
         return value.name
     if isinstance(value, dict):
         if "config" in value and "class_name" in value:

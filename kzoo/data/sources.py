@@ -264,15 +264,19 @@ def load_tfds(name, split="train", data_dir=None, limit=None, download=True):
             instead.
     """
     _check_limit(limit)
+    no_tfds = (
+        f"TFDS dataset '{name}' needs tensorflow-datasets and TensorFlow, "
+        "which are not both installed here. Pass --data-dir DIR (or set "
+        "KZOO_DATA_DIR) pointing at an image folder laid out "
+        "DIR/train/<class>/*.jpg and DIR/test/<class>/*.jpg.")
+    import importlib.util
+
+    if importlib.util.find_spec("tensorflow") is None:
+        raise DataUnavailableError(no_tfds)
     try:
         import tensorflow_datasets as tfds
     except ImportError as e:
-        raise DataUnavailableError(
-            f"TFDS dataset '{name}' needs tensorflow-datasets and "
-            f"TensorFlow, which do not import here ({e}). Pass --data-dir "
-            "DIR (or set KZOO_DATA_DIR) pointing at an image folder laid "
-            "out DIR/train/<class>/*.jpg and DIR/test/<class>/*.jpg."
-        ) from e
+        raise DataUnavailableError(no_tfds) from e
 
     tfds_split = split if limit is None else f"{split}[:{int(limit)}]"
     builder = tfds.builder(name, data_dir=data_dir)

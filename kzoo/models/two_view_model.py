@@ -73,8 +73,10 @@ class TwoViewModel(keras.Model):
       still returns the backbone features of the images as given. The
       augmentation's output is what the backbone reads: kzoo's backbones
       take pixels in `[0, 255]` (the range `kzoo.data.two_view_dataset`
-      yields), while `kzoo.layers.SimSiamAugment` returns `[0, 1]`, so
-      follow it with `keras.layers.Rescaling(255.0)` (see the example);
+      yields), while `kzoo.layers.SimSiamAugment` returns `[0, 1]` (and
+      reads float inputs as `[0, 1]`), so give it `uint8` pixels and follow
+      it with `keras.layers.Rescaling(255.0)`, as in the example
+      (`kzoo.runs.pixel_view_augmentation` builds it);
     - `fit` needs no compiled loss: `compute_loss` applies `view_loss`
       (reduced by `keras.losses.Loss`, scaled per replica under
       `tf.distribute`) and adds the regularisation losses `model.losses`;
@@ -105,13 +107,15 @@ class TwoViewModel(keras.Model):
     ```python
     # Views drawn on the device, from uint8 batches (any backend):
     augmentation = keras.Sequential(
-        [kzoo.layers.SimSiamAugment(seed=0), keras.layers.Rescaling(255.0)],
+        [keras.Input((None, None, 3), dtype="uint8"),  # pixels in [0, 255]
+         kzoo.layers.SimSiamAugment(seed=0),  # -> [0, 1]
+         keras.layers.Rescaling(255.0)],  # -> [0, 255], as the backbone reads
         name="augmentation")
     model = kzoo.models.SimSiam(kzoo.models.resnet20_cifar(),
                                 augmentation=augmentation)
     model.compile(optimizer=keras.optimizers.SGD(0.03, momentum=0.6))
     model.fit(kzoo.arrays.TwoViewArrays(images, batch_size=128, seed=0),
-              epochs=5)
+              epochs=5, shuffle=False)
     ```
     """
 
@@ -123,9 +127,10 @@ class TwoViewModel(keras.Model):
         augmentation=None, **kwargs
     ):
         super().__init__(**kwargs)
-        if augmentation is not None and not callable(augmentation):
+        if augmentation is not None and not isinstance(
+                augmentation, keras.layers.Layer):
             raise ValueError(
-                "`augmentation` must be a layer (or `None`). "
+                "`augmentation` must be a `keras.layers.Layer` (or `None`). "
                 f"Received: augmentation={augmentation!r}"
             )
         self.backbone = backbone

@@ -104,3 +104,127 @@ def test_monitor_changes_neither_loss_nor_gradients(name):
     assert loss_on == loss_off
     for a, b in zip(w_on, w_off):
         np.testing.assert_array_equal(a, b)
+
+
+# Views made by the model (`augmentation`): raw uint8 batches in, no tf.data.
+
+
+def _augmentation(**kw):
+    from kzoo.runs import pixel_view_augmentation
+
+    return pixel_view_augmentation(**{"seed": 5, **kw})
+
+
+def _raw_images(n=32, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (n, 8, 8, 3)).astype("uint8")
+
+
+def _seed_states(layer):
+    return [keras.ops.convert_to_numpy(v) for v in layer.variables]
+
+
+@pytest.mark.parametrize("name", ["simsiam", "simclr", "barlow_twins"])
+def test_augmentation_fits_on_raw_images(name):
+    keras.utils.set_random_seed(0)
+    model = _models(augmentation=_augmentation())[name]()
+    model.compile(optimizer=keras.optimizers.SGD(0.01))
+    before = _seed_states(model.augmentation)
+    assert before  # the seed generators' states are the model's variables
+    x = _raw_images()
+    history = model.fit(kzoo.arrays.TwoViewArrays(x, 8, seed=0), epochs=1,
+                        shuffle=False, verbose=0).history
+    assert set(history) == {"loss", "z_std"}
+    assert np.isfinite(history["loss"]).all()
+    # The compiled step wrote the advanced seeds back: new draws next step.
+    after = _seed_states(model.augmentation)
+    assert any(not np.array_equal(a, b) for a, b in zip(before, after))
+    # Inference: the backbone's features of the images as given.
+    np.testing.assert_allclose(model.predict(x[:4], verbose=0),
+                               model.backbone.predict(x[:4], verbose=0),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_augmentation_draws_two_different_views():
+    keras.utils.set_random_seed(1)
+    model = _models(augmentation=_augmentation())["simclr"]()
+    x = _raw_images(8)
+    out = model(x, training=True)
+    assert set(out) == {"z1", "z2"}
+    assert not np.allclose(keras.ops.convert_to_numpy(out["z1"]),
+                           keras.ops.convert_to_numpy(out["z2"]))
+    # Without an augmentation a training call on images is unchanged.
+    plain = _models()["simclr"]()
+    assert tuple(plain(x.astype("float32"), training=True).shape) == (8, 4)
+
+
+def test_identity_augmentation_gives_the_images_back():
+    """Two draws of an identity augmentation: both views are the images,
+    so the loss is the one of a two-view dict of the same pixels."""
+    keras.utils.set_random_seed(2)
+    identity = _augmentation(crop_scale=None, flip=False,
+                             jitter_probability=0.0,
+                             grayscale_probability=0.0)
+    x = _raw_images(8)
+    views = keras.ops.convert_to_numpy(identity(x, training=True))
+    np.testing.assert_allclose(views, x.astype("float32"), atol=1e-4)
+    model = _models(augmentation=identity)["simsiam"]()
+    from_images = model(x, training=True)
+    from_dict = model({"view_1": x.astype("float32"),
+                       "view_2": x.astype("float32")}, training=True)
+    to_numpy = keras.ops.convert_to_numpy
+    for key in ("p1", "p2", "z1", "z2"):
+        np.testing.assert_allclose(to_numpy(from_images[key]),
+                                   to_numpy(from_dict[key]),
+                                   rtol=1e-4, atol=1e-5)
+
+
+def test_augmentation_is_serialised(tmp_path):
+    keras.utils.set_random_seed(3)
+    aug = _augmentation(crop_scale=(0.5, 1.0))
+    model = _models(augmentation=aug)["simsiam"]()
+    config = model.get_config()
+    clone = type(model).from_config(config)
+    stage = clone.augmentation.layers[0]
+    assert isinstance(stage, kzoo.layers.SimSiamAugment)
+    assert stage.crop_scale == (0.5, 1.0) and stage.seed == 5
+    assert _models()["simsiam"]().get_config()["augmentation"] is None
+    model.compile(optimizer="sgd")
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    x = _raw_images(3)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0),
+                               model.predict(x, verbose=0), rtol=1e-5,
+                               atol=1e-6)
+    assert loaded.augmentation.layers[0].crop_scale == (0.5, 1.0)
+    with pytest.raises(ValueError, match="augmentation"):
+        _models(augmentation="simsiam")["simsiam"]()
+
+
+@pytest.mark.tf_backend
+def test_on_device_views_have_the_range_of_two_view_dataset():
+    """The backbone reads the same pixel range from either input path:
+    `kzoo.data.two_view_dataset` yields [0, 255], and so does
+    `pixel_view_augmentation` (SimSiamAugment's [0, 1], times 255)."""
+    rng = np.random.default_rng(4)
+    x = rng.integers(0, 256, (256, 16, 16, 3)).astype("uint8")
+    identity = dict(crop_scale=None, flip=False, jitter_probability=0.0,
+                    grayscale_probability=0.0)
+    tf_views = next(iter(kzoo.data.two_view_dataset(
+        x, 256, augment=kzoo.data.SimSiamAugmentation(**identity),
+        shuffle=False)))
+    device = np.asarray(_augmentation(**identity)(x, training=True))
+    for view in ("view_1", "view_2"):
+        np.testing.assert_allclose(np.asarray(tf_views[view]), device,
+                                   atol=1e-4)
+    np.testing.assert_allclose(device, x.astype("float32"), atol=1e-4)
+    # The full augmentation: the same range and close statistics.
+    tf_full = np.asarray(next(iter(kzoo.data.two_view_dataset(
+        x, 256, seed=0, shuffle=False)))["view_1"])
+    device_full = np.asarray(_augmentation()(x, training=True))
+    for views in (tf_full, device_full):
+        assert views.min() >= 0.0 and views.max() <= 255.0
+        assert views.max() > 200.0  # pixels, not [0, 1]
+    assert abs(tf_full.mean() - device_full.mean()) < 8.0
+    assert abs(tf_full.std() - device_full.std()) < 8.0

@@ -74,3 +74,31 @@ def assert_usage_error(recipe, flags):
     proc = run_recipe(recipe, flags, check=False, timeout=60)
     assert proc.returncode == 2 and "usage:" in proc.stderr, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
+
+
+def run_recipe_without_tensorflow(recipe, args, backend="jax", timeout=600,
+                                  env=None, check=True):
+    """Runs `recipes/<recipe> --backend BACKEND ARGS` where `import
+    tensorflow` fails (as on a machine without it), the way `python
+    recipes/<recipe>` runs it (its folder first on `sys.path`). The last
+    stdout line says whether TensorFlow got loaded: `tensorflow loaded:
+    False`."""
+    from tests.test_backends import BLOCK_TENSORFLOW
+
+    path = recipe_path(recipe)
+    code = BLOCK_TENSORFLOW + (
+        "import os, runpy\n"
+        f"sys.argv = [{path!r}, '--backend', {backend!r}, *{list(args)!r}]\n"
+        f"sys.path.insert(0, {os.path.dirname(path)!r})\n"
+        "try:\n"
+        "    runpy.run_path(sys.argv[0], run_name='__main__')\n"
+        "finally:\n"
+        "    print('tensorflow loaded:', 'tensorflow' in sys.modules)\n")
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True,
+        timeout=timeout, env=env or subprocess_env(), cwd=REPO_ROOT)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"{recipe} --backend {backend} exited {proc.returncode}\n"
+            f"STDOUT:\n{proc.stdout[-3000:]}\nSTDERR:\n{proc.stderr[-5000:]}")
+    return proc
