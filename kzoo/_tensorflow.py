@@ -19,3 +19,25 @@ def require_tensorflow(what):
             "backends; feed them numpy arrays or a `keras.utils.PyDataset` "
             "(`kzoo.arrays`)."
         )
+
+
+def require_tensorflow_backend(what):
+    """Raises a clear `RuntimeError` unless Keras runs on TensorFlow.
+
+    Writing a SavedModel traces the Keras model into a TensorFlow graph,
+    which only Keras' TensorFlow backend can do.
+
+    Args:
+        what: the kzoo function that needs it, named in the message.
+    """
+    import keras
+
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        raise RuntimeError(
+            f"{what} writes a SavedModel, which needs Keras' TensorFlow "
+            f"backend (this process: {backend}). Save the model "
+            "(`model.save('model.keras')`) and export it from a process "
+            "with KERAS_BACKEND=tensorflow, e.g. `KERAS_BACKEND=tensorflow "
+            "python -m kzoo.export embedding model.keras`."
+        )

@@ -29,7 +29,7 @@ import shutil
 import tempfile
 import unicodedata
 
-from kzoo._tensorflow import require_tensorflow
+from kzoo._tensorflow import require_tensorflow, require_tensorflow_backend
 
 require_tensorflow("kzoo.export")
 
@@ -102,6 +102,7 @@ def export_embedding_model(model, export_dir="saved_models",
     ...     backbone, "saved_models", "simsiam_cifar10")
     'saved_models/simsiam_cifar10/1'
     """
+    require_tensorflow_backend("kzoo.export.export_embedding_model")
     import tensorflow as tf
 
     image_shape = _check_image_shape(image_shape)
@@ -164,6 +165,7 @@ def export_audio_embedding_model(model, export_dir="saved_models",
     Returns:
         The version directory, as a string.
     """
+    require_tensorflow_backend("kzoo.export.export_audio_embedding_model")
     import tensorflow as tf
 
     if not isinstance(num_samples, int) or num_samples <= 0:
@@ -220,6 +222,7 @@ def export_text_embedding_model(model, vocabulary, sequence_length,
     Returns:
         The version directory, as a string.
     """
+    require_tensorflow_backend("kzoo.export.export_text_embedding_model")
     import tensorflow as tf
 
     from kzoo.data.masked_text import char_vectorizer
@@ -308,6 +311,7 @@ def export_fill_blanks_model(model, vocabulary, sequence_length=None,
     Returns:
         The version directory, as a string.
     """
+    require_tensorflow_backend("kzoo.export.export_fill_blanks_model")
     import keras
     import tensorflow as tf
 
@@ -634,6 +638,7 @@ def detection_serving_fn(detector, image_size):
         A function `images -> {"boxes", "classes", "scores",
         "num_detections"}`.
     """
+    require_tensorflow_backend("kzoo.export.detection_serving_fn")
     import keras
     import tensorflow as tf
 
@@ -712,6 +717,7 @@ def export_detection_model(detector, export_dir="saved_models",
     ...     image_size=320, class_names=["Platelets", "RBC", "WBC"])
     'saved_models/yolo_bccd/1'
     """
+    require_tensorflow_backend("kzoo.export.export_detection_model")
     import keras
     import tensorflow as tf
 
@@ -798,6 +804,7 @@ def export_landmark_model(model, export_dir="saved_models",
     ...                                   "landmarks_faces", image_size=96)
     'saved_models/landmarks_faces/1'
     """
+    require_tensorflow_backend("kzoo.export.export_landmark_model")
     import keras
     import tensorflow as tf
 

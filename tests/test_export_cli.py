@@ -111,3 +111,25 @@ def test_export_cli_refuses_other_backends_and_bad_arguments(tmp_path):
         assert proc.returncode == 2, proc.stderr[-2000:]
         assert message in proc.stderr and "Traceback" not in proc.stderr
     assert not os.path.exists(tmp_path / "saved_models")
+
+
+def test_library_export_refuses_other_backends_clearly():
+    """Each SavedModel writer names the backend it needs and the way out."""
+    out = subprocess.run(
+        [sys.executable, "-c", (
+            "import keras, kzoo.export as E\n"
+            "m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])\n"
+            "for f in (E.export_embedding_model, E.export_landmark_model):\n"
+            "    try:\n"
+            "        f(m, '/tmp/never')\n"
+            "    except RuntimeError as e:\n"
+            "        print(e)\n")],
+        env=subprocess_env(KERAS_BACKEND="jax"), capture_output=True,
+        text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.strip().splitlines()
+    assert len(lines) == 2
+    for line, name in zip(lines, ("export_embedding_model",
+                                  "export_landmark_model")):
+        assert f"kzoo.export.{name} writes a SavedModel" in line
+        assert "(this process: jax)" in line and "python -m kzoo.export" in line
