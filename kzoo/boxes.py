@@ -18,7 +18,11 @@ Conventions shared by every function here:
   the same IoUs).
 - A box with `x2 <= x1` or `y2 <= y1` (zero-area or inverted corners) is
   empty: its IoU with any box is 0. `compute_*` are finite, with finite
-  gradients, for such boxes and in half precision.
+  gradients, for such boxes and in half precision, and for nearly empty
+  ones: a quotient whose denominator (the union, the enclosing box's area
+  or squared diagonal, CIoU's `w**2 + h**2`) is positive but below 1e-18
+  (squared coordinate units) keeps its value but is a constant for the
+  gradient, whose true value would overflow float32 there.
 - Non-max suppression follows `tf.image.non_max_suppression` exactly (which
   it calls): a candidate needs `score > score_threshold`, and a box is
   suppressed by a kept box when their `IoU > iou_threshold`. That kernel
@@ -125,6 +129,11 @@ def convert_format(boxes, source, target, height=None, width=None,
     source = _check_format(source, "source")
     target = _check_format(target, "target")
     boxes = ops.convert_to_tensor(boxes, dtype=dtype)
+    if keras.backend.standardize_dtype(boxes.dtype) != \
+            keras.backend.standardize_dtype(dtype):
+        # Keras' PyTorch backend converts a numpy (ml_dtypes) bfloat16 array
+        # to a bfloat16 tensor whatever `dtype` asks for.
+        boxes = ops.cast(boxes, dtype)
     _check_last_dim(boxes, "boxes")
     if source == target:
         return boxes
@@ -153,12 +162,34 @@ def convert_format(boxes, source, target, height=None, width=None,
 # ------------------------------------------------------------ IoU family
 
 
+# Smallest denominator (an area or a squared length, in squared coordinate
+# units) of a quotient that is differentiated. The derivative of `n / d` in
+# `d` is `-n / d**2`, with `|n| <= d` here (intersection over union,
+# enclosing-box gap over enclosing area, squared centre distance over squared
+# diagonal); below about 1e-19, `d**2` underflows float32 and `d**-2` (what
+# JAX computes) overflows, which gave inf and NaN gradients for boxes with a
+# tiny but positive union, enclosing box or diagonal (e.g. a predicted box
+# collapsed onto an empty target). Below this bound the quotient keeps its
+# value but is a constant for the gradient.
+_MIN_DIFFERENTIABLE_DENOMINATOR = 1e-18
+
+
 def _safe_divide(numerator, denominator):
-    """`numerator / denominator`, 0 where `denominator <= 0` (finite
-    gradients there too)."""
+    """`numerator / denominator`, 0 where `denominator <= 0`.
+
+    Gradients are finite everywhere: where `denominator <
+    _MIN_DIFFERENTIABLE_DENOMINATOR` the quotient is a constant for the
+    gradient (its value is unchanged), and every branch of the `where`s
+    divides by a denominator that is at least that bound, or by 1.
+    """
     positive = denominator > 0
-    safe = ops.where(positive, denominator, ops.ones_like(denominator))
-    return ops.where(positive, numerator / safe, ops.zeros_like(numerator))
+    differentiable = denominator >= _MIN_DIFFERENTIABLE_DENOMINATOR
+    one = ops.ones_like(denominator)
+    quotient = numerator / ops.where(differentiable, denominator, one)
+    tiny = ops.stop_gradient(numerator / ops.where(positive, denominator, one))
+    return ops.where(
+        differentiable, quotient,
+        ops.where(positive, tiny, ops.zeros_like(numerator)))
 
 
 def _box_pairs(boxes1, boxes2, box_format, aligned):
@@ -342,12 +373,22 @@ def compute_diou(boxes1, boxes2, box_format="xyxy", aligned=False):
 
 
 def _angle(w, h):
-    """`arctan(w / h)` with `arctan2`, 0 for an empty `w = h = 0` box."""
-    ok = (w + h) > 0
+    """`arctan(w / h)` with `arctan2`, 0 for an empty `w = h = 0` box.
+
+    A constant for the gradient where `w**2 + h**2 <
+    _MIN_DIFFERENTIABLE_DENOMINATOR` (its derivatives `h / (w**2 + h**2)`
+    and `-w / (w**2 + h**2)` overflow float32 for tiny boxes).
+    """
+    nonempty = (w + h) > 0
+    differentiable = (ops.square(w) + ops.square(h)
+                      >= _MIN_DIFFERENTIABLE_DENOMINATOR)
     one = ops.ones_like(w)
-    return ops.where(
-        ok, ops.arctan2(ops.where(ok, w, one), ops.where(ok, h, one)), 0.0
-    )
+    angle = ops.arctan2(ops.where(differentiable, w, one),
+                        ops.where(differentiable, h, one))
+    tiny = ops.stop_gradient(ops.arctan2(ops.where(nonempty, w, one),
+                                         ops.where(nonempty, h, one)))
+    return ops.where(differentiable, angle,
+                     ops.where(nonempty, tiny, ops.zeros_like(w)))
 
 
 def compute_ciou(boxes1, boxes2, box_format="xyxy", aligned=False):

@@ -6,7 +6,8 @@ import pytest
 import tensorflow as tf
 
 from kzoo import boxes as B
-from tests.backend_utils import dtype_of, to_numpy, value_and_grad
+from tests.backend_utils import (as_dtype, assert_computed_in_float32,
+                                 dtype_of, to_numpy, value_and_grad)
 
 # ------------------------------------------------------------------ formats
 
@@ -57,6 +58,28 @@ def test_convert_format_permutation_is_exact_and_batched_sizes():
     np.testing.assert_allclose(rel[2, :, 3], boxes[2, :, 3] / 400, rtol=1e-6)
     back = B.convert_format(rel, "rel_xyxy", "xyxy", height=h, width=w)
     np.testing.assert_allclose(back, boxes, rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_precision_boxes_are_computed_in_float32(dtype):
+    # Numpy float16 and (ml_dtypes) bfloat16 boxes, as a user passes them,
+    # give the float32 results of their (exactly upcast) values: on every
+    # backend (Keras' PyTorch backend once kept bfloat16 arrays bfloat16).
+    rng = np.random.default_rng(13)
+    a, b = _random_boxes(rng, (5,)) * 7.3, _random_boxes(rng, (4,)) * 7.3
+    assert_computed_in_float32(
+        lambda a: B.convert_format(a, "xyxy", "center_xywh"), a, dtype=dtype)
+    assert_computed_in_float32(
+        lambda a: B.convert_format(a, "xyxy", "rel_xywh", height=31,
+                                   width=17), a, dtype=dtype)
+    for fn in FNS:
+        assert_computed_in_float32(fn, a, b, dtype=dtype)
+        assert_computed_in_float32(lambda a, b: fn(a, b[:5], aligned=True),
+                                   a, np.concatenate([b, a[:1]]), dtype=dtype)
+    # An explicit dtype is honoured too.
+    half = B.convert_format(as_dtype(a, dtype), "xyxy", "xywh",
+                            dtype="float16")
+    assert dtype_of(half) == "float16"
 
 
 def test_convert_format_errors():
@@ -243,6 +266,104 @@ def test_iou_family_finite_values_and_gradients(fn, dtype):
             np.testing.assert_allclose(
                 out, fn(DEGENERATE, DEGENERATE[::-1].copy(), aligned=aligned),
                 rtol=1e-3, atol=1e-3)
+
+
+def _tiny_pairs():
+    """`(size, name, a, b)`: box pairs whose union, enclosing box or
+    diagonal is tiny but positive, by the `size` of their tiny lengths: from
+    well inside float32's normal range (1e-6) down to its subnormal numbers
+    (1e-40, 1e-45)."""
+    pairs = []
+    for e in (1e-6, 1e-10, 1e-12, 1e-15, 1e-19, 1e-20, 1e-22, 1e-30, 1e-38,
+              1e-40, 1e-45):
+        pairs += [
+            # A predicted box collapsed to (almost) nothing against an
+            # empty target at its corner: the enclosing box is the tiny box.
+            (e, "collapsed-vs-empty", [0, 0, e, e], [0, 0, 0, 0]),
+            # ... against an empty target at its far corner.
+            (e, "collapsed-vs-far-empty", [0, 0, e, e], [e, e, e, e]),
+            # A point against a point a tiny distance away (1 + e rounds to
+            # 1 in float32 for the smaller sizes: two equal points).
+            (e, "point-vs-point", [1, 1, 1, 1], [1, 1, 1 + e, 1]),
+            (e, "point-vs-point-at-0", [0, 0, 0, 0], [e, 0, e, 0]),
+            # Two lines spanning a tiny square.
+            (e, "line-vs-line", [0, 0, e, 0], [0, 0, 0, e]),
+            # Two tiny boxes, touching corners and overlapping.
+            (e, "tiny-vs-tiny", [0, 0, e, e], [e, e, 2 * e, 2 * e]),
+            (e, "tiny-overlap", [0, 0, 2 * e, 2 * e], [e, e, 3 * e, 3 * e]),
+            # A tiny box far from a unit box: tiny union, normal enclosing.
+            (e, "tiny-far-from-unit", [5, 5, 5 + e, 5 + e], [0, 0, 1, 1]),
+        ]
+    return pairs
+
+
+@pytest.mark.parametrize("fn", FNS, ids=lambda f: f.__name__)
+def test_iou_family_finite_gradients_for_tiny_boxes(fn):
+    # Zero-area boxes have IoU 0 with everything, with finite values and
+    # gradients: this covers boxes *near* zero area too, e.g. a predicted
+    # box collapsed onto an empty (padding) target, where the enclosing box
+    # area, the union or the diagonal is tiny but positive and a quotient's
+    # derivative (1 / d**2) overflows float32 (it gave NaN and inf
+    # gradients on every backend, and NaN IoU gradients on JAX).
+    sizes, names, a, b = zip(*_tiny_pairs())
+    names = [f"{n} {e:g}" for e, n in zip(sizes, names)]
+    a, b = np.array(a, "float32"), np.array(b, "float32")
+    for aligned in (True, False):
+        out, grads = value_and_grad(
+            lambda a, b: keras.ops.sum(fn(a, b, aligned=aligned)), a, b)
+        assert np.isfinite(out)
+        for g in grads:
+            assert g.dtype == np.float32
+            bad = ~np.all(np.isfinite(g), axis=-1)
+            assert not bad.any(), [n for n, x in zip(names, bad) if x]
+    values = to_numpy(fn(a, b, aligned=True))
+    assert np.all(np.isfinite(values)) and np.all(np.abs(values) <= 1.0)
+    # The values themselves are unchanged: the float64 reference of the
+    # float32 boxes, wherever float32 areas are normal numbers (backends
+    # differ below: JAX flushes subnormals to zero, PyTorch keeps them).
+    k = FNS.index(fn)
+    for e, name, x, y, got in zip(sizes, names, a, b, values):
+        if e >= 1e-15:
+            want = _ref_terms(x.astype(float), y.astype(float))[k]
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6,
+                                       err_msg=name)
+
+
+def _ref_gradient(k, a, b):
+    """Central differences of `_ref_terms(a, b)[k]` (float64) in `a`, `b`."""
+    grads = []
+    for which in (0, 1):
+        g = np.zeros(4)
+        for i in range(4):
+            pair = [np.array(a, float), np.array(b, float)]
+            h = 1e-6 * max(np.ptp(np.concatenate(pair)), 1e-300)
+            pair[which][i] += h
+            up = _ref_terms(*pair)[k]
+            pair[which][i] -= 2 * h
+            down = _ref_terms(*pair)[k]
+            g[i] = (up - down) / (2 * h)
+        grads.append(g)
+    return grads
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-3, 1e-6])
+def test_iou_giou_diou_gradients_match_finite_differences(scale):
+    # Gradients of small (not degenerate) boxes are the true ones. (No two
+    # coordinates are equal: min and max are not differentiable at ties.)
+    cases = [([0, 0, 2, 2], [1, 1, 3, 3]),   # partial overlap
+             ([0, 0, 1, 1], [2, 0.25, 3, 1.5]),  # disjoint
+             ([0, 0, 4, 4], [1, 1, 2, 3])]    # nested
+    for a, b in cases:
+        a32 = np.array(a, "float32") * np.float32(scale)
+        b32 = np.array(b, "float32") * np.float32(scale)
+        for k, fn in enumerate(FNS[:3]):
+            _, grads = value_and_grad(
+                lambda a, b: fn(a, b, aligned=True), a32, b32)
+            want = _ref_gradient(k, a32.astype(float), b32.astype(float))
+            for g, w in zip(grads, want):
+                np.testing.assert_allclose(
+                    g, w, rtol=1e-3, atol=1e-3 * np.abs(w).max(),
+                    err_msg=f"{fn.__name__} {a} {b} x {scale}")
 
 
 def test_ciou_alpha_is_constant_for_the_gradient():

@@ -104,6 +104,7 @@ import collections.abc
 import numbers
 
 import numpy as np
+from keras import ops
 
 from kzoo.eval.knn import _check_positive_int
 
@@ -151,7 +152,11 @@ class _Set:
 
 def _array(value, name, index, key):
     try:
-        return np.asarray(value)  # arrays, nested lists, eager tensors
+        if isinstance(value, (np.ndarray, list, tuple, numbers.Number)):
+            return np.asarray(value)
+        # Tensors of any backend: on PyTorch a model output requires
+        # gradients and `np.asarray` refuses it.
+        return ops.convert_to_numpy(value)
     except Exception as error:  # pragma: no cover - exotic inputs
         raise TypeError(
             f"`{name}[{index}][{key!r}]` must be array-like. "

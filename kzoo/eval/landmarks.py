@@ -32,7 +32,11 @@ RIGHT_EYE_OUTER = 45
 
 
 def _to_numpy(x):
-    return x.numpy() if hasattr(x, "numpy") else np.asarray(x)
+    # `convert_to_numpy`, not `x.numpy()`: on PyTorch a model output
+    # requires gradients (the weights do) and `.numpy()` refuses it.
+    if isinstance(x, (np.ndarray, list, tuple, numbers.Number)):
+        return np.asarray(x)
+    return ops.convert_to_numpy(x)
 
 
 def _points(y_true, y_pred, mask):

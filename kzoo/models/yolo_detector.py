@@ -278,7 +278,11 @@ class YOLODetector(keras.Model):
         images = np.asarray(images, np.float32)
         parts = [model(images[i:i + batch_size], training=False)
                  for i in range(0, len(images), batch_size)]
-        return {k: np.concatenate([np.asarray(p[k]) for p in parts])
+        # `convert_to_numpy`, not `np.asarray`: on PyTorch the outputs are
+        # tensors attached to the autograd graph (the weights require
+        # gradients), which `np.asarray` refuses.
+        return {k: np.concatenate([ops.convert_to_numpy(p[k])
+                                   for p in parts])
                 for k in ("boxes", "classes", "scores", "num_detections")}
 
     # --------------------------------------------------------- config

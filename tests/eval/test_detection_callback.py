@@ -37,6 +37,7 @@ def make_detector(shift, scores):
     `num_detections` that must be ignored."""
     data = contract_b_arrays()
     calls = []
+    one = keras.Variable(1.0)
 
     def detector(images):
         calls.append(1)
@@ -59,9 +60,12 @@ def make_detector(shift, scores):
             boxes[b, n] = [100, 100, 120, 120]
             out_scores[b, n] = 0.99
             classes[b, n] = 0
-        return {"boxes": tf.constant(boxes), "classes": tf.constant(classes),
-                "scores": tf.constant(out_scores),
-                "num_detections": tf.constant(num)}
+        # Tensors of the current backend, the float ones attached to a graph
+        # as a model's outputs are (on PyTorch they require gradients).
+        return {"boxes": keras.ops.convert_to_tensor(boxes) * one,
+                "classes": keras.ops.convert_to_tensor(classes),
+                "scores": keras.ops.convert_to_tensor(out_scores) * one,
+                "num_detections": keras.ops.convert_to_tensor(num)}
 
     detector.calls = calls
     return detector

@@ -312,6 +312,26 @@ def test_inputs_lists_arrays_tensors_and_float32_agree():
                   [{k: tf.constant(v) for k, v in d.items()}
                    for d in detections])
     assert detection_map(*as_tensors, 3) == expected
+    # float32 tensors of the current backend, attached to a graph as a
+    # model's outputs are (on PyTorch they require gradients, and
+    # `np.asarray` refuses them).
+    import keras
+
+    one = keras.Variable(1.0)
+
+    def float32(data):
+        return [{k: np.asarray(v).astype("float32")
+                 if np.asarray(v).dtype.kind == "f" else np.asarray(v)
+                 for k, v in item.items()} for item in data]
+
+    def attached(data):
+        return [{k: keras.ops.convert_to_tensor(v) * one
+                 if v.dtype.kind == "f" else keras.ops.convert_to_tensor(v)
+                 for k, v in item.items()} for item in data]
+
+    gt32, dt32 = float32(ground_truth), float32(detections)
+    assert detection_map(attached(gt32), attached(dt32), 3) == detection_map(
+        gt32, dt32, 3)
     # float32 inputs: the same numbers as pycocotools on the float32 values.
     as_float32 = ([{"boxes": np.float32(g["boxes"]), "classes": g["classes"]}
                    for g in ground_truth],

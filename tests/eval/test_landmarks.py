@@ -169,3 +169,27 @@ def test_keras_metric_in_compile_on_the_landmarks_output():
     pred = model.predict(x, verbose=0)["landmarks"]
     assert logs["landmarks_nme"] == pytest.approx(
         kzoo.eval.nme(true, pred), rel=1e-4)
+
+
+def test_functions_accept_backend_tensors_attached_to_a_graph():
+    # Model outputs on PyTorch are tensors that require gradients (the
+    # weights do): `.numpy()` and `np.asarray` refuse them.
+    import keras
+
+    rng = np.random.default_rng(5)
+    true = np.stack([face(), face(1.3, (5, -2))]).astype("float32")
+    pred = (true + rng.normal(0, 2, true.shape)).astype("float32")
+    mask = np.ones((2, 68), "float32")
+    mask[1, :10] = 0
+    expected = kzoo.eval.landmark_metrics(true, pred, mask)
+    one = keras.Variable(1.0)
+    tensors = [keras.ops.convert_to_tensor(x) * one for x in (true, pred, mask)]
+    assert kzoo.eval.landmark_metrics(*tensors) == expected
+    assert kzoo.eval.nme(*tensors) == expected["nme"]
+    assert kzoo.eval.pck(*tensors) == expected["pck@0.1"]
+    np.testing.assert_array_equal(
+        kzoo.eval.inter_ocular_distance(tensors[0], tensors[2]),
+        kzoo.eval.inter_ocular_distance(true, mask))
+    np.testing.assert_array_equal(
+        kzoo.eval.landmark_errors(tensors[0], tensors[1], tensors[2]),
+        kzoo.eval.landmark_errors(true, pred, mask))

@@ -3,10 +3,9 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import kzoo
-from tests.backend_utils import to_numpy, value_and_grad
+from tests.backend_utils import dtype_of, to_numpy, value_and_grad
 
 
 def _rows(seed=0, n=6, d=5):
@@ -19,7 +18,7 @@ def _rows(seed=0, n=6, d=5):
 def test_distance_matches_numpy_row_wise(metric):
     a, b = _rows()
     out = kzoo.layers.Distance(metric)([a, b])
-    assert tuple(out.shape) == (6, 1) and out.dtype == "float32"
+    assert tuple(out.shape) == (6, 1) and dtype_of(out) == "float32"
     if metric == "cosine":
         expected = 1 - np.sum(a * b, 1) / (
             np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
@@ -27,7 +26,7 @@ def test_distance_matches_numpy_row_wise(metric):
         expected = np.sum((a - b) ** 2, axis=1)
         if metric == "l2":
             expected = np.sqrt(expected)
-    np.testing.assert_allclose(np.asarray(out)[:, 0], expected, rtol=1e-5,
+    np.testing.assert_allclose(to_numpy(out)[:, 0], expected, rtol=1e-5,
                                atol=1e-6)
 
 
@@ -59,7 +58,7 @@ def test_distance_gradient_is_finite_at_zero(metric):
 def test_distance_in_a_functional_model_and_mixed_precision():
     x1, x2 = keras.Input((3,)), keras.Input((3,))
     out = kzoo.layers.Distance("cosine", dtype="mixed_float16")([x1, x2])
-    assert tuple(out.shape) == (None, 1) and out.dtype == "float32"
+    assert tuple(out.shape) == (None, 1) and dtype_of(out) == "float32"
     model = keras.Model([x1, x2], out)
     a, b = _rows(d=3)
     assert model.predict([a, b], verbose=0).shape == (6, 1)
@@ -83,11 +82,11 @@ def test_distance_config_round_trip():
 
 def test_l2_normalize():
     x = np.array([[3.0, 4.0], [0.0, 0.0], [-1e-30, 0.0]], "float32")
-    out = np.asarray(kzoo.layers.L2Normalize()(x))
+    out = to_numpy(kzoo.layers.L2Normalize()(x))
     np.testing.assert_allclose(out[0], [0.6, 0.8], rtol=1e-6)
     np.testing.assert_array_equal(out[1], [0.0, 0.0])  # zero stays zero
     assert np.all(np.isfinite(out))
-    cols = np.asarray(kzoo.layers.L2Normalize(axis=0)(x[:1]))
+    cols = to_numpy(kzoo.layers.L2Normalize(axis=0)(x[:1]))
     np.testing.assert_allclose(cols, [[1.0, 1.0]])
     config = kzoo.layers.L2Normalize(axis=1, epsilon=1e-6).get_config()
     assert config["axis"] == 1 and config["epsilon"] == 1e-6
@@ -98,7 +97,7 @@ def test_l2_normalize():
 def test_embedding_head_is_unit_norm_with_hidden_layers():
     head = kzoo.layers.EmbeddingHead(4, hidden_dims=[8, 6])
     x = np.random.default_rng(0).normal(size=(5, 10)).astype("float32")
-    out = np.asarray(head(x))
+    out = to_numpy(head(x))
     assert out.shape == (5, 4)
     np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, rtol=1e-5)
     # 3 Dense layers: kernel + bias each
@@ -110,8 +109,8 @@ def test_embedding_head_is_unit_norm_with_hidden_layers():
 def test_embedding_head_without_normalization_is_linear():
     head = kzoo.layers.EmbeddingHead(3, normalize=False)
     x = np.random.default_rng(1).normal(size=(4, 5)).astype("float32")
-    out = np.asarray(head(x))
-    kernel, bias = (np.asarray(w) for w in head.weights)
+    out = to_numpy(head(x))
+    kernel, bias = (to_numpy(w) for w in head.weights)
     np.testing.assert_allclose(out, x @ kernel + bias, rtol=1e-5, atol=1e-6)
     assert head.compute_output_shape((None, 5)) == (None, 3)
 

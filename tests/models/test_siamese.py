@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import kzoo
+from tests.backend_utils import to_numpy
 
 
 def _tower(input_shape=(6,), dim=4, name=None):
@@ -34,11 +35,12 @@ def test_siamese_shares_one_tower(distance):
     assert len(model.inputs) == 2 and tuple(model.output.shape) == (None, 1)
     a, b = _x((5, 6), 0), _x((5, 6), 1)
     expected = kzoo.layers.Distance(distance)([tower(a), tower(b)])
-    np.testing.assert_allclose(model([a, b]), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(to_numpy(model([a, b])), to_numpy(expected),
+                               rtol=1e-5, atol=1e-6)
     # identical inputs are at distance 0, except that a zero embedding
     # (possible from a random ReLU tower) is at cosine distance 1 by convention
-    nonzero = np.linalg.norm(tower(a), axis=-1) > 0
-    np.testing.assert_allclose(np.asarray(model([a, a]))[nonzero], 0.0, atol=1e-3)
+    nonzero = np.linalg.norm(to_numpy(tower(a)), axis=-1) > 0
+    np.testing.assert_allclose(to_numpy(model([a, a]))[nonzero], 0.0, atol=1e-3)
 
 
 def test_siamese_save_load_round_trip(tmp_path):
@@ -66,10 +68,10 @@ def test_siamese_trains_on_pair_dataset():
 
     model.compile("adam", loss=contrastive)
     ds = kzoo.data.pair_dataset(images, labels, batch_size=16, seed=0)
-    before = [np.array(w) for w in tower.trainable_weights]
+    before = [to_numpy(w) for w in tower.trainable_weights]
     history = model.fit(ds, epochs=2, verbose=0)
     assert np.all(np.isfinite(history.history["loss"]))
-    after = [np.array(w) for w in tower.trainable_weights]
+    after = [to_numpy(w) for w in tower.trainable_weights]
     assert any(not np.allclose(x, y) for x, y in zip(before, after))
 
 
@@ -93,9 +95,9 @@ def test_triplet_network_stacks_embeddings(tmp_path):
     assert tuple(model.input.shape) == (None, 3, 2, 3)
     assert tuple(model.output.shape) == (None, 3, 4)
     triplets = _x((5, 3, 2, 3))
-    out = np.asarray(model(triplets))
+    out = to_numpy(model(triplets))
     for i in range(3):
-        np.testing.assert_allclose(out[:, i], tower(triplets[:, i]),
+        np.testing.assert_allclose(out[:, i], to_numpy(tower(triplets[:, i])),
                                    rtol=1e-5, atol=1e-6)
     path = str(tmp_path / "triplet.keras")
     model.save(path)
@@ -131,7 +133,8 @@ def test_multi_stream_different_towers(tmp_path):
     assert len(model.weights) == len(photo.weights) + len(text.weights)
     a, b = _x((4, 6), 0), _x((4, 3, 2), 1)
     expected = kzoo.layers.Distance("cosine")([photo(a), text(b)])
-    np.testing.assert_allclose(model([a, b]), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(to_numpy(model([a, b])), to_numpy(expected),
+                               rtol=1e-5, atol=1e-6)
     path = str(tmp_path / "multi.keras")
     model.save(path)
     loaded = keras.models.load_model(path)
@@ -147,9 +150,9 @@ def test_multi_stream_three_towers_pair_order_and_sharing():
     x0, x1, x2 = _x((3, 6), 0), _x((3, 2), 1), _x((3, 6), 2)
     e = [t0(x0), t1(x1), t0(x2)]
     dist = kzoo.layers.Distance()
-    expected = np.concatenate(
-        [dist([e[0], e[1]]), dist([e[0], e[2]]), dist([e[1], e[2]])], axis=1)
-    np.testing.assert_allclose(model([x0, x1, x2]), expected, rtol=1e-5,
+    expected = np.concatenate(to_numpy(
+        [dist([e[0], e[1]]), dist([e[0], e[2]]), dist([e[1], e[2]])]), axis=1)
+    np.testing.assert_allclose(to_numpy(model([x0, x1, x2])), expected, rtol=1e-5,
                                atol=1e-6)
 
 

@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 import kzoo
+from tests.backend_utils import dtype_of, to_numpy
 
 COLOURS = np.array([[230, 40, 40], [40, 200, 60], [50, 80, 230]], "float32")
 
@@ -57,20 +58,24 @@ def test_outputs_encoder_and_inference_contract():
     assert (enc.grid_size, enc.image_size, enc.anchors) == (4, 64, det.anchors)
     inference = det.inference_model(score_threshold=0.0, max_detections=7)
     out = inference(images)
-    assert out["boxes"].shape == (2, 7, 4) and out["boxes"].dtype == "float32"
-    assert out["classes"].dtype == "int32"
+    assert out["boxes"].shape == (2, 7, 4) and dtype_of(out["boxes"]) == "float32"
+    assert dtype_of(out["classes"]) == "int32"
     assert out["scores"].shape == (2, 7)
     assert out["num_detections"].shape == (2,)
     assert inference.num_classes == 3
-    assert np.all(np.asarray(out["boxes"]) >= 0)
-    assert np.all(np.asarray(out["boxes"]) <= 64)
+    assert np.all(to_numpy(out["boxes"]) >= 0)
+    assert np.all(to_numpy(out["boxes"]) <= 64)
     numpy_out = det.predict_detections(images, batch_size=1, max_detections=7,
                                        score_threshold=0.0)
-    np.testing.assert_allclose(numpy_out["scores"], out["scores"], rtol=1e-5)
+    for key in ("boxes", "classes", "scores", "num_detections"):
+        assert isinstance(numpy_out[key], np.ndarray)
+    np.testing.assert_allclose(numpy_out["scores"], to_numpy(out["scores"]),
+                               rtol=1e-5)
     # The inference model shares the detector's weights.
     head = det.head._output_conv
     head.bias.assign(head.bias + 1.0)
-    assert not np.allclose(inference(images)["scores"], out["scores"])
+    assert not np.allclose(to_numpy(inference(images)["scores"]),
+                           to_numpy(out["scores"]))
 
 
 @pytest.mark.tf_backend  # SavedModel export
@@ -94,8 +99,8 @@ def test_loss_is_the_yolo_loss_plus_regularisation():
     images, boxes, classes = _rectangles()
     y = det.target_encoder()(boxes, classes)
     y_pred = det(images)
-    loss = float(det.compute_loss(x=images, y=y, y_pred=y_pred))
-    ref = float(kzoo.losses.YOLOLoss(2, 3, lambda_noobj=0.25)(y, y_pred))
+    loss = float(to_numpy(det.compute_loss(x=images, y=y, y_pred=y_pred)))
+    ref = float(to_numpy(kzoo.losses.YOLOLoss(2, 3, lambda_noobj=0.25)(y, y_pred)))
     assert loss == pytest.approx(ref, rel=1e-5)
     reg = kzoo.models.YOLODetector(
         keras.Sequential([keras.Input((64, 64, 3)), keras.layers.Conv2D(
@@ -103,8 +108,8 @@ def test_loss_is_the_yolo_loss_plus_regularisation():
             kernel_regularizer=keras.regularizers.L2(1.0))]),
         num_classes=3)
     y_pred = reg(images)
-    pure = float(kzoo.losses.YOLOLoss(2, 3)(y, y_pred))
-    assert float(reg.compute_loss(x=images, y=y, y_pred=y_pred)) > pure + 1e-3
+    pure = float(to_numpy(kzoo.losses.YOLOLoss(2, 3)(y, y_pred)))
+    assert float(to_numpy(reg.compute_loss(x=images, y=y, y_pred=y_pred))) > pure + 1e-3
 
 
 def _fit(det, steps, lr=3e-3, compile_loss=None):
@@ -138,7 +143,7 @@ def test_overfits_two_images_and_detects_the_rectangles(layout, options):
         for box, c in zip(boxes[n], classes[n]):
             if c < 0:
                 continue
-            ious = np.asarray(kzoo.boxes.compute_iou(box[None], found))[0]
+            ious = to_numpy(kzoo.boxes.compute_iou(box[None], found))[0]
             hits = (ious > 0.5) & (out["classes"][n, :k] == c)
             assert hits.any(), (layout, n, box, found, out["classes"][n, :k])
         # No confident false positive.
