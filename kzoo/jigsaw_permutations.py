@@ -118,3 +118,25 @@ def maximal_hamming_permutations(num_permutations, num_tiles=9, seed=0):
     return _maximal_hamming_permutations(
         int(num_permutations), int(num_tiles), int(seed)
     )
+
+
+def _check_permutations(permutations, num_tiles):
+    perms = np.asarray(permutations)
+    if (perms.ndim != 2 or perms.shape[1] != num_tiles or len(perms) < 1
+            or not np.issubdtype(perms.dtype, np.integer)):
+        raise ValueError(
+            "`permutations` must be an integer array `[P, grid * grid]` = "
+            f"`[P, {num_tiles}]`. Received: permutations.shape={perms.shape}"
+        )
+    if not np.array_equal(np.sort(perms, axis=1),
+                          np.broadcast_to(np.arange(num_tiles), perms.shape)):
+        raise ValueError(
+            "Every row of `permutations` must be a permutation of "
+            f"range({num_tiles}). Received: permutations={perms.tolist()}"
+        )
+    if len(np.unique(perms, axis=0)) != len(perms):
+        raise ValueError(
+            "The rows of `permutations` must be distinct. "
+            f"Received: permutations={perms.tolist()}"
+        )
+    return perms.astype(np.int32)

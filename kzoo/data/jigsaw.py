@@ -1,33 +1,11 @@
 """Jigsaw puzzle pretext task (Noroozi & Favaro, 2016)."""
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from kzoo.jigsaw_permutations import _round_half_up  # noqa: F401
+from kzoo.jigsaw_permutations import _check_permutations
+from kzoo.jigsaw_permutations import _round_half_up
 from kzoo.jigsaw_permutations import maximal_hamming_permutations  # noqa: F401
-
-
-def _check_permutations(permutations, num_tiles):
-    perms = np.asarray(permutations)
-    if (perms.ndim != 2 or perms.shape[1] != num_tiles or len(perms) < 1
-            or not np.issubdtype(perms.dtype, np.integer)):
-        raise ValueError(
-            "`permutations` must be an integer array `[P, grid * grid]` = "
-            f"`[P, {num_tiles}]`. Received: permutations.shape={perms.shape}"
-        )
-    if not np.array_equal(np.sort(perms, axis=1),
-                          np.broadcast_to(np.arange(num_tiles), perms.shape)):
-        raise ValueError(
-            "Every row of `permutations` must be a permutation of "
-            f"range({num_tiles}). Received: permutations={perms.tolist()}"
-        )
-    if len(np.unique(perms, axis=0)) != len(perms):
-        raise ValueError(
-            "The rows of `permutations` must be distinct. "
-            f"Received: permutations={perms.tolist()}"
-        )
-    return perms.astype(np.int32)
 
 
 @keras.saving.register_keras_serializable(package="kzoo")

@@ -1,32 +1,11 @@
 """Jigsaw puzzle tiles and labels (Noroozi & Favaro, 2016), as a layer."""
 
-import math
-
 import keras
-import numpy as np
 from keras import ops
 
-
-def _check_permutations(permutations, num_tiles):
-    perms = np.asarray(permutations)
-    if (perms.ndim != 2 or perms.shape[1] != num_tiles or len(perms) < 1
-            or not np.issubdtype(perms.dtype, np.integer)):
-        raise ValueError(
-            "`permutations` must be an integer array `[P, grid * grid]` = "
-            f"`[P, {num_tiles}]`. Received: permutations.shape={perms.shape}"
-        )
-    if not np.array_equal(np.sort(perms, axis=1),
-                          np.broadcast_to(np.arange(num_tiles), perms.shape)):
-        raise ValueError(
-            "Every row of `permutations` must be a permutation of "
-            f"range({num_tiles}). Received: permutations={perms.tolist()}"
-        )
-    if len(np.unique(perms, axis=0)) != len(perms):
-        raise ValueError(
-            "The rows of `permutations` must be distinct. "
-            f"Received: permutations={perms.tolist()}"
-        )
-    return perms.astype(np.int32)
+from kzoo.jigsaw_permutations import _check_permutations
+from kzoo.jigsaw_permutations import _round_half_up
+from kzoo.jigsaw_permutations import maximal_hamming_permutations
 
 
 @keras.saving.register_keras_serializable(package="kzoo")
@@ -106,12 +85,10 @@ class JigsawTiles(keras.layers.Layer):
         self.tile_size = int(tile_size)
         self.grid = int(grid)
         self.jitter = bool(jitter)
-        self.cell_size = int(math.floor(self.tile_size * 75 / 64 + 0.5))
+        self.cell_size = _round_half_up(self.tile_size * 75 / 64)
         num_tiles = self.grid * self.grid
         if permutations is None:
             # The NumPy search of the tf.data version (cached, shared).
-            from kzoo.jigsaw_permutations import maximal_hamming_permutations
-
             self.permutations = maximal_hamming_permutations(
                 num_permutations, num_tiles, seed=0
             )
