@@ -34,7 +34,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from kzoo import runs  # noqa: E402  (light: does not import TensorFlow)
+from kzoo import runs  # noqa: E402  (creates no TensorFlow device yet)
 
 
 def parse_args(argv=None):

@@ -23,7 +23,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from kzoo import runs  # noqa: E402  (light: does not import TensorFlow)
+from kzoo import runs  # noqa: E402  (creates no TensorFlow device yet)
 
 VINCENT = "Vincent et al. 2008"
 

@@ -67,7 +67,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from kzoo import runs  # noqa: E402  (light: does not import TensorFlow)
+from kzoo import runs  # noqa: E402  (creates no TensorFlow device yet)
 
 KERAS_IO = "keras-io siamese_contrastive example"
 KERAS_IO_ACCURACY = 0.9577  # model.evaluate on MNIST test pairs (keras-io)

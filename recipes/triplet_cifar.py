@@ -41,7 +41,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from kzoo import runs  # noqa: E402  (light: does not import TensorFlow)
+from kzoo import runs  # noqa: E402  (creates no TensorFlow device yet)
 
 TFA = "TensorFlow Addons TripletSemiHardLoss tutorial and defaults"
 FACENET = "FaceNet, Schroff et al. 2015"

@@ -51,7 +51,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from kzoo import runs  # noqa: E402  (light: does not import TensorFlow)
+from kzoo import runs  # noqa: E402  (creates no TensorFlow device yet)
 
 YOLOV1 = "YOLOv1, Redmon et al. 2016"
 YOLOV2 = "YOLOv2, Redmon & Farhadi 2017"

@@ -306,6 +306,7 @@ def test_no_tensorflow_import_off_the_tf_backend(backend):
 
     from tests.conftest import subprocess_env
 
+    pytest.importorskip(backend)
     proc = subprocess.run([sys.executable, "-c", _NO_TF_SCRIPT], capture_output=True,
                           text=True, env=subprocess_env(KERAS_BACKEND=backend), timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
