@@ -17,7 +17,14 @@ with TensorFlow by
     KERAS_BACKEND=tensorflow python -m kzoo.export embedding \\
         RUN_DIR/backbone.keras --export-dir saved_models --model-name NAME
 
-(`main`; `python -m kzoo.export embedding --help` lists the options).
+and any other kind (detector, landmarks, audio or text embeddings, fill
+the blanks) from the spec the run wrote beside its `.keras` file:
+
+    KERAS_BACKEND=tensorflow python -m kzoo.export spec \\
+        RUN_DIR/MODEL_NAME.export.json
+
+(`main`; `python -m kzoo.export embedding --help` / `spec --help` list the
+options).
 """
 
 import argparse
@@ -629,6 +636,12 @@ def detection_serving_fn(detector, image_size):
     `tf.function` to run it outside an export (recipes evaluate through it,
     so their figures come from the computation they serve).
 
+    Under another Keras backend (JAX, PyTorch; TensorFlow installed) the
+    same function runs eagerly, not in `tf.function`: the letterboxing and
+    the box mapping in TensorFlow, the detector on the backend
+    (`predict_on_batch` for a `keras.Model`: compiled on JAX), so a
+    recipe trained there is evaluated through the same steps.
+
     Args:
         detector: a callable mapping `float32` images `[B, image_size,
             image_size, 3]` to `kzoo.layers.NonMaxSuppression`'s dict.
@@ -638,7 +651,6 @@ def detection_serving_fn(detector, image_size):
         A function `images -> {"boxes", "classes", "scores",
         "num_detections"}`.
     """
-    require_tensorflow_backend("kzoo.export.detection_serving_fn")
     import keras
     import tensorflow as tf
 
@@ -646,13 +658,23 @@ def detection_serving_fn(detector, image_size):
     from kzoo.data.detection import unletterbox_boxes
 
     size = int(image_size)
+    on_tensorflow = keras.backend.backend() == "tensorflow"
+
+    def run_detector(x):
+        if on_tensorflow:
+            return (detector(x, training=False)
+                    if isinstance(detector, keras.Layer) else detector(x))
+        x = x.numpy()
+        out = (detector.predict_on_batch(x)
+               if isinstance(detector, keras.Model) else detector(x))
+        return {k: tf.convert_to_tensor(keras.ops.convert_to_numpy(v))
+                for k, v in out.items()}
 
     def serve(images):
         height = tf.shape(images)[1]
         width = tf.shape(images)[2]
         x, scale, offset = letterbox_images(images, size)
-        out = detector(x, training=False) if isinstance(
-            detector, keras.Layer) else detector(x)
+        out = run_detector(x)
         classes = tf.cast(out["classes"], tf.int32)
         valid = classes >= 0
         boxes = unletterbox_boxes(tf.cast(out["boxes"], tf.float32), scale,
@@ -870,6 +892,12 @@ def main(argv=None):
     `--image-shape H,W,C` (default: the model's input shape) and
     `--normalize / --no-normalize` (default: normalise).
 
+    `python -m kzoo.export spec RUN_DIR/NAME.export.json` exports any
+    other kind: the `.keras` model the spec names with the writer and
+    options it records (what a recipe run under JAX or PyTorch writes in
+    place of its SavedModel: `kzoo.runs.Run.export_model`). Options:
+    `--export-dir`, `--model-name` (default: the spec's) and `--version`.
+
     Args:
         argv: the arguments. Defaults to `None` (`sys.argv[1:]`).
 
@@ -889,7 +917,7 @@ def main(argv=None):
         description="Export a saved Keras model for TF Serving (run it "
         "under the TensorFlow backend: KERAS_BACKEND=tensorflow).")
     kinds = parser.add_subparsers(dest="kind", required=True,
-                                  metavar="{embedding}")
+                                  metavar="{embedding,spec}")
     embedding = kinds.add_parser(
         "embedding", help="an image embedding model: uint8 images -> "
         "L2-normalised embeddings (export_embedding_model).",
@@ -915,6 +943,23 @@ def main(argv=None):
     embedding.add_argument(
         "--normalize", action=argparse.BooleanOptionalAction, default=True,
         help="L2-normalise the embeddings. Default: --normalize.")
+    from_spec = kinds.add_parser(
+        "spec", help="any kind, from the spec a run saved beside its .keras "
+        "file off the TensorFlow backend (RUN_DIR/NAME.export.json).",
+        description="Export a model saved as .keras under another backend, "
+        "with the writer and options its spec names (kzoo.export's "
+        "export_*_model functions).")
+    from_spec.add_argument("spec", help="the NAME.export.json file.")
+    from_spec.add_argument(
+        "--export-dir", default=None,
+        help="TF Serving base directory. Default: the run's --export-dir, "
+        "from the spec.")
+    from_spec.add_argument(
+        "--model-name", default=None,
+        help="served model name. Default: the spec's.")
+    from_spec.add_argument(
+        "--version", type=int, default=None,
+        help="version number. Default: one more than the largest exported.")
     args = parser.parse_args(argv)
 
     import keras
@@ -924,6 +969,8 @@ def main(argv=None):
             "exporting a SavedModel needs Keras' TensorFlow backend; run it "
             "as KERAS_BACKEND=tensorflow python -m kzoo.export ... "
             f"(this process: {keras.backend.backend()})")
+    if args.kind == "spec":
+        return _export_from_spec(parser, args)
     if not os.path.isfile(args.model):
         parser.error(f"no such file: {args.model}")
     model_name = args.model_name or os.path.basename(
@@ -942,6 +989,34 @@ def main(argv=None):
         image_shape=image_shape, normalize=args.normalize)
     print(f"SavedModel: {version_dir}")
     print(rest_request_example(model_name, image_shape))
+    return version_dir
+
+
+def _export_from_spec(parser, args):
+    """`python -m kzoo.export spec FILE`: the writer and options of FILE."""
+    import json
+
+    import keras
+
+    from kzoo import _export_spec
+
+    if not os.path.isfile(args.spec):
+        parser.error(f"no such file: {args.spec}")
+    try:
+        spec = _export_spec.read_spec(args.spec)
+    except (ValueError, json.JSONDecodeError) as e:
+        parser.error(str(e))
+    if not os.path.isfile(spec["model"]):
+        parser.error(f"the spec's model is missing: {spec['model']}")
+    import kzoo  # noqa: F401  (registers kzoo's serialisable classes)
+
+    model = keras.models.load_model(spec["model"], compile=False)
+    writer = globals()[_export_spec.KINDS[spec["kind"]]]
+    model_name = args.model_name or spec["model_name"]
+    version_dir = writer(
+        model, export_dir=args.export_dir or spec["export_dir"],
+        model_name=model_name, version=args.version, **spec["options"])
+    print(f"SavedModel ({spec['kind']}): {version_dir}")
     return version_dir
 
 

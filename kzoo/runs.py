@@ -30,6 +30,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import shlex
 import sys
 import time
 
@@ -407,27 +408,56 @@ def open_run(args, prefix=None):
         args.model_name = args.model_name or f"{prefix}_{args.dataset}"
         args.output_dir = args.output_dir or os.path.join(
             "runs", args.model_name)
-    quiet_tensorflow()
-    check_backend(args)
-    if on_tensorflow():
-        from kzoo import distribute
-
-        strategy = distribute.resolve_strategy(
-            args.strategy, args.cpu_replicas, verbose=False)
-        print(distribute.describe_strategy(strategy, args.batch_size))
-        distribute.per_replica_batch_size(args.batch_size, strategy)
-    else:
-        strategy = backend_strategy(args.strategy, args.cpu_replicas)
-        print(describe_backend_strategy(strategy, args.batch_size))
-        if args.batch_size % strategy.num_replicas_in_sync:
-            raise SystemExit(
-                f"error: --batch-size {args.batch_size} must be divisible by "
-                f"the {strategy.num_replicas_in_sync} replicas")
+    strategy = resolve_strategy(args)
+    print(describe_strategy(strategy, args.batch_size))
+    check_global_batch(strategy, args.batch_size)
 
     import keras
 
     keras.utils.set_random_seed(args.seed)
     return strategy, Run(args, strategy)
+
+
+def resolve_strategy(args):
+    """The strategy of `--strategy` / `--cpu-replicas` on the running backend.
+
+    Quiets TensorFlow's C++ logs and checks `--backend` first. Under the
+    TensorFlow backend a `tf.distribute` strategy
+    (`kzoo.distribute.resolve_strategy`), created before any other
+    TensorFlow op; under JAX and PyTorch `backend_strategy`'s stand-in.
+    `open_run` calls it; a recipe whose global batch depends on the number
+    of replicas (`triplet_cifar.py`: P x K per replica) calls it itself,
+    then `describe_strategy` and `Run`.
+    """
+    quiet_tensorflow()
+    check_backend(args)
+    if on_tensorflow():
+        from kzoo import distribute
+
+        return distribute.resolve_strategy(args.strategy, args.cpu_replicas,
+                                           verbose=False)
+    return backend_strategy(args.strategy, args.cpu_replicas)
+
+
+def describe_strategy(strategy, global_batch_size=None):
+    """One line: backend, strategy, devices and the batch per replica."""
+    if on_tensorflow():
+        from kzoo import distribute
+
+        return distribute.describe_strategy(strategy, global_batch_size)
+    return describe_backend_strategy(strategy, global_batch_size)
+
+
+def check_global_batch(strategy, global_batch_size):
+    """Stops with a message unless the global batch splits evenly."""
+    if on_tensorflow():
+        from kzoo import distribute
+
+        distribute.per_replica_batch_size(global_batch_size, strategy)
+    elif global_batch_size % strategy.num_replicas_in_sync:
+        raise SystemExit(
+            f"error: --batch-size {global_batch_size} must be divisible by "
+            f"the {strategy.num_replicas_in_sync} replicas")
 
 
 def check_backend(args):
@@ -1104,6 +1134,78 @@ class Run:
         print(export.rest_request_example(self.args.model_name, image_shape))
         return version_dir
 
+    def export_model(self, kind, model, metrics, model_name=None,
+                     key="saved_model", **options):
+        """Exports `model` with `kzoo.export`'s writer of `kind` (chief only).
+
+        Under the TensorFlow backend: `kzoo.export.<writer>(model,
+        EXPORT_DIR, model_name, **options)` (`kind` -> writer:
+        `kzoo._export_spec.KINDS`, e.g. `"detection"` ->
+        `export_detection_model`); the version directory goes to
+        `metrics[key]` and is returned. Nothing happens with
+        `--export-dir ''`.
+
+        Off the TensorFlow backend (SavedModels are TensorFlow's) it saves
+        `model` as `OUTPUT_DIR/MODEL_NAME.keras` (even with `--export-dir
+        ''`; recorded in `metrics["keras_models"][model_name]`) and, unless
+        `--export-dir ''`, writes `OUTPUT_DIR/MODEL_NAME.export.json`, the
+        spec (`kind`, options) that
+        `KERAS_BACKEND=tensorflow python -m kzoo.export spec FILE` replays
+        on a machine with TensorFlow; the command is printed and recorded
+        in `metrics["export_commands"][model_name]`. Returns `None`.
+
+        Args:
+            kind: `"embedding"`, `"audio_embedding"`, `"text_embedding"`,
+                `"fill_blanks"`, `"detection"` or `"landmarks"`.
+            model: the model the writer takes.
+            metrics: the run's metrics dict (updated).
+            model_name: served model name. Defaults to `None`
+                (`--model-name`).
+            key: the metrics key of the version directory. Defaults to
+                `"saved_model"`.
+            **options: the writer's other keyword arguments
+                (JSON-serialisable: they go into the spec).
+        """
+        from kzoo import _export_spec
+
+        if kind not in _export_spec.KINDS:
+            raise ValueError(f"`kind` must be one of "
+                             f"{sorted(_export_spec.KINDS)}. Received: "
+                             f"kind={kind!r}")
+        model_name = model_name or self.args.model_name
+        if not self.chief:
+            return None
+        if on_tensorflow():
+            if not self.args.export_dir:
+                return None
+            from kzoo import export
+
+            writer = getattr(export, _export_spec.KINDS[kind])
+            version_dir = writer(model, export_dir=self.args.export_dir,
+                                 model_name=model_name, **options)
+            metrics[key] = version_dir
+            return version_dir
+        try:
+            json.dumps(options)
+        except TypeError as e:
+            raise ValueError(f"export options must be JSON-serialisable "
+                             f"(they go into the spec): {e}. Received: "
+                             f"options={options!r}") from None
+        path = self.path(f"{model_name}.keras")
+        model.save(path)
+        metrics.setdefault("keras_models", {})[model_name] = path
+        print(f"{kind} model saved: {path}")
+        if self.args.export_dir:
+            spec = _export_spec.write_spec(
+                self.output_dir, kind, path, model_name,
+                self.args.export_dir, options)
+            command = ("KERAS_BACKEND=tensorflow python -m kzoo.export spec "
+                       + shlex.quote(spec))
+            metrics.setdefault("export_commands", {})[model_name] = command
+            print("export it for TF Serving on a machine with TensorFlow:\n"
+                  f"  {command}")
+        return None
+
     def _save_backbone(self, model, metrics):
         if not self.chief:
             return None
@@ -1136,8 +1238,6 @@ def export_command(path, export_dir, model_name):
     `KERAS_BACKEND=tensorflow python -m kzoo.export embedding PATH
     --export-dir EXPORT_DIR --model-name MODEL_NAME`.
     """
-    import shlex
-
     return ("KERAS_BACKEND=tensorflow python -m kzoo.export embedding "
             f"{shlex.quote(path)} --export-dir {shlex.quote(export_dir)} "
             f"--model-name {shlex.quote(model_name)}")

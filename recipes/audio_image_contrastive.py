@@ -136,15 +136,14 @@ def main(argv=None):
                                    if k.startswith(("audio_", "image_",
                                                     "zero_"))})
 
-    if args.export_dir and run.chief:
-        from kzoo import export
-
-        metrics["saved_model_audio"] = export.export_audio_embedding_model(
-            audio_model, args.export_dir, f"{args.model_name}_audio",
-            num_samples=num_samples)
-        metrics["saved_model_image"] = export.export_embedding_model(
-            image_model, args.export_dir, f"{args.model_name}_image",
-            image_shape=digits_train.images.shape[1:])
+    # Off TensorFlow: .keras files and the commands exporting them.
+    run.export_model("audio_embedding", audio_model, metrics,
+                     f"{args.model_name}_audio", key="saved_model_audio",
+                     num_samples=num_samples)
+    run.export_model("embedding", image_model, metrics,
+                     f"{args.model_name}_image", key="saved_model_image",
+                     image_shape=list(digits_train.images.shape[1:]))
+    if "saved_model_audio" in metrics:
         print(f"SavedModels: {metrics['saved_model_audio']}, "
               f"{metrics['saved_model_image']}")
     run.finish(metrics)

@@ -206,15 +206,15 @@ def main(argv=None):
     runs.print_metrics("trained", {k: v for k, v in metrics.items()
                                    if k.startswith(("audio_to", "text_to"))})
 
-    if args.export_dir and run.chief:
-        from kzoo import export
-
-        metrics["saved_model_audio"] = export.export_audio_embedding_model(
-            audio_model, args.export_dir, f"{args.model_name}_audio",
-            num_samples=num_samples)
-        metrics["saved_model_text"] = export.export_text_embedding_model(
-            text_model, vocab, args.text_length, args.export_dir,
-            f"{args.model_name}_text")
+    # Off TensorFlow: .keras files and the commands exporting them.
+    run.export_model("audio_embedding", audio_model, metrics,
+                     f"{args.model_name}_audio", key="saved_model_audio",
+                     num_samples=num_samples)
+    run.export_model("text_embedding", text_model, metrics,
+                     f"{args.model_name}_text", key="saved_model_text",
+                     vocabulary=list(vocab),
+                     sequence_length=args.text_length)
+    if "saved_model_audio" in metrics:
         print(f"SavedModels: {metrics['saved_model_audio']}, "
               f"{metrics['saved_model_text']}")
     run.finish(metrics)

@@ -419,12 +419,10 @@ def main(argv=None):
         "parameters": int(model.count_params()),
         "landmarks_png": png,
     })
-    if args.export_dir and run.chief:
-        from kzoo import export
-
-        version_dir = export.export_landmark_model(
-            model, args.export_dir, args.model_name, image_size=size)
-        metrics["saved_model"] = version_dir
+    # Off TensorFlow: a .keras file and the command exporting it.
+    version_dir = run.export_model("landmarks", model, metrics,
+                                   image_size=size)
+    if version_dir:
         print(f"SavedModel: {version_dir} (uint8 images of any size -> "
               f"landmarks [B, {num_landmarks}, 2] in input pixels, presence)")
     run.finish(metrics)

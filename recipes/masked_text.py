@@ -159,11 +159,9 @@ def main(argv=None):
     model.save(run.path("masked_language_model.keras"))
     with open(run.path("vocabulary.json"), "w", encoding="utf-8") as f:
         json.dump(vocab, f, ensure_ascii=False)
-    if args.export_dir and run.chief:
-        from kzoo import export
-
-        metrics["saved_model"] = export.export_fill_blanks_model(
-            model, vocab, length, args.export_dir, args.model_name)
+    # Off TensorFlow: a .keras file and the command exporting it.
+    if run.export_model("fill_blanks", model, metrics, vocabulary=list(vocab),
+                        sequence_length=length):
         print(f"SavedModel (text in, completed text out; signatures "
               f"serving_default and free_length): {metrics['saved_model']}")
     run.finish(metrics)

@@ -146,11 +146,7 @@ def _fail(message):
 
 def main(argv=None):
     args = parse_args(argv)
-    runs.quiet_tensorflow()
-    from kzoo import distribute
-
-    strategy = distribute.resolve_strategy(args.strategy, args.cpu_replicas,
-                                           verbose=False)
+    strategy = runs.resolve_strategy(args)
     replicas = strategy.num_replicas_in_sync
     global_batch = args.classes_per_batch * args.examples_per_class * replicas
     if args.batch_size is not None and args.batch_size != global_batch:
@@ -159,7 +155,7 @@ def main(argv=None):
               f"{args.examples_per_class} x {replicas} = {global_batch}, or be "
               f"omitted. Received: --batch-size={args.batch_size}")
     args.batch_size = global_batch
-    print(distribute.describe_strategy(strategy, global_batch))
+    print(runs.describe_strategy(strategy, global_batch))
 
     import keras
     import numpy as np

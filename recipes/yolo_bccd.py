@@ -303,10 +303,14 @@ def main(argv=None):
         num_parallel_calls=tf.data.AUTOTUNE)
 
     def serving_fn(score_threshold):
-        """uint8 images -> final detections, the SavedModel's computation."""
-        return tf.function(export.detection_serving_fn(
-            detector.inference_model(score_threshold=score_threshold), size),
-            reduce_retracing=True)
+        """uint8 images -> final detections, the SavedModel's computation
+        (in `tf.function` under the TensorFlow backend; eager, the detector
+        compiled on the backend, under the others)."""
+        serve = export.detection_serving_fn(
+            detector.inference_model(score_threshold=score_threshold), size)
+        if runs.on_tensorflow():
+            serve = tf.function(serve, reduce_retracing=True)
+        return serve
 
     metrics = {"dataset": "bccd", "data_dir": root, "class_names": class_names,
                "grid_size": grid, "layout": args.layout,
@@ -355,12 +359,12 @@ def main(argv=None):
         metrics["png"] = path
         print(f"PNG: {path}")
 
-    if args.export_dir and run.chief:
-        version_dir = export.export_detection_model(
-            detector.inference_model(score_threshold=args.score_threshold),
-            args.export_dir, args.model_name, image_size=size,
-            class_names=class_names)
-        metrics["saved_model"] = version_dir
+    # Off TensorFlow: a .keras file and the command exporting it.
+    version_dir = run.export_model(
+        "detection",
+        detector.inference_model(score_threshold=args.score_threshold),
+        metrics, image_size=size, class_names=class_names)
+    if version_dir:
         print(f"SavedModel: {version_dir}")
     run.finish(metrics)
 
