@@ -12,16 +12,20 @@ writes the same things next to its checkpoints:
 * `metrics.json`: the final figures.
 
 Backends. Under Keras' TensorFlow backend (the default) recipes train under
-a `tf.distribute` strategy on `tf.data` input and export SavedModels. The
-self-supervised two-view recipes (`simsiam_cifar.py`, `simclr_cifar.py`,
-`barlow_twins_cifar.py`) also run under JAX and PyTorch
-(`--backend jax` or `KERAS_BACKEND=jax`), with or without TensorFlow
-installed: the input is `kzoo.arrays` (uint8 batches; the model draws its
-views on the device), the strategy a stand-in (`SingleDeviceStrategy`, or
-`DataParallelStrategy`: `keras.distribution.DataParallel` over the JAX
-devices), the TensorBoard logs are skipped, and the trained backbone is
-saved as `backbone.keras`, exported to TF Serving afterwards on a machine
-with TensorFlow (`python -m kzoo.export embedding ...`, printed by the run).
+a `tf.distribute` strategy on `tf.data` input and export SavedModels. Every
+recipe also runs under JAX and PyTorch (`--backend jax` or
+`KERAS_BACKEND=jax`): the strategy is a stand-in (`SingleDeviceStrategy`,
+or `DataParallelStrategy`: `keras.distribution.DataParallel` over the JAX
+devices), the TensorBoard logs are skipped, and the trained models are
+saved as `.keras` files, exported to TF Serving afterwards on a machine
+with TensorFlow by the command the run prints (`python -m kzoo.export
+embedding ...` for a backbone, `python -m kzoo.export spec ...` for the
+other kinds: `Run.export_model`). The self-supervised two-view recipes
+(`simsiam_cifar.py`, `simclr_cifar.py`, `barlow_twins_cifar.py`) need no
+TensorFlow there: their input is `kzoo.arrays` (uint8 batches; the model
+draws its views on the device). The others read `tf.data` pipelines
+(`kzoo.data`), which Keras' JAX and PyTorch trainers accept, so TensorFlow
+must be installed, as the input pipeline only.
 """
 
 import argparse
@@ -149,10 +153,14 @@ def add_common_args(parser, *, dataset="cifar10", datasets=("cifar10",),
                        "CPU, see benchmarks/) and PyTorch, --jit on JAX "
                        "(whose steps otherwise run op by op).")
     train.add_argument("--backend", choices=BACKENDS, default=None,
-                       help="Keras backend. The self-supervised two-view "
-                       "recipes (simsiam, simclr, barlow_twins) run on all "
-                       "three, with or without TensorFlow installed; the "
-                       "others on TensorFlow. Setting KERAS_BACKEND works "
+                       help="Keras backend. Every recipe trains on all "
+                       "three. The self-supervised two-view recipes "
+                       "(simsiam, simclr, barlow_twins) need no TensorFlow "
+                       "off its backend (kzoo.arrays input, views drawn on "
+                       "the device); the others read tf.data, so TensorFlow "
+                       "must be installed (only as the input pipeline). Off "
+                       "TensorFlow a run saves .keras files and prints the "
+                       "command exporting them. Setting KERAS_BACKEND works "
                        "too. Default: $KERAS_BACKEND, else Keras' "
                        "configured backend (~/.keras/keras.json).")
     out = parser.add_argument_group("output")

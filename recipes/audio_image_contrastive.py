@@ -34,7 +34,12 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from kzoo import runs  # noqa: E402  (creates no TensorFlow device yet)
+if __name__ == "__main__":
+    import _backend  # recipes/_backend.py (standard library only)
+
+    _backend.from_argv()  # --backend: before kzoo imports Keras
+
+from kzoo import runs  # noqa: E402  (Keras; TensorFlow on its backend only)
 
 
 def parse_args(argv=None):

@@ -26,7 +26,12 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from kzoo import runs  # noqa: E402  (creates no TensorFlow device yet)
+if __name__ == "__main__":
+    import _backend  # recipes/_backend.py (standard library only)
+
+    _backend.from_argv()  # --backend: before kzoo imports Keras
+
+from kzoo import runs  # noqa: E402  (Keras; TensorFlow on its backend only)
 
 KERAS_IO = "keras-io VAE example"
 

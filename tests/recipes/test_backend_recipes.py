@@ -114,13 +114,19 @@ def test_tensorflow_only_options_are_refused_clearly(flags, message,
 
 
 def test_backend_flag_a_recipe_does_not_apply_is_an_error(tmp_path):
-    """A recipe without the early `--backend` (here rotation_cifar.py)
-    imports Keras first: a different --backend stops it with a message."""
-    proc = helpers.run_recipe(
-        "rotation_cifar.py", ["--backend", "jax", "--dataset", "digits",
-                              "--output-dir", str(tmp_path / "o")],
-        env=subprocess_env(KERAS_BACKEND="tensorflow"), check=False,
-        timeout=120)
+    """A recipe imported as a module (its `__main__` prelude that applies
+    `--backend` does not run) after Keras was imported on TensorFlow: a
+    different --backend stops it with a message."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.path.insert(0, 'recipes'); import rotation_cifar;"
+            f" rotation_cifar.main(['--backend', 'jax', '--dataset', "
+            f"'digits', '--output-dir', {str(tmp_path / 'o')!r}])")
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True,
+        timeout=120, env=subprocess_env(KERAS_BACKEND="tensorflow"),
+        cwd=helpers.REPO_ROOT)
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert "set KERAS_BACKEND=jax" in proc.stderr.replace("Set", "set")
 
