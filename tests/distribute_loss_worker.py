@@ -24,93 +24,21 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from kzoo import distribute  # noqa: E402  (does not import TensorFlow)
 
-BATCH, DIM = 16, 8
+from tests.distributed_loss_cases import BATCH, data  # noqa: E402
+from tests import distributed_loss_cases  # noqa: E402
 
 
 def cases():
-    """`{name: (loss factory, build(arrays) -> (y_true, y_pred),
-    float array names, use sample weights)}`."""
-    from kzoo import addons, losses
+    """The shared cases (tests/distributed_loss_cases.py), plus the control:
+    NT-Xent without the cross-replica gather (per-shard negatives), which
+    must differ from one device."""
+    from kzoo import losses
 
-    def pair(keys=("z1", "z2")):
-        return lambda a: (None, {keys[0]: a["z1"], keys[1]: a["z2"]})
-
-    def stacked(a):
-        import tensorflow as tf
-
-        return None, tf.concat([a["z1"], a["z2"]], 0)
-
-    def labelled(a):
-        return a["labels"], a["z1"]
-
-    def views(a):
-        import tensorflow as tf
-
-        return a["labels"], tf.stack([a["z1"], a["z2"]], 1)
-
-    def clip(a):
-        return a["words"], {"a": a["z1"], "b": a["z2"], "scale": 12.0}
-
-    two = ("z1", "z2")
-    one = ("z1",)
-    return {
-        "nt_xent_dict": (lambda: losses.NTXentLoss(0.5), pair(), two, False),
-        "nt_xent_stacked": (lambda: losses.NTXentLoss(0.5), stacked, two,
-                            False),
-        "nt_xent_weighted": (lambda: losses.NTXentLoss(0.5), pair(), two,
-                             True),
-        "nt_xent_none": (lambda: losses.NTXentLoss(0.5, reduction="none"),
-                         pair(), two, False),
-        "clip_duplicates": (lambda: losses.ClipLoss(), clip, two, False),
-        "clip_stacked": (lambda: losses.ClipLoss(), stacked, two, False),
-        "supcon": (lambda: losses.SupConLoss(0.5), labelled, one, False),
-        "supcon_views_weighted": (lambda: losses.SupConLoss(0.5), views, two,
-                                  True),
-        "triplet_all": (lambda: losses.TripletLoss(mining="all"), labelled,
-                        one, False),
-        "triplet_hard_l2": (lambda: losses.TripletLoss(
-            mining="hard", distance="l2"), labelled, one, False),
-        "triplet_semi_hard_cosine": (lambda: losses.TripletLoss(
-            margin=0.2, mining="semi-hard", distance="cosine"), labelled,
-            one, True),
-        "barlow_twins": (lambda: losses.BarlowTwinsLoss(), pair(), two,
-                         False),
-        "addons_triplet_semihard": (
-            lambda: addons.losses.TripletSemiHardLoss(), labelled, one,
-            False),
-        "addons_triplet_hard_soft": (
-            lambda: addons.losses.TripletHardLoss(soft=True), labelled, one,
-            False),
-        "addons_lifted": (lambda: addons.losses.LiftedStructLoss(),
-                          labelled, one, False),
-        "addons_npairs_embeddings": (
-            lambda: addons.losses.NpairsLoss(),
-            lambda a: (a["labels"], {"anchors": a["z1"],
-                                     "positives": a["z2"]}), two, False),
-        "addons_npairs_multilabel_embeddings": (
-            lambda: addons.losses.NpairsMultilabelLoss(),
-            lambda a: (a["onehot"], {"anchors": a["z1"],
-                                     "positives": a["z2"]}), two, False),
-        # The control: the old per-shard behaviour, which must differ.
-        "nt_xent_not_gathered": (lambda: losses.NTXentLoss(
-            0.5, gather_distributed=False), pair(), two, False),
-    }
-
-
-def data():
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    return {
-        "z1": rng.normal(size=(BATCH, DIM)).astype("float32"),
-        "z2": rng.normal(size=(BATCH, DIM)).astype("float32"),
-        # 4 classes, so every shard of 4 (N = 4) misses some positives.
-        "labels": rng.permutation(np.arange(BATCH) % 4).astype("int32"),
-        # Words with duplicates for CLIP.
-        "words": rng.integers(0, 10, BATCH).astype("int32"),
-        "weights": rng.uniform(0.5, 1.5, BATCH).astype("float32"),
-        "onehot": np.eye(4, dtype="float32")[rng.integers(0, 4, BATCH)],
-    }
+    out = distributed_loss_cases.cases()
+    _, pair, names, weighted = out["nt_xent_dict"]
+    out["nt_xent_not_gathered"] = (lambda: losses.NTXentLoss(
+        0.5, gather_distributed=False), pair, names, weighted)
+    return out
 
 
 def evaluate(loss, build, names, weighted, arrays):

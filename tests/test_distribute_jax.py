@@ -20,6 +20,7 @@ import sys
 
 import pytest
 
+from tests import distributed_loss_cases
 from tests.conftest import subprocess_env
 
 def _has_jax():
@@ -37,13 +38,7 @@ TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 WORKER = os.path.join(TESTS_DIR, "distribute_jax_worker.py")
 BATCH = 16
 DEVICES = [2, 4]
-CASES = ["nt_xent_dict", "nt_xent_stacked", "nt_xent_weighted",
-         "nt_xent_none", "clip_duplicates", "clip_stacked", "supcon",
-         "supcon_views_weighted", "triplet_all", "triplet_hard_l2",
-         "triplet_semi_hard", "triplet_semi_hard_cosine", "barlow_twins",
-         "addons_triplet_semihard", "addons_triplet_hard_soft",
-         "addons_lifted", "addons_npairs_embeddings",
-         "addons_npairs_multilabel_embeddings"]
+CASES = distributed_loss_cases.NAMES
 MODELS = ["simclr_sync_bn", "simclr", "triplet", "simsiam"]
 
 

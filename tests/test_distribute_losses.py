@@ -9,18 +9,13 @@ import sys
 
 import pytest
 
+from tests import distributed_loss_cases
 from tests.conftest import subprocess_env
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 WORKER = os.path.join(TESTS_DIR, "distribute_loss_worker.py")
 
-GATHERED = ["nt_xent_dict", "nt_xent_stacked", "nt_xent_weighted",
-            "nt_xent_none", "clip_duplicates", "clip_stacked", "supcon",
-            "supcon_views_weighted", "triplet_all", "triplet_hard_l2",
-            "triplet_semi_hard_cosine", "barlow_twins",
-            "addons_triplet_semihard", "addons_triplet_hard_soft",
-            "addons_lifted", "addons_npairs_embeddings",
-            "addons_npairs_multilabel_embeddings"]
+GATHERED = distributed_loss_cases.NAMES
 
 
 @pytest.fixture(scope="module", params=[2, 4], ids=["2_replicas",
