@@ -37,7 +37,8 @@ from kzoo._tensorflow import require_tensorflow
 
 require_tensorflow("kzoo.distribute")
 
-STRATEGIES = ("auto", "default", "mirrored", "multiworker")
+# One list for every backend (kzoo.runs is plain Python at import).
+from kzoo.runs import STRATEGIES  # noqa: E402
 
 _PREFIX = "kzoo.distribute: "
 
@@ -826,19 +827,15 @@ def add_distribute_args(parser):
     >>> args = parser.parse_args(["--strategy", "mirrored",
     ...                           "--cpu-replicas", "2"])
     """
-    from kzoo.runs import positive_int  # light: no TensorFlow import
+    from kzoo.runs import add_distribution_flags  # light: no TensorFlow
 
-    group = parser.add_argument_group("distribution")
-    group.add_argument(
-        "--strategy", choices=STRATEGIES, default="auto",
-        help="tf.distribute strategy: 'auto' (multiworker if TF_CONFIG has "
-        "more than one task, else mirrored if there is more than one GPU or "
-        "--cpu-replicas > 1, else default), 'default' (one replica), "
-        "'mirrored' (all GPUs, else the logical CPUs) or 'multiworker' "
-        "(MultiWorkerMirroredStrategy, needs TF_CONFIG). Default: auto.")
-    group.add_argument(
-        "--cpu-replicas", type=positive_int, default=None, metavar="N",
-        help="split the CPU into N logical devices to run MirroredStrategy "
-        "without a GPU (a correctness check, not a speed-up). "
-        "Default: none.")
-    return group
+    return add_distribution_flags(
+        parser,
+        strategy_help="tf.distribute strategy: 'auto' (multiworker if "
+        "TF_CONFIG has more than one task, else mirrored if there is more "
+        "than one GPU or --cpu-replicas > 1, else default), 'default' (one "
+        "replica), 'mirrored' (all GPUs, else the logical CPUs) or "
+        "'multiworker' (MultiWorkerMirroredStrategy, needs TF_CONFIG).",
+        cpu_replicas_help="split the CPU into N logical devices to run "
+        "MirroredStrategy without a GPU (a correctness check, not a "
+        "speed-up).")

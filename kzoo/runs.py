@@ -195,19 +195,35 @@ def add_backend_distribute_args(parser):
     `--cpu-replicas N` makes JAX see N CPU devices (`jax_num_cpu_devices`),
     the counterpart of TensorFlow's logical CPUs; PyTorch refuses it.
     """
-    group = parser.add_argument_group("distribution")
-    group.add_argument(
-        "--strategy", choices=STRATEGIES, default="auto",
-        help="off the TensorFlow backend: 'auto' (JAX: "
+    return add_distribution_flags(
+        parser,
+        strategy_help="off the TensorFlow backend: 'auto' (JAX: "
         "keras.distribution.DataParallel over all devices when there is "
         "more than one, else one device; PyTorch: one device) or 'default' "
         "(one device). 'mirrored' and 'multiworker' are tf.distribute "
-        "strategies: TensorFlow backend only. Default: auto.")
-    group.add_argument(
-        "--cpu-replicas", type=positive_int, default=None, metavar="N",
-        help="JAX: show N CPU devices (jax_num_cpu_devices) so 'auto' "
-        "trains data-parallel without an accelerator (a correctness "
-        "check, not a speed-up); refused under PyTorch. Default: none.")
+        "strategies: TensorFlow backend only.",
+        cpu_replicas_help="JAX: show N CPU devices (jax_num_cpu_devices) "
+        "so 'auto' trains data-parallel without an accelerator (a "
+        "correctness check, not a speed-up); refused under PyTorch.")
+
+
+def add_distribution_flags(parser, strategy_help, cpu_replicas_help):
+    """The "distribution" group: `--strategy` (`STRATEGIES`, default
+    `auto`) and `--cpu-replicas N`, with each backend's help text.
+
+    `kzoo.distribute.add_distribute_args` (TensorFlow) and
+    `add_backend_distribute_args` (JAX, PyTorch) are this with their own
+    help, so the flags stay the same on every backend.
+
+    Returns:
+        The argument group.
+    """
+    group = parser.add_argument_group("distribution")
+    group.add_argument("--strategy", choices=STRATEGIES, default="auto",
+                       help=f"{strategy_help} Default: auto.")
+    group.add_argument("--cpu-replicas", type=positive_int, default=None,
+                       metavar="N",
+                       help=f"{cpu_replicas_help} Default: none.")
     return group
 
 
