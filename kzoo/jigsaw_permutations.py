@@ -140,3 +140,41 @@ def _check_permutations(permutations, num_tiles):
             f"Received: permutations={perms.tolist()}"
         )
     return perms.astype(np.int32)
+
+
+def _puzzle_setup(puzzle, num_permutations, tile_size, grid, jitter,
+                  permutations):
+    """Checks and stores a puzzle's arguments on `puzzle` (the tf.data
+    `JigsawPretext` and the layer `JigsawTiles` share them).
+
+    Sets `tile_size`, `grid`, `jitter`, `cell_size` (the tile plus its
+    jitter margin: `tile_size * 75 / 64`, rounded half up, as the paper's
+    64-pixel tiles in 75-pixel cells), `permutations` (the given set,
+    checked, or the maximal-Hamming set, seed 0), `num_permutations` and
+    `_explicit` (whether the set was given: `get_config` then stores it).
+
+    Raises:
+        ValueError: `tile_size` not a positive integer, `grid` not an
+            integer >= 2 (booleans are neither), or a bad permutation set.
+    """
+    if (isinstance(tile_size, bool) or int(tile_size) != tile_size
+            or tile_size < 1):
+        raise ValueError("`tile_size` must be a positive integer. "
+                         f"Received: tile_size={tile_size}")
+    if isinstance(grid, bool) or int(grid) != grid or grid < 2:
+        raise ValueError(
+            f"`grid` must be an integer >= 2. Received: grid={grid}")
+    puzzle.tile_size = int(tile_size)
+    puzzle.grid = int(grid)
+    puzzle.jitter = bool(jitter)
+    puzzle.cell_size = _round_half_up(puzzle.tile_size * 75 / 64)
+    num_tiles = puzzle.grid * puzzle.grid
+    if permutations is None:
+        # Cached: every puzzle of this size shares one search.
+        puzzle.permutations = maximal_hamming_permutations(
+            num_permutations, num_tiles, seed=0)
+        puzzle._explicit = False
+    else:
+        puzzle.permutations = _check_permutations(permutations, num_tiles)
+        puzzle._explicit = True
+    puzzle.num_permutations = len(puzzle.permutations)

@@ -3,8 +3,7 @@
 import keras
 import tensorflow as tf
 
-from kzoo.jigsaw_permutations import _check_permutations
-from kzoo.jigsaw_permutations import _round_half_up
+from kzoo.jigsaw_permutations import _puzzle_setup
 from kzoo.jigsaw_permutations import maximal_hamming_permutations  # noqa: F401
 
 
@@ -69,29 +68,8 @@ class JigsawPretext:
 
     def __init__(self, num_permutations=1000, tile_size=32, grid=3,
                  jitter=True, permutations=None):
-        if int(tile_size) != tile_size or tile_size < 1:
-            raise ValueError(
-                "`tile_size` must be a positive integer. "
-                f"Received: tile_size={tile_size}"
-            )
-        if int(grid) != grid or grid < 2:
-            raise ValueError(
-                f"`grid` must be an integer >= 2. Received: grid={grid}"
-            )
-        self.tile_size = int(tile_size)
-        self.grid = int(grid)
-        self.jitter = bool(jitter)
-        self.cell_size = _round_half_up(self.tile_size * 75 / 64)
-        num_tiles = self.grid * self.grid
-        if permutations is None:
-            self.permutations = maximal_hamming_permutations(
-                num_permutations, num_tiles, seed=0
-            )
-            self._explicit = False
-        else:
-            self.permutations = _check_permutations(permutations, num_tiles)
-            self._explicit = True
-        self.num_permutations = len(self.permutations)
+        _puzzle_setup(self, num_permutations, tile_size, grid, jitter,
+                      permutations)
 
     def _tiles(self, images, seed):
         """Unshuffled tiles `[B, grid * grid, t, t, 3]`, cells row-major."""

@@ -3,9 +3,7 @@
 import keras
 from keras import ops
 
-from kzoo.jigsaw_permutations import _check_permutations
-from kzoo.jigsaw_permutations import _round_half_up
-from kzoo.jigsaw_permutations import maximal_hamming_permutations
+from kzoo.jigsaw_permutations import _puzzle_setup
 
 
 @keras.saving.register_keras_serializable(package="kzoo")
@@ -72,31 +70,8 @@ class JigsawTiles(keras.layers.Layer):
     def __init__(self, num_permutations=1000, tile_size=32, grid=3,
                  jitter=True, permutations=None, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if (isinstance(tile_size, bool) or int(tile_size) != tile_size
-                or tile_size < 1):
-            raise ValueError(
-                "`tile_size` must be a positive integer. "
-                f"Received: tile_size={tile_size}"
-            )
-        if isinstance(grid, bool) or int(grid) != grid or grid < 2:
-            raise ValueError(
-                f"`grid` must be an integer >= 2. Received: grid={grid}"
-            )
-        self.tile_size = int(tile_size)
-        self.grid = int(grid)
-        self.jitter = bool(jitter)
-        self.cell_size = _round_half_up(self.tile_size * 75 / 64)
-        num_tiles = self.grid * self.grid
-        if permutations is None:
-            # The NumPy search of the tf.data version (cached, shared).
-            self.permutations = maximal_hamming_permutations(
-                num_permutations, num_tiles, seed=0
-            )
-            self._explicit = False
-        else:
-            self.permutations = _check_permutations(permutations, num_tiles)
-            self._explicit = True
-        self.num_permutations = len(self.permutations)
+        _puzzle_setup(self, num_permutations, tile_size, grid, jitter,
+                      permutations)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 

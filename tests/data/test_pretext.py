@@ -188,6 +188,11 @@ def test_jigsaw_explicit_permutations_and_errors():
         kzoo.data.JigsawPretext(permutations=perms)  # grid 3 needs 9
     with pytest.raises(ValueError, match="grid=1"):
         kzoo.data.JigsawPretext(grid=1)
+    # Booleans are not sizes (the layer twin's rule, one check for both).
+    with pytest.raises(ValueError, match="Received: tile_size=True"):
+        kzoo.data.JigsawPretext(tile_size=True)
+    with pytest.raises(ValueError, match="Received: grid=True"):
+        kzoo.data.JigsawPretext(grid=True)
 
 
 # --- colourisation ----------------------------------------------------------

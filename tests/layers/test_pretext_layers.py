@@ -191,6 +191,10 @@ def test_jigsaw_explicit_permutations_and_errors():
         JigsawTiles(grid=1)
     with pytest.raises(ValueError, match="tile_size=0"):
         JigsawTiles(tile_size=0)
+    with pytest.raises(ValueError, match="Received: tile_size=True"):
+        JigsawTiles(tile_size=True)
+    with pytest.raises(ValueError, match="Received: grid=True"):
+        JigsawTiles(grid=True)
     with pytest.raises(ValueError, match=r"images.shape=\(8, 8, 3\)"):
         layer(_images(1)[0])
 
