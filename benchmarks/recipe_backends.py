@@ -63,18 +63,22 @@ RECIPES = {
     "yolo_bccd": (["--data-dir", "{data}", "--epochs", "4", "--image-size",
                    "192", "--map-every", "0", "--png-images", "0"],
                   "voc_mAP", "random_init_voc_mAP", "random init", True),
-    "landmarks_faces": (["--data-dir", "{data}", "--limit", "800",
-                         "--epochs", "3", "--png-faces", "1"],
+    # At 800 faces x 3 epochs both backends were worse than the mean
+    # shape (NME 0.365 vs 0.285): twice the faces, 8 epochs.
+    "landmarks_faces": (["--data-dir", "{data}", "--limit", "1600",
+                         "--epochs", "8", "--png-faces", "1"],
                         "test_nme", "mean_shape_test_nme",
                         "mean training shape", False),
     "masked_text": (["--data-dir", "{data}", "--epochs", "4"],
                     "test_masked_accuracy", "random_init_test_masked_accuracy",
                     "random init", True),
-    "audio_image_contrastive": (["--data-dir", "{data}", "--epochs", "6"],
+    # The dual encoders barely move in their first epochs (at 6 both
+    # backends stayed at chance): 15 epochs.
+    "audio_image_contrastive": (["--data-dir", "{data}", "--epochs", "15"],
                                 "audio_to_image_recall@1",
                                 "random_init_audio_to_image_recall@1",
                                 "random init", True),
-    "audio_text_contrastive": (["--data-dir", "{data}", "--epochs", "6"],
+    "audio_text_contrastive": (["--data-dir", "{data}", "--epochs", "15"],
                                "audio_to_text_recall@1",
                                "random_init_audio_to_text_recall@1",
                                "random init", True),

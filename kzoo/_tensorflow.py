@@ -39,5 +39,8 @@ def require_tensorflow_backend(what):
             f"backend (this process: {backend}). Save the model "
             "(`model.save('model.keras')`) and export it from a process "
             "with KERAS_BACKEND=tensorflow, e.g. `KERAS_BACKEND=tensorflow "
-            "python -m kzoo.export embedding model.keras`."
+            "python -m kzoo.export embedding model.keras` for an image "
+            "embedding model, or `python -m kzoo.export spec "
+            "NAME.export.json` for the spec `kzoo.runs.Run.export_model` "
+            "writes beside the model (any kind)."
         )
