@@ -40,6 +40,9 @@ import time
 
 FAULT_ENV = "KZOO_FAULT_EXIT_AFTER_EPOCH"
 BACKENDS = ("tensorflow", "jax", "torch")
+# --mixed-precision -> Keras' global dtype policy.
+PRECISIONS = ("float32", "bfloat16")
+_POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")
 
 
@@ -152,6 +155,14 @@ def add_common_args(parser, *, dataset="cifar10", datasets=("cifar10",),
                        "Default: --no-jit on TensorFlow (measured slower on "
                        "CPU, see benchmarks/) and PyTorch, --jit on JAX "
                        "(whose steps otherwise run op by op).")
+    train.add_argument(
+        "--mixed-precision", choices=PRECISIONS, default="float32",
+        help="compute precision of the layers: 'bfloat16' is Keras' "
+        "mixed_bfloat16 policy (weights, optimizer, losses, softmax, "
+        "batch-norm statistics and metrics stay float32; output heads are "
+        "float32 layers). Faster on CPUs with AMX or AVX512-BF16 and on "
+        "TPUs / recent GPUs: see the README's 'Training speed on this CPU'. "
+        "Default: float32.")
     train.add_argument("--backend", choices=BACKENDS, default=None,
                        help="Keras backend. Every recipe trains on all "
                        "three. The self-supervised two-view recipes "
@@ -455,12 +466,29 @@ def resolve_strategy(args):
     """
     quiet_tensorflow()
     check_backend(args)
+    set_precision(args)
     if on_tensorflow():
         from kzoo import distribute
 
         return distribute.resolve_strategy(args.strategy, args.cpu_replicas,
                                            verbose=False)
     return backend_strategy(args.strategy, args.cpu_replicas)
+
+
+def set_precision(args):
+    """Sets Keras' global dtype policy from `--mixed-precision`.
+
+    `float32` -> `"float32"`, `bfloat16` -> `"mixed_bfloat16"` (layers
+    compute in bfloat16, their weights stay float32). Called by
+    `resolve_strategy`, so before any model is built; a namespace without
+    the flag keeps the policy as it is.
+    """
+    precision = getattr(args, "mixed_precision", None)
+    if precision is None:
+        return
+    import keras
+
+    keras.mixed_precision.set_global_policy(_POLICIES[precision])
 
 
 def describe_strategy(strategy, global_batch_size=None):
@@ -1137,16 +1165,26 @@ class Run:
         `images` -> L2-normalised `embeddings` signature, records its path
         in `metrics["saved_model"]` and prints a REST request example.
 
-        Off the TensorFlow backend (SavedModels are TensorFlow's) it saves
-        `model` as `OUTPUT_DIR/backbone.keras` instead, even with
-        `--export-dir ''`, records it in `metrics["backbone"]` and, unless
-        `--export-dir ''`, prints (and records in
-        `metrics["export_command"]`) the command that exports it on a
-        machine with TensorFlow: `python -m kzoo.export embedding`.
+        On every backend (chief only) it saves `model` as
+        `OUTPUT_DIR/backbone.keras` (recorded in `metrics["backbone"]`),
+        what `python -m kzoo.presets build` makes a preset of. Off the
+        TensorFlow backend (SavedModels are TensorFlow's) that file is the
+        export: unless `--export-dir ''`, the command that exports it on a
+        machine with TensorFlow (`python -m kzoo.export embedding`) is
+        printed and recorded in `metrics["export_command"]`.
+
+        Under `--mixed-precision bfloat16` both are float32 copies
+        (`kzoo.models.float32_copy`).
         """
+        # Exports compute in float32 whatever --mixed-precision trained.
+        model = _float32(model)
         if not on_tensorflow():
             return self._save_backbone(model, metrics)
-        if not (self.args.export_dir and self.chief):
+        if not self.chief:
+            return None
+        model.save(self.path("backbone.keras"))
+        metrics["backbone"] = self.path("backbone.keras")
+        if not self.args.export_dir:
             return None
         from kzoo import export
 
@@ -1169,14 +1207,18 @@ class Run:
         `metrics[key]` and is returned. Nothing happens with
         `--export-dir ''`.
 
-        Off the TensorFlow backend (SavedModels are TensorFlow's) it saves
-        `model` as `OUTPUT_DIR/MODEL_NAME.keras` (even with `--export-dir
-        ''`; recorded in `metrics["keras_models"][model_name]`) and, unless
-        `--export-dir ''`, writes `OUTPUT_DIR/MODEL_NAME.export.json`, the
-        spec (`kind`, options) that
+        On every backend (chief only) it saves `model` as
+        `OUTPUT_DIR/MODEL_NAME.keras` (even with `--export-dir ''`; recorded
+        in `metrics["keras_models"][model_name]`) and writes
+        `OUTPUT_DIR/MODEL_NAME.export.json`, the spec (`kind`, options):
+        what `python -m kzoo.presets build` makes a preset of. Off the
+        TensorFlow backend (SavedModels are TensorFlow's) that is the
+        export: unless `--export-dir ''`,
         `KERAS_BACKEND=tensorflow python -m kzoo.export spec FILE` replays
-        on a machine with TensorFlow; the command is printed and recorded
-        in `metrics["export_commands"][model_name]`. Returns `None`.
+        it on a machine with TensorFlow; the command is printed and
+        recorded in `metrics["export_commands"][model_name]`, and `None`
+        is returned. Under `--mixed-precision bfloat16` the saved and
+        exported models are float32 copies (`kzoo.models.float32_copy`).
 
         Args:
             kind: `"embedding"`, `"audio_embedding"`, `"text_embedding"`,
@@ -1199,6 +1241,19 @@ class Run:
         model_name = model_name or self.args.model_name
         if not self.chief:
             return None
+        model = _float32(model)
+        try:
+            json.dumps(options)
+        except TypeError as e:
+            raise ValueError(f"export options must be JSON-serialisable "
+                             f"(they go into the spec): {e}. Received: "
+                             f"options={options!r}") from None
+        path = self.path(f"{model_name}.keras")
+        model.save(path)
+        metrics.setdefault("keras_models", {})[model_name] = path
+        spec = _export_spec.write_spec(
+            self.output_dir, kind, path, model_name,
+            self.args.export_dir or "saved_models", options)
         if on_tensorflow():
             if not self.args.export_dir:
                 return None
@@ -1209,20 +1264,8 @@ class Run:
                                  model_name=model_name, **options)
             metrics[key] = version_dir
             return version_dir
-        try:
-            json.dumps(options)
-        except TypeError as e:
-            raise ValueError(f"export options must be JSON-serialisable "
-                             f"(they go into the spec): {e}. Received: "
-                             f"options={options!r}") from None
-        path = self.path(f"{model_name}.keras")
-        model.save(path)
-        metrics.setdefault("keras_models", {})[model_name] = path
         print(f"{kind} model saved: {path}")
         if self.args.export_dir:
-            spec = _export_spec.write_spec(
-                self.output_dir, kind, path, model_name,
-                self.args.export_dir, options)
             command = ("KERAS_BACKEND=tensorflow python -m kzoo.export spec "
                        + shlex.quote(spec))
             metrics.setdefault("export_commands", {})[model_name] = command
@@ -1253,6 +1296,13 @@ class Run:
         print(json.dumps(metrics, indent=2, sort_keys=True))
         print(f"metrics written to {path}")
         return metrics
+
+
+def _float32(model):
+    """`kzoo.models.float32_copy(model)`: exports compute in float32."""
+    from kzoo.models.precision import float32_copy
+
+    return float32_copy(model)
 
 
 def export_command(path, export_dir, model_name):

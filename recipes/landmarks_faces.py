@@ -204,13 +204,14 @@ def build_model(image_size, width=24, num_landmarks=68, dropout=0.0,
     import keras
     from keras import layers
 
+    from kzoo import layers as kz_layers
     from kzoo.layers import LandmarkHead
 
     def conv_bn_relu(x, filters, kernel, strides, name):
         x = layers.Conv2D(filters, kernel, strides=strides, padding="same",
                           use_bias=False, kernel_initializer="he_normal",
                           name=f"{name}_conv")(x)
-        x = layers.BatchNormalization(name=f"{name}_bn")(x)
+        x = kz_layers.BatchNormalization(name=f"{name}_bn")(x)
         return layers.ReLU(name=f"{name}_relu")(x)
 
     inputs = keras.Input((image_size, image_size, 3), name="images")
@@ -231,7 +232,7 @@ def build_model(image_size, width=24, num_landmarks=68, dropout=0.0,
             lateral = layers.Conv2D(neck_filters, 1, use_bias=False,
                                     name=f"neck{level}_lateral")(stages[level])
             x = layers.Add(name=f"neck{level}_add")([x, lateral])
-            x = layers.BatchNormalization(name=f"neck{level}_bn")(x)
+            x = kz_layers.BatchNormalization(name=f"neck{level}_bn")(x)
             x = layers.ReLU(name=f"neck{level}_relu")(x)
             x = conv_bn_relu(x, neck_filters, 3, 1, f"neck{level}_block")
     outputs = LandmarkHead(num_landmarks, method=head, dropout=dropout,

@@ -152,14 +152,16 @@ def build_tower(input_shape, embedding_dim=10):
     import keras
     from keras import layers
 
+    from kzoo import layers as kz_layers
+
     inputs = keras.Input(input_shape, name="images")
-    x = layers.BatchNormalization()(inputs)
+    x = kz_layers.BatchNormalization()(inputs)
     x = layers.Conv2D(4, 5, activation="tanh")(x)
     x = layers.AveragePooling2D(2)(x)
     x = layers.Conv2D(16, 5, activation="tanh")(x)
     x = layers.AveragePooling2D(2)(x)
     x = layers.Flatten()(x)
-    x = layers.BatchNormalization()(x)
+    x = kz_layers.BatchNormalization()(x)
     x = layers.Dense(embedding_dim, activation="tanh")(x)
     return keras.Model(inputs, x, name="embedding")
 
@@ -168,6 +170,7 @@ def build_model(tower, head="distance"):
     """The siamese model: L2 distance, optionally through keras-io's old head."""
     import keras
 
+    from kzoo import layers as kz_layers
     from kzoo import models
 
     siamese = models.siamese_network(tower, distance="l2", name="siamese")
@@ -176,7 +179,7 @@ def build_model(tower, head="distance"):
     if head != "sigmoid":
         raise ValueError(
             f"`head` must be 'distance' or 'sigmoid'. Received: head={head!r}")
-    x = keras.layers.BatchNormalization(name="distance_bn")(siamese.output)
+    x = kz_layers.BatchNormalization(name="distance_bn")(siamese.output)
     x = keras.layers.Dense(1, activation="sigmoid", name="sigmoid")(x)
     return keras.Model(siamese.inputs, x, name="siamese_sigmoid")
 

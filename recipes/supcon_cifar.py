@@ -126,7 +126,10 @@ def build_classifier(args, encoder, num_classes, keras, trainable):
     x = keras.layers.Dropout(args.dropout)(x)
     x = keras.layers.Dense(args.hidden_dim, activation="relu")(x)
     x = keras.layers.Dropout(args.dropout)(x)
-    outputs = keras.layers.Dense(num_classes, activation="softmax")(x)
+    # float32 whatever --mixed-precision (Keras' mixed-precision rule for
+    # the softmax output).
+    outputs = keras.layers.Dense(num_classes, activation="softmax",
+                                 dtype="float32")(x)
     model = keras.Model(inputs, outputs, name="classifier")
     model.compile(optimizer=keras.optimizers.Adam(args.learning_rate),
                   loss="sparse_categorical_crossentropy",

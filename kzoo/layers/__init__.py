@@ -1,5 +1,6 @@
 """Reusable Keras layers."""
 
+from kzoo.layers.batch_normalization import BatchNormalization
 from kzoo.layers.mlp_head import MLPHead
 from kzoo.layers.distance import Distance
 from kzoo.layers.embedding_head import EmbeddingHead

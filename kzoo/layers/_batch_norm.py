@@ -17,4 +17,6 @@ def batch_normalization(synchronized=False, **kwargs):
     """
     if synchronized and keras.backend.backend() == "tensorflow":
         kwargs["synchronized"] = True
-    return keras.layers.BatchNormalization(**kwargs)
+    from kzoo.layers.batch_normalization import BatchNormalization
+
+    return BatchNormalization(**kwargs)

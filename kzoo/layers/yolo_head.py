@@ -42,6 +42,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from kzoo.layers.batch_normalization import BatchNormalization
+
 LAYOUTS = ("cell", "anchor")
 # |t_w|, |t_h| are clipped to this before exp(): exp(6) ~ 403 times the
 # anchor, far beyond any real box, and finite in float16 too.
@@ -279,7 +281,7 @@ class YOLOHead(keras.layers.Layer):
                     self.hidden_channels, 3, padding="same", use_bias=False,
                     kernel_regularizer=self.kernel_regularizer,
                     name="hidden_conv", dtype=self.dtype_policy),
-                keras.layers.BatchNormalization(
+                BatchNormalization(
                     name="hidden_bn", dtype=self.dtype_policy),
                 keras.layers.LeakyReLU(
                     0.1, name="hidden_act", dtype=self.dtype_policy),

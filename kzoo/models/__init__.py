@@ -30,3 +30,4 @@ from kzoo.models.char_transformer import char_transformer
 from kzoo.models.char_transformer import fill_blanks
 from kzoo.models.char_transformer import masked_language_model
 from kzoo.models.char_transformer import pseudo_log_likelihood
+from kzoo.models.precision import float32_copy

@@ -2,6 +2,7 @@
 
 import keras
 
+from kzoo.layers.batch_normalization import BatchNormalization
 from kzoo.layers.log_mel_spectrogram import LogMelSpectrogram
 from kzoo.layers.spec_augment import SpecAugment
 
@@ -10,7 +11,7 @@ def _conv_blocks(x, widths, name):
     for i, width in enumerate(widths):
         x = keras.layers.Conv2D(width, 3, padding="same", use_bias=False,
                                 name=f"{name}_conv{i}")(x)
-        x = keras.layers.BatchNormalization(name=f"{name}_bn{i}")(x)
+        x = BatchNormalization(name=f"{name}_bn{i}")(x)
         x = keras.layers.ReLU(name=f"{name}_relu{i}")(x)
         x = keras.layers.MaxPooling2D(2, padding="same",
                                       name=f"{name}_pool{i}")(x)
@@ -56,7 +57,7 @@ def audio_encoder(num_samples=8000, sampling_rate=8000, num_mel_bins=64,
     waves = keras.Input((num_samples,), name="waveforms")
     x = LogMelSpectrogram(sampling_rate=sampling_rate,
                           num_mel_bins=num_mel_bins, name="log_mel")(waves)
-    x = keras.layers.BatchNormalization(name="mel_norm")(x)
+    x = BatchNormalization(name="mel_norm")(x)
     if spec_augment:
         x = SpecAugment(freq_width=max(1, num_mel_bins // 8), time_width=10,
                         mask_value=0.0, seed=seed, name="spec_augment")(x)

@@ -111,7 +111,8 @@ def masked_language_model(encoder, vocab_size, name="masked_language_model"):
     """
     ids = keras.Input(encoder.inputs[0].shape[1:], dtype="int32",
                       name="char_ids")
-    logits = keras.layers.Dense(vocab_size, name="mlm_logits")(encoder(ids))
+    logits = keras.layers.Dense(vocab_size, name="mlm_logits",
+                                dtype="float32")(encoder(ids))
     return keras.Model(ids, logits, name=name)
 
 

@@ -3,6 +3,7 @@
 import keras
 from keras import layers
 
+from kzoo.layers.batch_normalization import BatchNormalization
 from kzoo.models.backbone_config import backbone_from_config
 
 POOL_LAYER = "backbone_pool"
@@ -80,7 +81,7 @@ def conv_decoder(input_shape, output_shape, filters=(128, 64, 32),
                                 name=f"up_{i}")(x)
         x = layers.Conv2D(width, 3, padding="same", use_bias=False,
                           name=f"conv_{i}")(x)
-        x = layers.BatchNormalization(name=f"bn_{i}")(x)
+        x = BatchNormalization(name=f"bn_{i}")(x)
         x = layers.ReLU(name=f"relu_{i}")(x)
     outputs = layers.Conv2D(channels, 3, padding="same",
                             activation=output_activation, name="output",

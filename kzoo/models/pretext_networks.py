@@ -3,6 +3,8 @@
 import keras
 from keras import layers
 
+from kzoo.layers.batch_normalization import BatchNormalization
+
 
 def _check_classes(num_classes, name):
     if int(num_classes) != num_classes or num_classes < 2:
@@ -43,10 +45,10 @@ def pretext_classifier(backbone, num_classes, hidden_dims=(),
     inputs = keras.Input(tuple(backbone.inputs[0].shape[1:]), name="images")
     x = backbone(inputs)
     if feature_batch_norm:
-        x = layers.BatchNormalization(name="feature_bn")(x)
+        x = BatchNormalization(name="feature_bn")(x)
     for i, units in enumerate(hidden_dims):
         x = layers.Dense(int(units), use_bias=False, name=f"head_dense_{i}")(x)
-        x = layers.BatchNormalization(name=f"head_bn_{i}")(x)
+        x = BatchNormalization(name=f"head_bn_{i}")(x)
         x = layers.ReLU(name=f"head_relu_{i}")(x)
     logits = layers.Dense(int(num_classes), name="logits", dtype="float32")(x)
     return keras.Model(inputs, logits, name=name or "pretext_classifier")
@@ -87,11 +89,11 @@ def jigsaw_network(backbone, num_permutations, num_tiles=9, hidden_dim=1024,
     x = layers.TimeDistributed(backbone, name="tile_tower")(inputs)
     x = layers.TimeDistributed(
         layers.Dense(hidden_dim, use_bias=False), name="fc6")(x)
-    x = layers.TimeDistributed(layers.BatchNormalization(), name="fc6_bn")(x)
+    x = layers.TimeDistributed(BatchNormalization(), name="fc6_bn")(x)
     x = layers.ReLU(name="fc6_relu")(x)
     x = layers.Flatten(name="concat_tiles")(x)
     x = layers.Dense(hidden_dim, use_bias=False, name="fc7")(x)
-    x = layers.BatchNormalization(name="fc7_bn")(x)
+    x = BatchNormalization(name="fc7_bn")(x)
     x = layers.ReLU(name="fc7_relu")(x)
     logits = layers.Dense(int(num_permutations), name="logits",
                           dtype="float32")(x)

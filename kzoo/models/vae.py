@@ -4,6 +4,7 @@ import keras
 from keras import layers
 from keras import ops
 
+from kzoo.layers.batch_normalization import BatchNormalization
 from kzoo.models.backbone_config import backbone_from_config
 from kzoo.models.encoder_decoder import conv_decoder
 from kzoo.ops import scale_for_replicas
@@ -92,7 +93,7 @@ class VAE(keras.Model):
             keras.Input((self.latent_dim,)),
             layers.Dense(h * w * top, name="dense"),
             layers.Reshape((h, w, top)),
-            layers.BatchNormalization(),
+            BatchNormalization(),
             layers.ReLU(),
             conv_decoder((h, w, top), self.image_shape,
                          filters=self.decoder_filters,
