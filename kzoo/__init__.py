@@ -26,6 +26,7 @@ _SUBMODULES = (
     "losses",
     "models",
     "ops",
+    "presets",
     "runs",
 )
 

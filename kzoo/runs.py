@@ -1074,7 +1074,8 @@ class Run:
             versions["devices"] = list(self.strategy.devices)
         return {
             "args": vars(self.args),
-            "command": " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:]),
+            "command": shlex.join([os.path.basename(sys.argv[0])]
+                                  + sys.argv[1:]),
             "strategy": type(self.strategy).__name__,
             "replicas": self.strategy.num_replicas_in_sync,
             "backend": keras_backend(),
@@ -1272,6 +1273,18 @@ class Run:
             print("export it for TF Serving on a machine with TensorFlow:\n"
                   f"  {command}")
         return None
+
+    def save_keras(self, model, name, metrics):
+        """Saves a float32 copy of `model` as `OUTPUT_DIR/NAME.keras`
+        (chief only), recorded in `metrics["keras_models"][name]`: a
+        model the run has no SavedModel writer for (e.g. SupCon's
+        classifier), for `python -m kzoo.presets build`."""
+        if not self.chief:
+            return None
+        path = self.path(f"{name}.keras")
+        _float32(model).save(path)
+        metrics.setdefault("keras_models", {})[name] = path
+        return path
 
     def _save_backbone(self, model, metrics):
         if not self.chief:

@@ -154,6 +154,17 @@ def parse_args(argv=None):
                      default=15.0, help="largest random rotation, degrees. "
                      "Default: 15.")
     ev = parser.add_argument_group("evaluation")
+    ev.add_argument("--holdout-people", type=fraction, default=0.2,
+                    help="fraction of the people (of training/ and test/ "
+                    "together) held out of training: all their faces in "
+                    "both folders are the 'heldout_' evaluation, on people "
+                    "never seen in training. A fixed permutation (seed 0, "
+                    "not --seed: kzoo.data.held_out_people), so every run "
+                    "holds out the same people. The published test/ split "
+                    "holds other frames of the training videos (see the "
+                    "data README): its 'test_' figures, on the test/ faces "
+                    "of the other people, are optimistic. 0: none. "
+                    "Default: 0.2.")
     ev.add_argument("--val-fraction", type=fraction, default=0.1,
                     help="fraction of the training people held out for "
                     "validation logs (0: none). Default: 0.1.")
@@ -171,8 +182,9 @@ def parse_args(argv=None):
 
 def person_of(file_name):
     """`Luis_Fonsi_21.jpg` -> `Luis_Fonsi` (YouTube Faces: name_frame)."""
-    stem = os.path.splitext(os.path.basename(file_name))[0]
-    return stem.rsplit("_", 1)[0] if "_" in stem else stem
+    from kzoo.data import keypoints
+
+    return keypoints.person_of(file_name)
 
 
 def split_by_person(file_names, val_fraction, seed):
@@ -337,9 +349,18 @@ def main(argv=None):
         if split.skipped:
             print(f"warning: {len(split.skipped)} {name} rows skipped "
                   f"(unreadable images), e.g. {split.skipped[0]}")
+    heldout, heldout_people = None, []
+    if args.holdout_people:
+        kept, heldout, heldout_people = data.split_held_out_people(
+            {"train": train_all, "test": test}, args.holdout_people)
+        train_all, test = kept["train"], kept["test"]
+        print(f"held out: {len(heldout_people)} people, "
+              f"{len(heldout.images)} faces (never seen in training)")
     size = args.image_size
     train_canvas = data.letterbox_keypoint_dataset(train_all, size)
     test_canvas = data.letterbox_keypoint_dataset(test, size)
+    heldout_canvas = (data.letterbox_keypoint_dataset(heldout, size)
+                      if heldout is not None and len(heldout.images) else None)
     train_idx, val_idx = split_by_person(train_all.file_names,
                                          args.val_fraction, args.seed)
     if len(train_idx) == 0:
@@ -388,19 +409,26 @@ def main(argv=None):
                         verbose=run.verbose)
     fit_seconds = time.time() - fit_start
 
-    true_pts, true_mask = test.keypoints, test.mask
-    predicted = predict_points(model, test_canvas, size)
-    baseline = mean_shape_points(mean_shape, test_canvas, size)
     metrics = {}
-    for prefix, points in (("test_", predicted), ("mean_shape_test_", baseline)):
-        m = kz_eval.landmark_metrics(true_pts, points, true_mask)
-        metrics.update({prefix + k: v for k, v in m.items()})
-        runs.print_metrics(prefix.rstrip("_"), m)
+    evaluations = [("test_", test, test_canvas)]
+    if heldout_canvas is not None:
+        evaluations.insert(0, ("heldout_", heldout, heldout_canvas))
+    drawn = None
+    for split, faces, canvas in evaluations:
+        predicted = predict_points(model, canvas, size)
+        baseline = mean_shape_points(mean_shape, canvas, size)
+        for prefix, points in ((split, predicted),
+                               ("mean_shape_" + split, baseline)):
+            m = kz_eval.landmark_metrics(faces.keypoints, points, faces.mask)
+            metrics.update({prefix + k: v for k, v in m.items()})
+            runs.print_metrics(prefix.rstrip("_"), m)
+        drawn = drawn or (faces, predicted)
 
     png = run.path(PNG_NAME)
-    n = min(args.png_faces, len(test.images))
-    save_landmark_grid(png, test.images[:n], true_pts[:n], predicted[:n],
-                       true_mask[:n])
+    faces, predicted = drawn  # the held-out people's faces when there are
+    n = min(args.png_faces, len(faces.images))
+    save_landmark_grid(png, faces.images[:n], faces.keypoints[:n],
+                       predicted[:n], faces.mask[:n])
     print(f"landmark grid: {png}")
 
     summary = runs.fit_summary(history, fit_seconds, steps, args, strategy)
@@ -418,6 +446,12 @@ def main(argv=None):
         "train_images": int(len(train_idx)),
         "val_images": int(len(val_idx)),
         "test_images": int(len(test.images)),
+        "heldout_images": int(len(heldout.images)) if heldout else 0,
+        "heldout_people": heldout_people,
+        "test_split_note": ("test_: the published test/ faces of the "
+                            "training people (other frames of their "
+                            "training videos: optimistic); heldout_: every "
+                            "face of people never seen in training"),
         "steps_per_epoch": steps,
         "train_steps_per_second": (
             round(summary["epochs_run_in_this_process"] * steps / fit_seconds,

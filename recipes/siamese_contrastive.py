@@ -201,26 +201,10 @@ def make_accuracy():
 
 
 def fixed_pairs(labels, seed, pairs_per_example):
-    """A fixed set of pair indices `(i1, i2, y)` from `kzoo.data.pair_dataset`.
-
-    The sampler runs on the indices `0..N-1` instead of the images, once
-    (`pairs_per_example` passes of `N` pairs), so the same seed gives the
-    same pairs and the pairs cost no image memory.
-    """
-    import numpy as np
-
+    """`kzoo.data.fixed_pairs`: a fixed set of pair indices `(i1, i2, y)`."""
     from kzoo import data
 
-    ds = data.pair_dataset(np.arange(len(labels), dtype="int32"), labels,
-                           batch_size=4096, seed=seed)
-    i1, i2, y = [], [], []
-    for (a, b), t in ds.repeat(pairs_per_example).as_numpy_iterator():
-        i1.append(a)
-        i2.append(b)
-        y.append(t[:, 0])
-    return (np.concatenate(i1).astype("int64"),
-            np.concatenate(i2).astype("int64"),
-            np.concatenate(y).astype("int64"))
+    return data.fixed_pairs(labels, seed, pairs_per_example)
 
 
 def pair_images_dataset(images, pairs, batch_size):
@@ -257,16 +241,10 @@ def stratified_split(labels, val_fraction, seed):
 
 
 def pair_distances(embeddings, pairs):
-    """L2 and cosine distances of the embedding rows of each pair."""
-    import numpy as np
+    """`kzoo.eval.pair_distances`: L2 (`""`) and cosine (`"cosine_"`)."""
+    from kzoo import eval as kz_eval
 
-    a, b = embeddings[pairs[0]], embeddings[pairs[1]]
-    l2 = np.linalg.norm(a - b, axis=1)
-    na = np.linalg.norm(a, axis=1, keepdims=True)
-    nb = np.linalg.norm(b, axis=1, keepdims=True)
-    cos = 1.0 - np.sum((a / np.maximum(na, 1e-12)) * (b / np.maximum(nb, 1e-12)),
-                       axis=1)
-    return {"": l2, "cosine_": cos}
+    return kz_eval.pair_distances(embeddings, pairs)
 
 
 def main(argv=None):

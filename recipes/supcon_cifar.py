@@ -83,6 +83,17 @@ def parse_args(argv=None):
     opt = parser.add_argument_group("optimizer")
     opt.add_argument("--learning-rate", type=runs.positive_float, default=1e-3,
                      help=f"Adam learning rate. Default: 0.001 ({KERAS_IO}).")
+    opt.add_argument("--lr-schedule", choices=["constant", "cosine"],
+                     default="constant",
+                     help="learning rate over each training: 'constant' "
+                     f"({KERAS_IO}) or 'cosine' decay to 0 over its epochs "
+                     "(Keras' CosineDecay; every training gets its own). "
+                     "Default: constant.")
+    opt.add_argument("--classifier-epochs", type=runs.positive_int,
+                     default=None,
+                     help="epochs of the two classifiers trained on a frozen "
+                     "encoder (stage 2 and the random-init baseline). "
+                     "Default: --epochs (keras-io).")
     ev = parser.add_argument_group("evaluation")
     ev.add_argument("--baseline", action=argparse.BooleanOptionalAction,
                     default=True,
@@ -131,10 +142,22 @@ def build_classifier(args, encoder, num_classes, keras, trainable):
     outputs = keras.layers.Dense(num_classes, activation="softmax",
                                  dtype="float32")(x)
     model = keras.Model(inputs, outputs, name="classifier")
-    model.compile(optimizer=keras.optimizers.Adam(args.learning_rate),
+    epochs = (args.epochs if trainable
+              else args.classifier_epochs or args.epochs)
+    model.compile(optimizer=adam(args, keras, epochs),
                   loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"], jit_compile=args.jit)
     return model
+
+
+def adam(args, keras, epochs):
+    """Adam at --learning-rate, constant or cosine-decayed over `epochs`."""
+    rate = args.learning_rate
+    if args.lr_schedule == "cosine":
+        steps = -(-args.train_images // args.batch_size)
+        rate = keras.optimizers.schedules.CosineDecay(
+            rate, decay_steps=max(1, epochs * steps))
+    return keras.optimizers.Adam(rate)
 
 
 def main(argv=None):
@@ -147,6 +170,7 @@ def main(argv=None):
 
     num_classes = len(train.class_names)
     image_shape = train.images.shape[1:]
+    args.train_images = len(train.images)  # for the cosine schedules
     runs.steps_per_epoch(len(train.images), args.batch_size)  # batch fits
     # labeled_dataset keeps the last, smaller batch.
     steps_per_epoch = -(-len(train.images) // args.batch_size)
@@ -157,9 +181,9 @@ def main(argv=None):
     metrics = {"keras_io_reference_accuracy": KERAS_IO_ACCURACY}
     fit_seconds = {}
 
-    def fit(model, stage):
+    def fit(model, stage, epochs=None):
         start = time.time()
-        history = model.fit(train_ds, epochs=args.epochs,
+        history = model.fit(train_ds, epochs=epochs or args.epochs,
                             callbacks=run.callbacks(stage=stage),
                             shuffle=False, verbose=run.verbose)
         fit_seconds[stage] = round(time.time() - start, 1)
@@ -184,7 +208,7 @@ def main(argv=None):
             loss = losses.SupConLoss(temperature=args.temperature)
         else:
             loss = _npairs_loss(args.temperature, keras, addons)
-        pretrain.compile(optimizer=keras.optimizers.Adam(args.learning_rate),
+        pretrain.compile(optimizer=adam(args, keras, args.epochs),
                          loss=loss, jit_compile=args.jit)
 
     # Random-init baseline: stage 2 on the untrained encoder. Its weights are
@@ -194,7 +218,7 @@ def main(argv=None):
     with strategy.scope():
         frozen_random = build_classifier(args, encoder, num_classes, keras,
                                          trainable=False)
-    fit(frozen_random, "random_init_classifier")
+    fit(frozen_random, "random_init_classifier", args.classifier_epochs)
     metrics["random_init_test_accuracy"] = test_accuracy(frozen_random)
     backbone.set_weights(init_weights)
 
@@ -207,9 +231,11 @@ def main(argv=None):
     with strategy.scope():
         classifier = build_classifier(args, encoder, num_classes, keras,
                                       trainable=False)
-    fit(classifier, "classifier")
+    fit(classifier, "classifier", args.classifier_epochs)
     metrics["test_accuracy"] = test_accuracy(classifier)
     run.export_embeddings(backbone, image_shape, metrics)
+    # The classifier (images -> class probabilities), for a preset.
+    run.save_keras(classifier, f"{args.model_name}_classifier", metrics)
 
     if args.baseline:
         # Cross-entropy baseline: a fresh encoder from the same init,
@@ -230,6 +256,8 @@ def main(argv=None):
         "loss": args.loss,
         "encoder": args.encoder,
         "epochs": args.epochs,
+        "classifier_epochs": args.classifier_epochs or args.epochs,
+        "lr_schedule": args.lr_schedule,
         "batch_size": args.batch_size,
         "fit_seconds": fit_seconds,
         "train_images": int(len(train.images)),

@@ -78,6 +78,13 @@ def parse_args(argv=None):
         help="square letterbox size of the model input (a multiple of the "
         "backbone's stride 32). Default: 320.")
     data.add_argument(
+        "--train-split", choices=["train", "trainval"], default="train",
+        help="BCCD's split to train on: 'train' (205 images; the 87 'val' "
+        "images give the validation mAP logged with --map-every) or "
+        "'trainval' (train + val, 292 images; no validation mAP then, as "
+        "its images are trained on). The 72 test images are never trained "
+        "on. Default: train.")
+    data.add_argument(
         "--on-invalid", choices=["skip", "raise"], default="skip",
         help="malformed annotations: skip them (counted, named in "
         "metrics.json) or stop with a message naming the file. Default: skip.")
@@ -165,9 +172,11 @@ def load_splits(args):
             "BCCD/ of https://github.com/Shenggan/BCCD_Dataset) or set "
             "KZOO_DATA_DIR.")
     splits = {}
+    train_split = getattr(args, "train_split", "train")
     for split in ("train", "val", "test"):
         try:
-            splits[split] = data.load_voc(root, split,
+            splits[split] = data.load_voc(root, train_split
+                                          if split == "train" else split,
                                           on_invalid=args.on_invalid,
                                           limit=args.limit)
         except ValueError as e:  # --on-invalid raise: the file is named
@@ -197,54 +206,24 @@ def letterboxed_box_sizes(voc, size):
 
 
 def ground_truth(voc):
-    return [{"boxes": b, "classes": c, "difficult": d}
-            for b, c, d in zip(voc.boxes, voc.classes, voc.difficult)]
+    from kzoo.eval.detection_eval import voc_ground_truth
+
+    return voc_ground_truth(voc)
 
 
 def detect(serve, voc, batch_size=8):
-    """Runs `serve` (uint8 images -> final detections) over a VOC split.
+    """`kzoo.eval.detection_eval.detect_voc`: final detections per image."""
+    from kzoo.eval.detection_eval import detect_voc
 
-    Returns one dict per image with `boxes` (xyxy input pixels), `classes`
-    and `scores`, padding removed.
-    """
-    import numpy as np
-    from PIL import Image
-
-    out = []
-    for start in range(0, len(voc.image_paths), batch_size):
-        paths = voc.image_paths[start:start + batch_size]
-        images = [np.asarray(Image.open(p).convert("RGB")) for p in paths]
-        shapes = {im.shape for im in images}
-        if len(shapes) != 1:  # one request per size
-            results = [serve(im[None]) for im in images]
-        else:
-            batch = serve(np.stack(images))
-            results = [{k: v[i:i + 1] for k, v in batch.items()}
-                       for i in range(len(images))]
-        for r in results:
-            n = int(np.asarray(r["num_detections"])[0])
-            out.append({"boxes": np.asarray(r["boxes"])[0, :n],
-                        "classes": np.asarray(r["classes"])[0, :n],
-                        "scores": np.asarray(r["scores"])[0, :n]})
-    return out
+    return detect_voc(serve, voc, batch_size)
 
 
 def evaluate(serve, voc, class_names, prefix=""):
-    """COCO and VOC mAP of `serve` on a split, keyed `<prefix><name>`."""
-    from kzoo import eval as kz_eval
+    """COCO and VOC mAP of `serve` on a split, keyed `<prefix><name>`
+    (`kzoo.eval.detection_eval.evaluate_voc_detector`)."""
+    from kzoo.eval.detection_eval import evaluate_voc_detector
 
-    detections = detect(serve, voc)
-    gt = ground_truth(voc)
-    coco = kz_eval.detection_map(gt, detections, len(class_names),
-                                 style="coco", class_names=class_names)
-    voc_map = kz_eval.detection_map(gt, detections, len(class_names),
-                                    style="voc", class_names=class_names)
-    out = {}
-    for key, value in coco.items():
-        out[f"{prefix}coco_{key}"] = value
-    for key, value in voc_map.items():
-        out[f"{prefix}voc_{key}"] = value
-    return out, detections
+    return evaluate_voc_detector(serve, voc, class_names, prefix)
 
 
 def main(argv=None):
@@ -318,6 +297,9 @@ def main(argv=None):
         return serve
 
     metrics = {"dataset": "bccd", "data_dir": root, "class_names": class_names,
+               "train_split": args.train_split,
+               "train_images": len(splits["train"].image_paths),
+               "test_images": len(splits["test"].image_paths),
                "grid_size": grid, "layout": args.layout,
                "anchors": None if anchors is None else anchors.tolist(),
                "train_target_encoding": encoding,
@@ -330,7 +312,10 @@ def main(argv=None):
           f"VOC mAP50 {random_init['random_init_voc_mAP']:.4f}")
 
     monitors = []
-    if args.map_every:
+    if args.map_every and args.train_split == "trainval":
+        print("note: --train-split trainval trains on the validation "
+              "images: no validation mAP is logged (--map-every ignored)")
+    elif args.map_every:
         monitors.append(kz_eval.DetectionMAPCallback(
             detector.inference_model(score_threshold=EVAL_SCORE_THRESHOLD),
             val_ds, num_classes, style="voc", class_names=class_names,

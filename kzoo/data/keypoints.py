@@ -331,6 +331,82 @@ def load_facial_keypoints(split="train", data_dir=None, limit=None):
                               os.path.join(folder, sub), limit)
 
 
+def person_of(file_name):
+    """The person of a YouTube Faces frame: `Luis_Fonsi_21.jpg` ->
+    `Luis_Fonsi` (the name without the trailing `_<video><frame>`)."""
+    stem = os.path.splitext(os.path.basename(file_name))[0]
+    return stem.rsplit("_", 1)[0] if "_" in stem else stem
+
+
+def held_out_people(file_names, fraction, seed=0):
+    """The people held out of training: a fixed `fraction` of the people.
+
+    `facial_keypoints`' published test split holds other frames of the
+    training videos (see its README), so a figure on people never seen in
+    training needs a split by person. The people of `file_names` (every
+    folder's names together, so a person is on one side in all of them) are
+    sorted and permuted with `seed`; the first `round(fraction * people)`
+    are held out. With the default `seed=0` the set does not depend on a
+    run's own `--seed`: every run and every re-measure holds out the same
+    people.
+
+    Args:
+        file_names: image file names (`<Person_Name>_<v><f>.jpg`).
+        fraction: fraction of the people to hold out, in `[0, 1)`.
+        seed: permutation seed. Defaults to `0`.
+
+    Returns:
+        A sorted list of person names.
+    """
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError("`fraction` must be in [0, 1). Received: "
+                         f"fraction={fraction!r}")
+    people = sorted({person_of(f) for f in file_names})
+    count = int(round(len(people) * fraction))
+    order = np.random.default_rng(seed).permutation(len(people))
+    return sorted(people[i] for i in order[:count])
+
+
+def select_keypoints(dataset, indices):
+    """The faces `indices` of a `KeypointDataset` (a new one)."""
+    indices = [int(i) for i in indices]
+    return KeypointDataset([dataset.images[i] for i in indices],
+                           dataset.keypoints[indices], dataset.mask[indices],
+                           [dataset.file_names[i] for i in indices],
+                           list(dataset.skipped))
+
+
+def split_held_out_people(datasets, fraction, seed=0):
+    """Splits several `KeypointDataset`s by `held_out_people`.
+
+    Args:
+        datasets: dict of name -> `KeypointDataset` (e.g. the `training/`
+            and `test/` folders).
+        fraction: fraction of the people held out.
+        seed: permutation seed. Defaults to `0`.
+
+    Returns:
+        `(kept, held_out, people)`: dict of name -> the faces of the other
+        people, one `KeypointDataset` of the held-out people's faces from
+        every dataset (in `datasets`' order), and the held-out names.
+    """
+    names = [f for d in datasets.values() for f in d.file_names]
+    people = set(held_out_people(names, fraction, seed))
+    kept, parts = {}, []
+    for key, d in datasets.items():
+        out = [i for i, f in enumerate(d.file_names) if person_of(f) in people]
+        keep = [i for i, f in enumerate(d.file_names)
+                if person_of(f) not in people]
+        kept[key] = select_keypoints(d, keep)
+        parts.append(select_keypoints(d, out))
+    held = KeypointDataset(
+        [img for p in parts for img in p.images],
+        np.concatenate([p.keypoints for p in parts]).astype("float32"),
+        np.concatenate([p.mask for p in parts]).astype("float32"),
+        [f for p in parts for f in p.file_names], [])
+    return kept, held, sorted(people)
+
+
 # ---------------------------------------------------------------------------
 # Letterbox: aspect-preserving resize to a square canvas, keypoints exact.
 

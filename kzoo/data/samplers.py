@@ -476,3 +476,33 @@ def class_balanced_dataset(images, labels, classes_per_batch,
         num_parallel_calls=AUTOTUNE,
     )
     return ds.prefetch(AUTOTUNE)
+
+
+def fixed_pairs(labels, seed, pairs_per_example):
+    """A fixed set of pair indices `(i1, i2, y)` from `pair_dataset`.
+
+    The sampler runs on the indices `0..N-1` instead of the images, once
+    (`pairs_per_example` passes of `N` pairs, half similar), so the same
+    seed gives the same pairs and the pairs cost no image memory: the
+    fixed validation and test pairs of `recipes/siamese_contrastive.py`
+    and of its preset's re-measure.
+
+    Args:
+        labels: `int` class labels `[N]`.
+        seed: the sampler's seed.
+        pairs_per_example: passes over the `N` examples.
+
+    Returns:
+        `(i1, i2, y)`, `int64` arrays; `y` is 0 for a similar pair, 1 for
+        a dissimilar one.
+    """
+    ds = pair_dataset(np.arange(len(labels), dtype="int32"),
+                      np.asarray(labels), batch_size=4096, seed=seed)
+    i1, i2, y = [], [], []
+    for (a, b), t in ds.repeat(pairs_per_example).as_numpy_iterator():
+        i1.append(a)
+        i2.append(b)
+        y.append(t[:, 0])
+    return (np.concatenate(i1).astype("int64"),
+            np.concatenate(i2).astype("int64"),
+            np.concatenate(y).astype("int64"))

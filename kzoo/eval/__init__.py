@@ -35,6 +35,7 @@ __all__ = ["embed", "knn_predict", "knn_accuracy", "linear_probe", "augmented_li
 
 # Retrieval (Musgrave et al., 2020) and pair-verification metrics.
 from kzoo.eval.retrieval import map_at_r  # noqa: E402
+from kzoo.eval.retrieval import pair_distances  # noqa: E402
 from kzoo.eval.retrieval import precision_at_1  # noqa: E402
 from kzoo.eval.retrieval import r_precision  # noqa: E402
 from kzoo.eval.retrieval import recall_at_k  # noqa: E402
@@ -43,7 +44,8 @@ from kzoo.eval.retrieval import roc_auc  # noqa: E402
 from kzoo.eval.retrieval import verification_accuracy  # noqa: E402
 
 __all__ += ["recall_at_k", "precision_at_1", "r_precision", "map_at_r",
-            "retrieval_metrics", "verification_accuracy", "roc_auc"]
+            "retrieval_metrics", "verification_accuracy", "roc_auc",
+            "pair_distances"]
 
 # Facial-landmark metrics (NME, PCK, inter-ocular normaliser).
 from kzoo.eval.landmarks import NormalizedMeanError  # noqa: E402
@@ -62,9 +64,13 @@ __all__ += ["NormalizedMeanError", "PercentageCorrectKeypoints",
 from kzoo.eval.detection_map import all_point_average_precision  # noqa: E402
 from kzoo.eval.detection_map import detection_map  # noqa: E402
 from kzoo.eval.detection_callback import DetectionMAPCallback  # noqa: E402
+from kzoo.eval.detection_eval import detect_voc  # noqa: E402
+from kzoo.eval.detection_eval import evaluate_voc_detector  # noqa: E402
+from kzoo.eval.detection_eval import voc_ground_truth  # noqa: E402
 
 __all__ += ["detection_map", "all_point_average_precision",
-            "DetectionMAPCallback"]
+            "DetectionMAPCallback", "detect_voc", "evaluate_voc_detector",
+            "voc_ground_truth"]
 
 # Dual encoders: retrieval across modalities, zero-shot classification.
 from kzoo.eval.cross_modal import cross_modal_recall  # noqa: E402

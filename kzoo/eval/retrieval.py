@@ -598,3 +598,24 @@ def roc_auc(distances, labels):
     ranks[order] = mid_ranks[np.cumsum(starts) - 1]
     u = ranks[similar].sum() - num_similar * (num_similar + 1) / 2.0
     return float(u / (num_similar * num_dissimilar))
+
+
+def pair_distances(embeddings, pairs):
+    """L2 and cosine distances of the embedding rows of each pair.
+
+    Args:
+        embeddings: `[N, D]` embeddings.
+        pairs: `(i1, i2, ...)`: index arrays of the pairs' two members.
+
+    Returns:
+        `{"": L2 distances, "cosine_": 1 - cosine similarities}` (`[P]`
+        float arrays; a zero vector's cosine is taken as 0).
+    """
+    embeddings = np.asarray(embeddings, np.float64)
+    a, b = embeddings[pairs[0]], embeddings[pairs[1]]
+    l2 = np.linalg.norm(a - b, axis=1)
+    na = np.linalg.norm(a, axis=1, keepdims=True)
+    nb = np.linalg.norm(b, axis=1, keepdims=True)
+    cos = 1.0 - np.sum((a / np.maximum(na, 1e-12))
+                       * (b / np.maximum(nb, 1e-12)), axis=1)
+    return {"": l2, "cosine_": cos}

@@ -1,5 +1,7 @@
 """`BatchNormalization` computed by TensorFlow's fused kernel where it can."""
 
+import os
+
 import keras
 
 # TensorFlow's fused kernel (cuDNN's rule, kept on CPU by tf.keras 2)
@@ -39,7 +41,9 @@ class BatchNormalization(keras.layers.BatchNormalization):
     axis other than the last, rank outside 2-4, a mask, batch
     renormalisation, `synchronized=True` (cross-replica statistics), an
     `epsilon` below `1.001e-5` (the kernel's minimum) or a float64
-    layer (`dtype="float64"`).
+    layer (`dtype="float64"`). The environment variable
+    `KZOO_FUSED_BATCH_NORM=0` turns the fused kernel off everywhere (for
+    comparisons: `benchmarks/bench_precision.py`).
 
     Args:
         **kwargs: `keras.layers.BatchNormalization`'s arguments (`axis`,
@@ -57,6 +61,8 @@ class BatchNormalization(keras.layers.BatchNormalization):
 
     def _fusable(self, inputs, training, mask):
         if keras.backend.backend() != "tensorflow":
+            return False
+        if os.environ.get("KZOO_FUSED_BATCH_NORM", "1") == "0":
             return False
         if not (training and self.trainable):
             return False

@@ -414,3 +414,55 @@ def test_keypoint_dataset_bad_inputs():
     with pytest.raises(ValueError, match="batch_size=0"):
         kzoo.data.keypoint_dataset(np.zeros((2, 8, 8, 3), "uint8"),
                                    np.zeros((2, 3, 2)), np.ones((2, 3)), 0)
+
+
+def test_held_out_people_is_fixed_and_whole_people():
+    names = [f"{p}_{v}{f}.jpg" for p in ("Ann_Lee", "Bob", "Cy_D_E", "Dee",
+                                         "Eve_Ma") for v in (0, 1)
+             for f in range(3)]
+    people = kzoo.data.held_out_people(names, 0.4)
+    assert people == kzoo.data.held_out_people(list(reversed(names)), 0.4)
+    assert len(people) == 2 and set(people) <= {"Ann_Lee", "Bob", "Cy_D_E",
+                                                "Dee", "Eve_Ma"}
+    assert kzoo.data.held_out_people(names, 0.0) == []
+    assert kzoo.data.person_of("Cy_D_E_12.jpg") == "Cy_D_E"
+    with pytest.raises(ValueError, match="Received: fraction=1.0"):
+        kzoo.data.held_out_people(names, 1.0)
+
+
+def test_split_held_out_people_keeps_people_apart_in_every_folder():
+    def faces(names):
+        n = len(names)
+        return kzoo.data.KeypointDataset(
+            [np.full((4, 4, 3), i, np.uint8) for i in range(n)],
+            np.arange(n * 2 * 2, dtype="float32").reshape(n, 2, 2),
+            np.ones((n, 2), "float32"), names, [])
+
+    train = faces([f"{p}_0{f}.jpg" for p in "ABCDEFGHIJ" for f in range(3)])
+    test = faces([f"{p}_0{f}.jpg" for p in "ABCDEFGHIJ" for f in (5,)])
+    kept, held, people = kzoo.data.split_held_out_people(
+        {"train": train, "test": test}, 0.3)
+    assert len(people) == 3
+    person = kzoo.data.person_of
+    for d in kept.values():
+        assert not {person(f) for f in d.file_names} & set(people)
+    assert {person(f) for f in held.file_names} == set(people)
+    assert len(held.file_names) == 3 * 3 + 3
+    assert len(kept["train"].file_names) == 21 and len(
+        kept["test"].file_names) == 7
+    # Images, points and names stay together.
+    for i, f in enumerate(held.file_names):
+        src = train if f in train.file_names else test
+        j = src.file_names.index(f)
+        np.testing.assert_array_equal(held.images[i], src.images[j])
+        np.testing.assert_array_equal(held.keypoints[i], src.keypoints[j])
+
+
+def test_real_faces_held_out_people():
+    path = os.path.join(datasets_root(), "facial_keypoints")
+    if not os.path.isdir(path):
+        pytest.skip(f"facial_keypoints not at {path}")
+    names = (sorted(os.listdir(os.path.join(path, "training")))
+             + sorted(os.listdir(os.path.join(path, "test"))))
+    people = kzoo.data.held_out_people(names, 0.2)
+    assert len(people) == round(347 * 0.2)

@@ -158,3 +158,15 @@ def test_is_keras_batch_normalization():
     assert bns and all(isinstance(layer, kzoo.layers.BatchNormalization)
                        for layer in bns)
     assert BACKEND  # the test runs on every backend
+
+
+@pytest.mark.tf_backend
+def test_environment_switch_turns_the_kernel_off(monkeypatch):
+    import tensorflow as tf
+
+    monkeypatch.setenv("KZOO_FUSED_BATCH_NORM", "0")
+    layer = kzoo.layers.BatchNormalization()
+    fn = tf.function(lambda x: layer(x, training=True))
+    graph = fn.get_concrete_function(
+        tf.TensorSpec((2, 4, 4, 3), "float32")).graph
+    assert "FusedBatchNormV3" not in {op.type for op in graph.get_operations()}
