@@ -68,8 +68,14 @@ def _build(name, np, keras, kzoo):
                                              (5, 2), 0.1, "float32"))
         model.compile(optimizer=keras.optimizers.AdamW(1e-3))
         x = rng.integers(0, 256, (4, 8, 320, 320, 3)).astype("float32")
-        grid = model.head.compute_output_shape((8, 10, 10, 512))
-        y = np.zeros((4,) + tuple(grid), "float32")
+        # Ten random boxes per image, as the recipe's targets.
+        corner = rng.uniform(0, 280, (4 * 8, 10, 2))
+        boxes = np.concatenate(
+            [corner, corner + rng.uniform(10, 40, (4 * 8, 10, 2))], -1)
+        classes = rng.integers(0, 3, (4 * 8, 10))
+        y = model.target_encoder()(boxes.astype("float32"),
+                                   classes.astype("int32"))
+        y = np.asarray(y).reshape((4, 8) + tuple(y.shape[1:]))
         return model, tf.data.Dataset.from_tensor_slices((x, y)), 8
     if name == "landmarks_cnn":
         sys.path.insert(0, os.path.join(ROOT, "recipes"))
@@ -82,12 +88,12 @@ def _build(name, np, keras, kzoo):
         spec.loader.exec_module(recipe)
         model = recipe.build_model(96)
         model.compile(optimizer=keras.optimizers.AdamW(1e-3),
-                      loss=kzoo.losses.LandmarkLoss(image_size=96))
+                      loss=kzoo.losses.LandmarkLoss(coordinate_scale=96.0))
         x = rng.integers(0, 256, (4, 32, 96, 96, 3)).astype("float32")
-        points = rng.uniform(20, 76, (4, 32, 68, 2)).astype("float32")
-        y = {"landmarks": np.concatenate(
-                 [points, np.ones((4, 32, 68, 1), "float32")], -1),
-             "presence": np.ones((4, 32, 1), "float32")}
+        points = rng.uniform(20, 76, (4 * 32, 68, 2)).astype("float32")
+        y = kzoo.data.keypoint_targets(points, np.ones((4 * 32, 68)), 96)
+        y = {k: np.asarray(v).reshape((4, 32) + tuple(v.shape[1:]))
+             for k, v in y.items()}
         return model, tf.data.Dataset.from_tensor_slices((x, y)), 32
     if name == "masked_char_transformer":
         encoder = kzoo.models.char_transformer(120, 128, dim=128, depth=3,

@@ -49,14 +49,14 @@ def _ssl_spec(method, recipe, target=None):
         "task": "image_embedding",
         "recipe": recipe,
         "summary": (f"{method} ResNet-20 encoder trained self-supervised on "
-                    "CIFAR-10: 32x32 RGB images -> 64-d L2-normalised "
+                    "CIFAR-10: 32x32 RGB images -> 256-d L2-normalised "
                     "embeddings"),
         "build": "image_embedding",
         "inputs": "images: float32 [N, 32, 32, 3], RGB pixel values in "
                   "[0, 255] (uint8 arrays are accepted and converted)",
-        "outputs": "embeddings: float32 [N, 64], unit L2 norm (the "
+        "outputs": "embeddings: float32 [N, 256], unit L2 norm (the "
                    "ResNet-20's pooled features, normalised); the encoder "
-                   "is the nested model 'resnet20' for fine-tuning",
+                   "is the nested model 'resnet20_cifar' for fine-tuning",
         "data": {**CIFAR10, "split": CIFAR_SPLIT},
         "metrics": _SSL_METRICS,
         "headline": "knn_accuracy",
@@ -100,7 +100,7 @@ SPECS = {
         "outputs": "probabilities float32 [N, 10] over CIFAR-10's classes "
                    "(airplane, automobile, bird, cat, deer, dog, frog, "
                    "horse, ship, truck); the encoder is the nested model "
-                   "'resnet20' (64-d features)",
+                   "'resnet20_cifar' (256-d features)",
         "class_names": ["airplane", "automobile", "bird", "cat", "deer",
                         "dog", "frog", "horse", "ship", "truck"],
         "data": {**CIFAR10, "split": "trained on the 50,000 CIFAR-10 "
