@@ -45,6 +45,12 @@ def _view_augmentation():
     return kzoo.runs.pixel_view_augmentation(seed=3, crop_scale=(0.5, 1.0))
 
 
+def _initializer(name):
+    """An initializer as Keras serialises it (what get_config returns)."""
+    return {"module": "keras.initializers", "class_name": name,
+            "config": {}, "registered_name": None}
+
+
 # Non-default values for every constructor argument, per class.
 EXAMPLES = {
     "kzoo>MLPHead": lambda: dict(
@@ -134,6 +140,18 @@ EXAMPLES = {
         min_visibility=0.4, min_size=3.0, fill_value=0.0),
     "kzoo>Distance": lambda: dict(metric="cosine"),
     "kzoo>L2Normalize": lambda: dict(axis=1, epsilon=1e-6),
+    "kzoo>BatchNormalization": lambda: dict(
+        axis=1, momentum=0.9, epsilon=1e-2, center=False, scale=False,
+        beta_initializer=_initializer("Ones"),
+        gamma_initializer=_initializer("Zeros"),
+        moving_mean_initializer=_initializer("Ones"),
+        moving_variance_initializer=_initializer("Zeros"),
+        beta_regularizer=keras.regularizers.L2(0.1),
+        gamma_regularizer=keras.regularizers.L2(0.2),
+        beta_constraint=None, gamma_constraint=None, renorm=True,
+        renorm_clipping={"rmax": 2.0, "rmin": 0.5, "dmax": 1.0},
+        renorm_momentum=0.9,
+        synchronized=keras.backend.backend() == "tensorflow"),
     "kzoo>EmbeddingHead": lambda: dict(
         embedding_dim=5, normalize=False, hidden_dims=[7, 3],
         activation="gelu"),

@@ -203,63 +203,70 @@ _OUTPUTS = """
 import sys, json, numpy as np
 import kzoo
 from kzoo import presets
-name, out = sys.argv[1], sys.argv[2]
-card = presets.card(name)
+names, out = sys.argv[1].split(","), sys.argv[2]
 result = {}
-for part, spec in sorted(card["models"].items()):
-    model = presets.load(name, part=part)
-    rng = np.random.default_rng(0)
-    xs = []
-    for inp in model.inputs:
-        shape = (2,) + tuple(inp.shape[1:])
-        if "int" in str(inp.dtype):
-            xs.append(rng.integers(3, 20, shape).astype(str(inp.dtype)))
-        else:
-            xs.append(rng.uniform(0, 255 if len(shape) == 4 else 1,
-                                  shape).astype("float32"))
-    y = model.predict(xs if len(xs) > 1 else xs[0], verbose=0)
-    flat = y if isinstance(y, dict) else {"output": y}
-    result[part] = {k: np.asarray(v, "float64").tolist()
-                    for k, v in sorted(flat.items())}
+for name in names:
+    card = presets.card(name)
+    for part in sorted(card["models"]):
+        model = presets.load(name, part=part)
+        rng = np.random.default_rng(0)
+        xs = []
+        for inp in model.inputs:
+            shape = (2,) + tuple(inp.shape[1:])
+            if "int" in str(inp.dtype):
+                xs.append(rng.integers(3, 20, shape).astype(str(inp.dtype)))
+            else:
+                xs.append(rng.uniform(0, 255 if len(shape) == 4 else 1,
+                                      shape).astype("float32"))
+        y = model.predict(xs if len(xs) > 1 else xs[0], verbose=0)
+        flat = y if isinstance(y, dict) else {"output": y}
+        result[f"{name}/{part}"] = {k: np.asarray(v, "float64").tolist()
+                                   for k, v in sorted(flat.items())}
 json.dump(result, open(out, "w"))
 """
 
 
-def _outputs(name, backend, tmp_path):
+def _outputs(backend, tmp_path):
+    """Every shipped preset's outputs on fixed inputs, in one process of
+    `backend`."""
     out = str(tmp_path / f"{backend}.json")
-    proc = subprocess.run([sys.executable, "-c", _OUTPUTS, name, out],
+    proc = subprocess.run([sys.executable, "-c", _OUTPUTS, ",".join(SHIPPED),
+                           out],
                           env=subprocess_env(KERAS_BACKEND=backend),
                           cwd=REPO_ROOT, capture_output=True, text=True,
-                          timeout=600)
+                          timeout=1200)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.load(open(out))
 
 
+@pytest.fixture(scope="module")
+def tensorflow_outputs(tmp_path_factory):
+    if not SHIPPED:
+        pytest.skip("no presets")
+    return _outputs("tensorflow", tmp_path_factory.mktemp("tf"))
+
+
+def _compare(found, reference):
+    assert sorted(found) == sorted(reference)
+    for key in reference:
+        for out in reference[key]:
+            np.testing.assert_allclose(
+                np.array(found[key][out]), np.array(reference[key][out]),
+                atol=1e-4, err_msg=f"{key}/{out}")
+
+
 @pytest.mark.tf_backend
-@pytest.mark.parametrize("name", SHIPPED)
-def test_same_outputs_on_tensorflow_and_jax(name, tmp_path):
+def test_same_outputs_on_tensorflow_and_jax(tensorflow_outputs, tmp_path):
+    """Each preset loads under JAX and gives TensorFlow's outputs (1e-4)."""
     pytest.importorskip("jax")
-    tf_out = _outputs(name, "tensorflow", tmp_path)
-    jax_out = _outputs(name, "jax", tmp_path)
-    for part in tf_out:
-        for key in tf_out[part]:
-            np.testing.assert_allclose(np.array(jax_out[part][key]),
-                                       np.array(tf_out[part][key]),
-                                       atol=1e-4, err_msg=f"{part}/{key}")
+    _compare(_outputs("jax", tmp_path), tensorflow_outputs)
 
 
 @pytest.mark.slow
 @pytest.mark.tf_backend
-@pytest.mark.parametrize("name", SHIPPED)
-def test_same_outputs_on_torch(name, tmp_path):
+def test_same_outputs_on_torch(tensorflow_outputs, tmp_path):
     pytest.importorskip("torch")
-    tf_out = _outputs(name, "tensorflow", tmp_path)
-    torch_out = _outputs(name, "torch", tmp_path)
-    for part in tf_out:
-        for key in tf_out[part]:
-            np.testing.assert_allclose(np.array(torch_out[part][key]),
-                                       np.array(tf_out[part][key]),
-                                       atol=1e-4, err_msg=f"{part}/{key}")
+    _compare(_outputs("torch", tmp_path), tensorflow_outputs)
 
 
 def test_package_data_lists_the_files():
