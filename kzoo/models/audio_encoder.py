@@ -55,8 +55,11 @@ def audio_encoder(num_samples=8000, sampling_rate=8000, num_mel_bins=64,
     """
     widths = _check_widths(widths)
     waves = keras.Input((num_samples,), name="waveforms")
+    # float32 whatever the dtype policy: under mixed_bfloat16 the layer
+    # would otherwise receive its waveforms rounded to bfloat16.
     x = LogMelSpectrogram(sampling_rate=sampling_rate,
-                          num_mel_bins=num_mel_bins, name="log_mel")(waves)
+                          num_mel_bins=num_mel_bins, name="log_mel",
+                          dtype="float32")(waves)
     x = BatchNormalization(name="mel_norm")(x)
     if spec_augment:
         x = SpecAugment(freq_width=max(1, num_mel_bins // 8), time_width=10,
