@@ -28,6 +28,7 @@ _SUBMODULES = (
     "ops",
     "presets",
     "runs",
+    "search",
 )
 
 __all__ = list(_SUBMODULES) + ["__version__"]

@@ -72,7 +72,8 @@ def _pbtxt_string(value):
 def export_embedding_model(model, export_dir="saved_models",
                            model_name="embedding", version=None,
                            image_shape=(32, 32, 3), normalize=True,
-                           write_config=True, verbose=False):
+                           write_config=True, verbose=False,
+                           output_key="embeddings"):
     """Exports an image embedding model as a TF Serving SavedModel.
 
     The `serving_default` signature takes `images`, `uint8`
@@ -98,6 +99,9 @@ def export_embedding_model(model, export_dir="saved_models",
         write_config: (re)write `<export_dir>/models.config` listing every
             exported model under `export_dir`. Defaults to `True`.
         verbose: print Keras' export summary. Defaults to `False`.
+        output_key: the signature's output name (`"probabilities"` for a
+            classifier exported with `normalize=False`). Defaults to
+            `"embeddings"`.
 
     Returns:
         The version directory `<export_dir>/<model_name>/<version>`, as a
@@ -118,7 +122,7 @@ def export_embedding_model(model, export_dir="saved_models",
     return _export_embeddings(
         model, final, lambda images: tf.cast(images, tf.float32),
         tf.TensorSpec((None,) + image_shape, tf.uint8, name="images"),
-        normalize, export_dir, write_config, verbose)
+        normalize, export_dir, write_config, verbose, output_key=output_key)
 
 
 def _check_model_name(model_name):
@@ -439,7 +443,8 @@ def export_fill_blanks_model(model, vocabulary, sequence_length=None,
 
 
 def _export_embeddings(model, final, preprocess, input_spec, normalize,
-                       export_dir, write_config, verbose, track=()):
+                       export_dir, write_config, verbose, track=(),
+                       output_key="embeddings"):
     """The embedding exports' one signature: `preprocess`, `model`, then
     L2 normalisation when `normalize` (a zero row stays zero, never NaN,
     as with `tf.math.l2_normalize`)."""
@@ -451,7 +456,7 @@ def _export_embeddings(model, final, preprocess, input_spec, normalize,
         if normalize:
             emb = emb * tf.math.rsqrt(tf.maximum(
                 tf.reduce_sum(tf.square(emb), axis=-1, keepdims=True), 1e-12))
-        return {"embeddings": emb}
+        return {output_key: emb}
 
     archive = keras.export.ExportArchive()
     archive.track(model)

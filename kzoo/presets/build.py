@@ -422,18 +422,19 @@ SPECS = {
     "landmarks_smallcnn_faces68": {
         "task": "landmarks",
         "recipe": "recipes/landmarks_faces.py",
-        "train_args": ["--epochs", "100", "--mixed-precision", "bfloat16"],
+        "train_args": ["--epochs", "150", "--image-size", "128",
+                       "--mixed-precision", "bfloat16"],
         "summary": "68 facial landmarks (iBUG / 300-W markup) on face crops: "
                    "a small CNN with a top-down neck and soft-argmax "
                    "heatmaps, trained from scratch",
         "build": "landmarks",
-        "inputs": "images: float32 [N, 96, 96, 3], RGB pixel values in "
+        "inputs": "images: float32 [N, 128, 128, 3], RGB pixel values in "
                   "[0, 255], a face letterboxed to the square (aspect kept, "
                   "centred, black padding: kzoo.data.letterbox_keypoint_"
                   "images; `kzoo landmarks` and the SavedModel export do it "
                   "for images of any size)",
         "outputs": "dict: landmarks float32 [N, 68, 2], (x, y) as fractions "
-                   "of the 96x96 input (multiply by 96 for input pixels), "
+                   "of the 128x128 input (multiply by 128 for input pixels), "
                    "in iBUG order (36 and 45: outer eye corners); presence "
                    "[N, 1], a logit trained on faces only (stays near 1)",
         "data": {"name": "facial_keypoints (YouTube Faces frames, Udacity's "
@@ -469,7 +470,7 @@ SPECS = {
                              "never seen in training"},
         "remeasure": {"protocol": {"kind": "landmarks",
                                    "dataset": "facial_keypoints",
-                                   "holdout_people": 0.2, "image_size": 96,
+                                   "holdout_people": 0.2, "image_size": 128,
                                    "ci": {}, "full": {}},
                       "metric": "heldout_nme", "tolerance": 0.0005,
                       "tolerance_why": "the whole held-out set (the CI "
@@ -531,6 +532,15 @@ def train(name, data_dir, runs_dir="runs/presets", python=None):
     with open(times_file, "w") as f:
         json.dump(times, f, indent=2)
     return code
+
+
+def _command(recorded):
+    """`python recipes/<the run's argv>`. Runs recorded before args.json
+    quoted its arguments lost the empty value of a final `--export-dir`:
+    it is written back as `''`."""
+    if recorded.endswith(" --export-dir"):
+        recorded += " ''"
+    return "python " + os.path.join("recipes", recorded)
 
 
 def _read_json(run, name):
@@ -793,7 +803,7 @@ def build(name, run, out_root=None, wall_time=None, commit=None,
         "task": spec["task"],
         "summary": spec["summary"],
         "recipe": spec["recipe"],
-        "command": "python " + os.path.join("recipes", args["command"]),
+        "command": _command(args["command"]),
         "metrics_note": "values as the recipe measured them at the end of "
                         "training (at its --mixed-precision); the headline "
                         "value is re-measured from the shipped float32 file",
