@@ -48,8 +48,12 @@ def __dir__():
 
 def _register_serializables():
     """Imports the modules that define registered classes (~0.1 s on top of
-    `import keras`, which they need anyway)."""
-    import keras
+    `import keras`, which they need anyway). Keras is imported without
+    TensorFlow's C++ start-up lines (`kzoo._tensorflow.
+    import_keras_quietly`; `TF_CPP_MIN_LOG_LEVEL=0` shows them)."""
+    from kzoo._tensorflow import import_keras_quietly
+
+    keras = import_keras_quietly()
 
     for name in ("losses", "layers", "models", "eval", "addons"):
         importlib.import_module(f"kzoo.{name}")

@@ -44,3 +44,45 @@ def require_tensorflow_backend(what):
             "NAME.export.json` for the spec `kzoo.runs.Run.export_model` "
             "writes beside the model (any kind)."
         )
+
+
+def import_keras_quietly():
+    """Imports Keras (TensorFlow, on its backend) without TensorFlow's C++
+    start-up lines.
+
+    TensorFlow's native libraries print absl's "All log messages before
+    absl::InitializeLog() is called are written to STDERR", oneDNN notices
+    and, on a machine without a GPU, the failed CUDA probe straight to file
+    descriptor 2 when they load and when the devices start, whatever
+    `TF_CPP_MIN_LOG_LEVEL` says. Unless `TF_CPP_MIN_LOG_LEVEL` is set below
+    2 (the user asked for TensorFlow's logs) or TensorFlow is already
+    imported, descriptor 2 points at /dev/null for the import, and
+    `TF_CPP_MIN_LOG_LEVEL` defaults to 2 for the rest of the process
+    (TensorFlow's INFO and WARNING lines off). The devices are not started
+    here (logical devices stay configurable: `--cpu-replicas`), so the
+    CUDA probe of a CPU machine can still print when the first op runs.
+    Python-level errors are raised as usual once descriptor 2 is back.
+    """
+    import os
+    import sys
+
+    level = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
+    quiet = ("tensorflow" not in sys.modules
+             and (level is None or (level.isdigit() and int(level) >= 2)))
+    if not quiet:
+        import keras
+
+        return keras
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import keras
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+    return keras

@@ -586,10 +586,36 @@ def build_parser():
     return parser
 
 
+def _start_devices_quietly():
+    """Starts TensorFlow's devices with descriptor 2 at /dev/null: on a
+    machine without a GPU its CUDA probe prints an error line that is not
+    the user's business (the command line configures no devices)."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return
+    import tensorflow as tf
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        tf.config.list_logical_devices()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def main(argv=None):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     parser = build_parser()
     args = parser.parse_args(argv)
+    import warnings
+
+    warnings.filterwarnings("ignore", module="keras")
+    if args.command != "presets":
+        _start_devices_quietly()
     try:
         return args.func(args)
     except CLIError as e:

@@ -67,13 +67,34 @@ def markdown_table():
     return "\n".join(rows)
 
 
+TABLE_START = "<!-- presets table: python -m kzoo.presets table -->"
+TABLE_END = "<!-- end of presets table -->"
+
+
+def update_readme(path):
+    """Writes `markdown_table()` between the table markers of `path`."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    if TABLE_START not in text or TABLE_END not in text:
+        raise SystemExit(f"error: {path} has no presets table markers")
+    head, rest = text.split(TABLE_START, 1)
+    _, tail = rest.split(TABLE_END, 1)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(f"{head}{TABLE_START}\n{markdown_table()}\n{TABLE_END}"
+                f"{tail}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m kzoo.presets", description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="the presets and their headline metrics")
-    sub.add_parser("table", help="the README's markdown table of presets")
+    table = sub.add_parser("table", help="the README's markdown table of "
+                           "presets")
+    table.add_argument("--update", metavar="FILE",
+                       help="replace the table between its markers in FILE "
+                       "(README.md) instead of printing it")
     verify = sub.add_parser("verify", help="check every file's sha256")
     verify.add_argument("names", nargs="*")
     meas = sub.add_parser("measure", help="re-measure a card's headline")
@@ -108,7 +129,10 @@ def main(argv=None):
         if args.command == "list":
             print("\n".join(_table()))
         elif args.command == "table":
-            print(markdown_table())
+            if args.update:
+                update_readme(args.update)
+            else:
+                print(markdown_table())
         elif args.command == "verify":
             for name in args.names or presets.names():
                 presets.verify(name)

@@ -280,12 +280,10 @@ def test_package_data_lists_the_files():
 def test_readme_table_is_the_cards():
     """The README's preset table is generated from the cards
     (`python -m kzoo.presets table`), not typed by hand."""
-    from kzoo.presets.__main__ import markdown_table
+    from kzoo.presets.__main__ import TABLE_END, TABLE_START, markdown_table
 
     readme = open(os.path.join(REPO_ROOT, "README.md"),
                   encoding="utf-8").read()
-    start = "<!-- presets table: python -m kzoo.presets table -->\n"
-    end = "\n<!-- end of presets table -->"
-    assert start in readme and end in readme
-    table = readme.split(start, 1)[1].split(end, 1)[0]
+    assert TABLE_START in readme and TABLE_END in readme
+    table = readme.split(TABLE_START, 1)[1].split(TABLE_END, 1)[0]
     assert table.strip() == markdown_table().strip()
