@@ -32,6 +32,27 @@ def test_digits_three_trainings_write_everything(tmp_path):
         assert os.path.isfile(os.path.join(out, "checkpoints", stage,
                                            "epoch_001.weights.h5"))
     helpers.assert_exported(exp, "supcon_digits")
+    # The classifier is saved for a preset (float32 copy).
+    assert os.path.isfile(metrics["keras_models"]["supcon_digits_classifier"])
+    assert metrics["lr_schedule"] == "constant"
+
+
+def test_cosine_schedule_and_classifier_epochs(tmp_path):
+    """--lr-schedule cosine decays every training to 0 over its own epochs;
+    --classifier-epochs sets the two frozen-encoder classifiers' epochs."""
+    out = str(tmp_path / "run")
+    helpers.run_recipe(RECIPE, [
+        "--dataset", "digits", "--limit", "128", "--epochs", "2",
+        "--classifier-epochs", "1", "--lr-schedule", "cosine",
+        "--batch-size", "64", "--hidden-dim", "16", "--projection-dim", "8",
+        "--knn-k", "10", "--no-baseline", "--output-dir", out,
+        "--export-dir", ""], timeout=900)
+    metrics = helpers.read_metrics(out)
+    assert metrics["lr_schedule"] == "cosine"
+    assert metrics["classifier_epochs"] == 1 and metrics["epochs"] == 2
+    assert len(helpers.read_history_file(out, "history_supcon.csv")) == 2
+    for stage in ("classifier", "random_init_classifier"):
+        assert len(helpers.read_history_file(out, f"history_{stage}.csv")) == 1
 
 
 def test_keras_io_npairs_loss_is_npairs_of_the_similarity_logits():
