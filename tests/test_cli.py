@@ -238,3 +238,21 @@ def test_wrong_kind_of_preset(tmp_path):
     assert_one_line_error(kzoo("detect", SIMCLR, "x.jpg", "--out",
                                str(tmp_path)), "image_embedding preset",
                           "detect")
+
+
+def test_export_one_format(tmp_path):
+    need(SIMCLR)
+    pytest.importorskip("onnxruntime")
+    proc = kzoo("export", SIMCLR, "--format", "onnx", "--out",
+                str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "onnx" / f"{SIMCLR}.onnx").is_file()
+    info = json.load(open(tmp_path / "onnx" / f"{SIMCLR}.json"))
+    assert info["inputs"][0]["shape"] == [None, 32, 32, 3]
+    assert "its runtime matches Keras" in proc.stdout
+
+
+def test_export_unknown_format(tmp_path):
+    need(SIMCLR)
+    assert_one_line_error(kzoo("export", SIMCLR, "--format", "coreml",
+                               "--out", str(tmp_path)), "--format coreml")
