@@ -540,7 +540,10 @@ def train(name, data_dir, runs_dir="runs/presets", python=None):
     times_file = os.path.join(run, "wall_times.json")
     times = (json.load(open(times_file)) if os.path.isfile(times_file)
              else [])
-    times.append({"seconds": round(time.time() - start, 1),
+    times.append({"started": datetime.datetime.fromtimestamp(
+                      start, datetime.timezone.utc).isoformat(
+                      timespec="seconds"),
+                  "seconds": round(time.time() - start, 1),
                   "exit_code": code, "cpu": cpu_description()})
     with open(times_file, "w") as f:
         json.dump(times, f, indent=2)
@@ -800,9 +803,10 @@ def build(name, run, out_root=None, wall_time=None, commit=None,
     if commit is None and os.path.isfile(os.path.join(run, "commit.txt")):
         commit = open(os.path.join(run, "commit.txt")).read().strip()
     times_file = os.path.join(run, "wall_times.json")
-    if wall_time is None and os.path.isfile(times_file):
-        wall_time = round(sum(t["seconds"]
-                              for t in json.load(open(times_file))), 1)
+    processes = (json.load(open(times_file)) if os.path.isfile(times_file)
+                 else None)
+    if wall_time is None and processes:
+        wall_time = round(sum(t["seconds"] for t in processes), 1)
     tokenizer = None
     if spec.get("tokenizer_part"):
         tokenizer = _tokenizer_of(run, name, spec["tokenizer_part"])
@@ -827,6 +831,7 @@ def build(name, run, out_root=None, wall_time=None, commit=None,
                    if k in args["args"]},
         "train_examples": metrics.get("train_images"),
         "wall_time_seconds": wall_time or metrics.get("wall_time_seconds"),
+        **({"processes": processes} if processes else {}),
         "fit_seconds": metrics.get("fit_seconds"),
         "images_per_second": metrics.get("images_per_second"),
         "cpu": cpu_description(),
@@ -834,7 +839,8 @@ def build(name, run, out_root=None, wall_time=None, commit=None,
         "versions": {k: args.get(k) for k in ("tensorflow", "keras",
                                                "python", "backend")},
         "kzoo_commit": commit,
-        "trained": args.get("started"),
+        "trained": ((processes or [{}])[0].get("started")
+                    or args.get("started")),
         "built": datetime.datetime.now(datetime.timezone.utc).isoformat(
             timespec="seconds"),
         "inputs": spec["inputs"],
