@@ -501,8 +501,10 @@ def train(name, data_dir, runs_dir="runs/presets", python=None):
     `RUNS_DIR/NAME.log`. Running it again after an interruption resumes
     from the recipe's BackupAndRestore state. Each process's wall time is
     appended to `RUN/wall_times.json` (the card's wall time is their sum)
-    and the kzoo commit to `RUN/commit.txt` (a resumed run on another
-    commit is refused).
+    and the kzoo commit to `RUN/commit.txt`: a run resumes at another
+    commit only when no code it trains with changed in between
+    (`training_code_changes`); the resuming commit is then recorded with
+    that process's wall time.
 
     Returns:
         The recipe's exit code.
@@ -518,12 +520,18 @@ def train(name, data_dir, runs_dir="runs/presets", python=None):
         os.path.abspath(__file__))))
     commit = git_commit(root)
     commit_file = os.path.join(run, "commit.txt")
+    resumed_at = None
     if os.path.isfile(commit_file):
         before = open(commit_file).read().strip()
         if commit and before != commit:
-            raise SystemExit(f"error: {run} was started at kzoo commit "
-                             f"{before}, this checkout is {commit}; resume "
-                             "there or remove the run directory")
+            changed = training_code_changes(root, before)
+            if changed:
+                raise SystemExit(
+                    f"error: {run} was started at kzoo commit {before}, "
+                    f"this checkout is {commit} and changes code the "
+                    f"training runs ({', '.join(changed[:5])}); resume "
+                    "there or remove the run directory")
+            resumed_at = commit
     elif commit:
         with open(commit_file, "w") as f:
             f.write(commit + "\n")
@@ -544,6 +552,7 @@ def train(name, data_dir, runs_dir="runs/presets", python=None):
                       start, datetime.timezone.utc).isoformat(
                       timespec="seconds"),
                   "seconds": round(time.time() - start, 1),
+                  **({"kzoo_commit": resumed_at} if resumed_at else {}),
                   "exit_code": code, "cpu": cpu_description()})
     with open(times_file, "w") as f:
         json.dump(times, f, indent=2)
@@ -908,6 +917,31 @@ def _write(directory, card):
         json.dump(card, f, indent=2, ensure_ascii=False, sort_keys=False)
         f.write("\n")
     os.replace(path + ".tmp", path)
+
+
+# Paths whose changes do not change what a training run computes: the
+# presets' own files and cards, the command line, tests, docs, benchmarks.
+_NOT_TRAINING = ("kzoo/presets/", "kzoo/cli.py", "kzoo/search.py",
+                 "tests/", "benchmarks/", "docs/", "README.md",
+                 "saved_models/", ".ci/")
+
+
+def training_code_changes(root, before):
+    """Files under `kzoo/` or `recipes/` (outside `_NOT_TRAINING`) that
+    differ between commit `before` (its `+uncommitted` mark dropped) and
+    this checkout's working tree; `["<unknown>"]` when git cannot tell.
+
+    A run interrupted at one commit may resume at another only when this
+    is empty: the resumed epochs then run the same code."""
+    base = before.split("+")[0]
+    try:
+        out = subprocess.run(["git", "-C", root, "diff", "--name-only",
+                              base, "--", "kzoo", "recipes"],
+                             capture_output=True, text=True,
+                             check=True).stdout.split()
+    except (OSError, subprocess.CalledProcessError):
+        return ["<unknown>"]
+    return [f for f in out if not f.startswith(_NOT_TRAINING)]
 
 
 def git_commit(root):

@@ -104,3 +104,36 @@ def test_resume_on_another_commit_is_refused(built, monkeypatch):
 def test_unknown_spec():
     with pytest.raises(presets.PresetError, match="no spec for preset"):
         build_lib.build("nope", "/nonexistent")
+
+
+def test_training_code_changes_decides_resume(tmp_path):
+    """A run may resume at another commit only when no code the training
+    runs changed: the presets' files, the CLI, tests and docs do not count."""
+    import subprocess
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True,
+                       capture_output=True)
+
+    git("init", "-q")
+    git("config", "user.email", "t@example.com")
+    git("config", "user.name", "t")
+    for path in ("kzoo/losses.py", "kzoo/presets/files/a/card.json",
+                 "recipes/r.py", "README.md"):
+        os.makedirs(os.path.dirname(tmp_path / path) or tmp_path,
+                    exist_ok=True)
+        (tmp_path / path).write_text("v1\n")
+    git("add", "-A")
+    git("commit", "-qm", "one")
+    base = subprocess.run(["git", "-C", str(tmp_path), "rev-parse", "HEAD"],
+                          capture_output=True, text=True).stdout.strip()
+    (tmp_path / "README.md").write_text("v2\n")
+    (tmp_path / "kzoo/presets/files/a/card.json").write_text("v2\n")
+    assert build_lib.training_code_changes(str(tmp_path), base) == []
+    assert build_lib.training_code_changes(
+        str(tmp_path), base + "+uncommitted") == []
+    (tmp_path / "recipes/r.py").write_text("v2\n")
+    assert build_lib.training_code_changes(str(tmp_path), base) == [
+        "recipes/r.py"]
+    assert build_lib.training_code_changes(str(tmp_path), "0" * 40) == [
+        "<unknown>"]
