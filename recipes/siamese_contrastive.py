@@ -128,6 +128,10 @@ def parse_args(argv=None):
         "--embedding-dim", type=runs.positive_int, default=10,
         help=f"width of the tower's last Dense(tanh) layer. Default: 10 "
         f"({KERAS_IO}).")
+    model.add_argument(
+        "--tower-width", type=runs.positive_int, default=1,
+        help=f"multiplies the filters of the tower's two convolutions "
+        f"(4 and 16 at 1). Default: 1 ({KERAS_IO}).")
     loss = parser.add_argument_group("loss")
     loss.add_argument(
         "--margin", type=runs.positive_float, default=1.0,
@@ -147,8 +151,9 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def build_tower(input_shape, embedding_dim=10):
-    """keras-io's embedding network, on raw 0..255 pixels of `input_shape`."""
+def build_tower(input_shape, embedding_dim=10, width=1):
+    """keras-io's embedding network, on raw 0..255 pixels of `input_shape`
+    (`width` multiplies its convolutions' filters)."""
     import keras
     from keras import layers
 
@@ -156,9 +161,9 @@ def build_tower(input_shape, embedding_dim=10):
 
     inputs = keras.Input(input_shape, name="images")
     x = kz_layers.BatchNormalization()(inputs)
-    x = layers.Conv2D(4, 5, activation="tanh")(x)
+    x = layers.Conv2D(4 * width, 5, activation="tanh")(x)
     x = layers.AveragePooling2D(2)(x)
-    x = layers.Conv2D(16, 5, activation="tanh")(x)
+    x = layers.Conv2D(16 * width, 5, activation="tanh")(x)
     x = layers.AveragePooling2D(2)(x)
     x = layers.Flatten()(x)
     x = kz_layers.BatchNormalization()(x)
@@ -283,7 +288,8 @@ def main(argv=None):
     test_ds = pair_images_dataset(test.images, test_pairs, EVAL_BATCH_SIZE)
 
     with strategy.scope():
-        tower = build_tower(image_shape, args.embedding_dim)
+        tower = build_tower(image_shape, args.embedding_dim,
+                            args.tower_width)
         model = build_model(tower, args.head)
         model.compile(
             optimizer=keras.optimizers.RMSprop(args.learning_rate),

@@ -190,3 +190,17 @@ def test_full_digits_run_beats_random_init(tmp_path):
     assert m["roc_auc"] > m["random_init_roc_auc"] + 0.05
     assert m["verification_accuracy"] > m["random_init_verification_accuracy"]
     assert m["test_accuracy"] > m["random_init_test_accuracy"]
+
+
+def test_tower_width_multiplies_the_convolutions(recipe):
+    import keras
+
+    def filters(tower):
+        return [layer.filters for layer in tower.layers
+                if isinstance(layer, keras.layers.Conv2D)]
+
+    assert filters(recipe.build_tower((32, 32, 3), 10)) == [4, 16]
+    wide = recipe.build_tower((32, 32, 3), 32, width=4)
+    assert filters(wide) == [16, 64]
+    assert wide.output.shape[-1] == 32
+    assert recipe.parse_args(["--tower-width", "4"]).tower_width == 4
