@@ -183,6 +183,7 @@ SPECS = {
         "task": "pair_verification",
         "recipe": "recipes/siamese_contrastive.py",
         "train_args": ["--epochs", "200", "--val-fraction", "0.2",
+                       "--tower-width", "4", "--embedding-dim", "32",
                        "--mixed-precision", "float32"],
         "summary": "keras-io's siamese tower trained with the course's "
                    "contrastive loss on scikit-learn's digits: two digits "
@@ -191,7 +192,7 @@ SPECS = {
         "build": "tower",
         "inputs": "images: float32 [N, 32, 32, 3], pixel values in [0, 255] "
                   "(scikit-learn's 8x8 digits upsampled, white on black)",
-        "outputs": "embeddings float32 [N, 10] (tanh; not normalised): a "
+        "outputs": "embeddings float32 [N, 32] (tanh; not normalised): a "
                    "pair is 'same digit' when the L2 distance <= "
                    "card['verification']['threshold']",
         "data": {"name": "scikit-learn's digits (UCI optical digits)",
