@@ -462,7 +462,7 @@ def cmd_search(args):
     queries = expand_inputs(args.queries, IMAGE_EXTENSIONS, "query images")
     g = embed_items(card, part, "image", gallery, args.batch_size)
     q = embed_items(card, part, "image", queries, args.batch_size)
-    index = kz_search.build_index(g, kind=args.index)
+    index = kz_search.build_index(g, kind=args.index, num_queries=len(q))
     scores, ids = index.search(q, min(args.k, len(gallery)))
     results = []
     for path, row_s, row_i in zip(queries, scores, ids):
@@ -562,9 +562,10 @@ def build_parser():
     p.add_argument("--index", choices=["auto", "exact", "faiss-exact",
                                        "faiss-hnsw"], default="auto",
                    help="exact NumPy search, or FAISS (exact, or HNSW "
-                   "approximate); auto: exact below the size where HNSW "
-                   "pays (see the README), HNSW above when FAISS is "
-                   "installed. Default: auto")
+                   "approximate); auto: NumPy below 10,000 gallery images, "
+                   "FAISS' exact index above, HNSW from 3,000 queries at "
+                   "once (where its build pays; README, 'Answers without "
+                   "training'); NumPy without FAISS. Default: auto")
     p.add_argument("--out", help="also write the results as JSON")
     p.add_argument("--batch-size", type=int, default=64)
     p.set_defaults(func=cmd_search)

@@ -10,10 +10,15 @@ similarity (inner product of L2-normalised rows; zero rows stay zero):
 - `"faiss-hnsw"`: FAISS `IndexHNSWFlat` (inner product; `M` 32,
   `efConstruction` 80, `efSearch` 64), approximate: its Recall@k against
   exact search is measured by `benchmarks/bench_search.py`;
-- `"auto"`: exact below `HNSW_MIN_GALLERY` gallery rows (where an HNSW
-  index is no faster to build and query than brute force on this CPU,
-  measured by the same benchmark), HNSW above it when FAISS is installed,
-  exact otherwise.
+- `"auto"`: what `benchmarks/bench_search.py` found fastest on this CPU
+  (`benchmarks/results/bench_search.json`): NumPy below
+  `FAISS_MIN_GALLERY` gallery rows (at 1,000 rows it beats FAISS' flat
+  index); FAISS' exact index from there (3.2-3.4x NumPy's speed at
+  10,000-100,000 rows, the same neighbours); HNSW only when at least
+  `HNSW_MIN_QUERIES` queries are searched at once, since its build costs
+  as much as about 3,000 exact queries (2,950 at 100,000 rows, 2,100 at
+  300,000: build time over the per-query time saved) and its answers are
+  approximate. Without FAISS, always NumPy.
 
 FAISS is optional (`pip install faiss-cpu`); without it the FAISS kinds
 raise an `ImportError` that says so.
@@ -22,9 +27,11 @@ raise an `ImportError` that says so.
 import numpy as np
 
 KINDS = ("auto", "exact", "faiss-exact", "faiss-hnsw")
-# Gallery size from which HNSW's build + queries beat brute force (see
-# benchmarks/bench_search.py and the README's table).
-HNSW_MIN_GALLERY = 200_000
+# From benchmarks/bench_search.py (the README's table): gallery rows from
+# which FAISS' flat index beats NumPy, and queries from which building an
+# HNSW index pays back against it.
+FAISS_MIN_GALLERY = 10_000
+HNSW_MIN_QUERIES = 3_000
 
 
 def normalize_rows(x):
@@ -120,15 +127,28 @@ def faiss_available():
     return True
 
 
-def build_index(gallery, kind="auto"):
+def auto_kind(num_gallery, num_queries=None, faiss=None):
+    """The kind `"auto"` picks for `num_gallery` rows and `num_queries`
+    queries searched at once (`None`: a few), with FAISS installed or not
+    (`None`: look)."""
+    if faiss is None:
+        faiss = faiss_available()
+    if not faiss or num_gallery < FAISS_MIN_GALLERY:
+        return "exact"
+    if num_queries is not None and num_queries >= HNSW_MIN_QUERIES:
+        return "faiss-hnsw"
+    return "faiss-exact"
+
+
+def build_index(gallery, kind="auto", num_queries=None):
     """A search index over `gallery` embeddings `[N, D]` (see the module
-    docstring for the kinds)."""
+    docstring for the kinds); `num_queries`, the number of queries to be
+    searched, only informs `"auto"`."""
     if kind not in KINDS:
         raise ValueError(f"`kind` must be one of {KINDS}. Received: "
                          f"kind={kind!r}")
     if kind == "auto":
-        big = len(gallery) >= HNSW_MIN_GALLERY
-        kind = "faiss-hnsw" if big and faiss_available() else "exact"
+        kind = auto_kind(len(gallery), num_queries)
     if kind == "exact":
         return ExactIndex(gallery)
     return FaissIndex(gallery, kind)

@@ -50,6 +50,15 @@ def test_auto_is_exact_below_the_threshold():
     assert index.kind == "exact"
 
 
+def test_auto_follows_the_benchmark_thresholds():
+    big, many = search.FAISS_MIN_GALLERY, search.HNSW_MIN_QUERIES
+    assert search.auto_kind(big - 1, many, faiss=True) == "exact"
+    assert search.auto_kind(big, None, faiss=True) == "faiss-exact"
+    assert search.auto_kind(big, many - 1, faiss=True) == "faiss-exact"
+    assert search.auto_kind(big, many, faiss=True) == "faiss-hnsw"
+    assert search.auto_kind(10 * big, 10 * many, faiss=False) == "exact"
+
+
 def test_faiss_exact_agrees_and_hnsw_recall_is_measured():
     pytest.importorskip("faiss")
     rng = np.random.default_rng(1)
