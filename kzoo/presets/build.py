@@ -567,6 +567,7 @@ def _command(recorded):
     """`python recipes/<the run's argv>`. Runs recorded before args.json
     quoted its arguments lost the empty value of a final `--export-dir`:
     it is written back as `''`."""
+    recorded = recorded.rstrip()
     if recorded.endswith(" --export-dir"):
         recorded += " ''"
     return "python " + os.path.join("recipes", recorded)
