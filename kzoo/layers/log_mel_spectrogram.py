@@ -146,10 +146,25 @@ class LogMelSpectrogram(keras.layers.Layer):
                  + ops.expand_dims(ops.arange(self.frame_length), 0))
         framed = ops.take(x, index, axis=1)  # [B, frames, frame_length]
         framed = framed * ops.convert_to_tensor(self._window)
-        real, imag = ops.rfft(framed, fft_length=self.fft_length)
+        if getattr(self, "_dft_as_matmul", False):
+            real, imag = self._dft_matmul(framed)
+        else:
+            real, imag = ops.rfft(framed, fft_length=self.fft_length)
         magnitude = ops.sqrt(real * real + imag * imag)
         mel = ops.matmul(magnitude, ops.convert_to_tensor(self._mel))
         return ops.cast(ops.log(mel + self.log_offset), self.compute_dtype)
+
+    def _dft_matmul(self, framed):
+        """The real FFT of zero-padded frames as two matrix products (for
+        exporters without an RFFT op, e.g. ONNX through tf2onnx: set
+        `layer._dft_as_matmul = True` while exporting). Equal to
+        `ops.rfft` up to float rounding."""
+        n = np.arange(self.frame_length)[:, None]
+        k = np.arange(self.fft_length // 2 + 1)[None, :]
+        angle = 2.0 * np.pi * n * k / self.fft_length
+        cos = ops.convert_to_tensor(np.cos(angle).astype("float32"))
+        sin = ops.convert_to_tensor(-np.sin(angle).astype("float32"))
+        return ops.matmul(framed, cos), ops.matmul(framed, sin)
 
     def compute_output_shape(self, input_shape):
         samples = input_shape[1]

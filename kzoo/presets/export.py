@@ -32,6 +32,7 @@ are in pixels) or the comparison raises. The largest difference found is
 returned.
 """
 
+import contextlib
 import json
 import os
 import subprocess
@@ -270,6 +271,41 @@ def _savedmodel_reference(card, part, model, x_keras, x_served):
     return {key: value}
 
 
+def _gelu_erf(x):
+    """Exact GELU written with `erf` (TensorFlow's own uses `erfc`, which
+    ONNX lacks); equal up to float rounding."""
+    import keras
+
+    x = keras.ops.convert_to_tensor(x)
+    return 0.5 * x * (1.0 + keras.ops.erf(x / np.sqrt(2.0).astype("float32")))
+
+
+@contextlib.contextmanager
+def _onnx_compatible(model):
+    """While exporting to ONNX (tf2onnx), computes the two ops it cannot
+    convert another way: exact GELU with `erf` instead of `erfc`, and the
+    log-mel spectrogram's real FFT as matrix products (tf2onnx converts
+    RFFT only when followed by ComplexAbs). The saved model is unchanged;
+    the export's outputs are compared with Keras' like every other."""
+    import keras
+
+    from kzoo.layers import LogMelSpectrogram
+
+    restore = []
+    for layer in model._flatten_layers(include_self=True, recursive=True):
+        if getattr(layer, "activation", None) is keras.activations.gelu:
+            restore.append((layer, "activation", layer.activation))
+            layer.activation = _gelu_erf
+        if isinstance(layer, LogMelSpectrogram):
+            restore.append((layer, "_dft_as_matmul", False))
+            layer._dft_as_matmul = True
+    try:
+        yield
+    finally:
+        for layer, attr, value in restore:
+            setattr(layer, attr, value)
+
+
 def export_preset(name, out_dir, formats=FORMATS, verify=True):
     """Exports preset `name` in `formats` under `out_dir`; with `verify`,
     runs each file in its own runtime against Keras.
@@ -304,7 +340,9 @@ def export_preset(name, out_dir, formats=FORMATS, verify=True):
                 path = os.path.join(directory, model_name + ext)
                 # Called first: Keras' ONNX export needs a called model.
                 reference = _keras_outputs(model, x_keras)
-                model.export(path, format=fmt, verbose=False)
+                with (_onnx_compatible(model) if fmt == "onnx"
+                      else contextlib.nullcontext()):
+                    model.export(path, format=fmt, verbose=False)
                 _sidecar(card, part, model, path, fmt)
                 served = x_keras
             key = fmt if part == "model" else f"{fmt}/{part}"

@@ -97,3 +97,14 @@ def test_rejects_short_or_multichannel_input():
         LogMelSpectrogram()(np.zeros((1, 100), "float32"))
     with pytest.raises(ValueError, match="\\[batch, samples\\]"):
         LogMelSpectrogram()(np.zeros((1, 100, 2), "float32"))
+
+
+def test_dft_as_matmul_equals_rfft():
+    """The matrix-product DFT (used while exporting to ONNX) gives the
+    same spectrogram as `ops.rfft`."""
+    layer = LogMelSpectrogram()
+    x = np.random.default_rng(3).uniform(-1, 1, (2, 4000)).astype("float32")
+    expected = np.asarray(layer(x))
+    layer._dft_as_matmul = True
+    got = np.asarray(layer(x))
+    np.testing.assert_allclose(got, expected, atol=2e-4, rtol=1e-4)
