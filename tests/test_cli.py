@@ -91,6 +91,17 @@ def test_embed_images_npy_and_csv(tmp_path):
     assert rows[0].startswith("input,e0,e1") and len(rows) > 2
 
 
+def test_embed_wav_with_the_audio_image_preset(tmp_path):
+    need(AUDIO_IMAGE)
+    root = data("fsdd", "recordings")
+    wavs = [os.path.join(root, f) for f in sorted(os.listdir(root))[:3]]
+    proc = kzoo("embed", AUDIO_IMAGE, *wavs, "--out", str(tmp_path / "a.npy"))
+    assert proc.returncode == 0, proc.stderr
+    audio = np.load(tmp_path / "a.npy")
+    assert audio.shape == (3, 64)
+    np.testing.assert_allclose(np.linalg.norm(audio, axis=1), 1.0, atol=1e-4)
+
+
 def test_embed_wav_and_text(tmp_path):
     need(AUDIO_TEXT)
     root = data("spoken_words_pt", "audio")
@@ -211,7 +222,7 @@ def _wav(path, rate, width):
         f.setnchannels(1)
         f.setsampwidth(width)
         f.setframerate(rate)
-        f.writeframes(b"\x80" * width * rate // 4)
+        f.writeframes(b"\x80" * (width * rate // 4))
 
 
 @pytest.mark.parametrize("rate, width, reason", [
@@ -224,10 +235,13 @@ def test_wav_at_another_rate_or_width(tmp_path, rate, width, reason):
                           reason)
 
 
-def test_empty_text():
+def test_empty_text_to_embed():
     need(AUDIO_TEXT)
     assert_one_line_error(kzoo("embed", AUDIO_TEXT, "--text", "  "),
                           "empty text")
+
+
+def test_empty_text_or_no_blank_to_fill():
     need(FILL)
     assert_one_line_error(kzoo("fill", FILL, ""), "empty text")
     assert_one_line_error(kzoo("fill", FILL, "no blanks here"), "no blank")
