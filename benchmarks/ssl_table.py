@@ -13,7 +13,7 @@ backbone is the same in every run of a seed; the script checks it).
 Each run's result is appended to `--results` (JSON) as soon as it
 finishes, and runs already there are skipped: the table can be built over
 several sessions. `--report` only rebuilds the outputs:
-`ssl_table_<budget>.md` (the README table, with the budget, machine and
+`ssl_table_<budget>.md` (the table in docs/ssl.md, with the budget, machine and
 wall times) and `ssl_table_<budget>.png` (a bar chart of the kNN gain over
 random init, with the spread over seeds), next to the results file; the
 budget's name is `limit<N>_epochs<E>_batch<B>[_<tag>]`.

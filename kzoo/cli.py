@@ -564,8 +564,8 @@ def build_parser():
                    help="exact NumPy search, or FAISS (exact, or HNSW "
                    "approximate); auto: NumPy below 10,000 gallery images, "
                    "FAISS' exact index above, HNSW from 3,000 queries at "
-                   "once (where its build pays; README, 'Answers without "
-                   "training'); NumPy without FAISS. Default: auto")
+                   "once (where its build pays; docs/serving.md, "
+                   "'Search'); NumPy without FAISS. Default: auto")
     p.add_argument("--out", help="also write the results as JSON")
     p.add_argument("--batch-size", type=int, default=64)
     p.set_defaults(func=cmd_search)

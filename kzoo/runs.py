@@ -161,7 +161,7 @@ def add_common_args(parser, *, dataset="cifar10", datasets=("cifar10",),
         "mixed_bfloat16 policy (weights, optimizer, losses, softmax, "
         "batch-norm statistics and metrics stay float32; output heads are "
         "float32 layers). Faster on CPUs with AMX or AVX512-BF16 and on "
-        "TPUs / recent GPUs: see the README's 'Training speed on this CPU'. "
+        "TPUs / recent GPUs: see docs/benchmarks.md. "
         "Default: float32.")
     train.add_argument("--backend", choices=BACKENDS, default=None,
                        help="Keras backend. Every recipe trains on all "

@@ -27,7 +27,7 @@ raise an `ImportError` that says so.
 import numpy as np
 
 KINDS = ("auto", "exact", "faiss-exact", "faiss-hnsw")
-# From benchmarks/bench_search.py (the README's table): gallery rows from
+# From benchmarks/bench_search.py (docs/serving.md's table): gallery rows from
 # which FAISS' flat index beats NumPy, and queries from which building an
 # HNSW index pays back against it.
 FAISS_MIN_GALLERY = 10_000

@@ -75,7 +75,7 @@ SPECS = {
         "SimCLR", "recipes/simclr_cifar.py",
         target={"metric": "knn_accuracy", "at_least": 0.60,
                 "source": "issue 19: SimCLR kNN >= 60%"}),
-        # lr 0.3: chosen on a validation split (README, "Within one hour").
+        # lr 0.3: chosen on a validation split (docs/ssl.md, "Within one hour").
         "train_args": ["--epochs", "30", "--learning-rate", "0.3",
                        "--mixed-precision", "bfloat16", "--knn-every", "5"]},
     "simsiam_resnet20_cifar10": {**_ssl_spec(
@@ -84,7 +84,7 @@ SPECS = {
                 "source": "issue 19: SimSiam kNN at least 5 points above "
                           "its random encoder"}),
         # lr 0.06 / momentum 0.9: the best SimSiam variant on the
-        # validation split (README, "What SimSiam's loss should look like").
+        # validation split (docs/ssl.md, "What SimSiam's loss should look like").
         "train_args": ["--epochs", "30", "--learning-rate", "0.06",
                        "--momentum", "0.9", "--probe-epochs", "0",
                        "--mixed-precision", "bfloat16", "--knn-every", "5"]},
