@@ -11,7 +11,6 @@ import math
 
 import tensorflow as tf
 
-from kzoo.boxes import _nms_boxes
 
 
 def _nms_kernel(boxes, scores, per_class, iou_threshold, score_threshold):
@@ -136,12 +135,12 @@ def _select_class_aware(boxes, scores, classes, per_class, max_detections,
     return kept, order, tf.gather(padded, order, batch_dims=1)
 
 
-def _batched_nms(boxes, scores, classes, iou_threshold, score_threshold,
-                 box_format, max_detections, per_class):
+def _batched_nms(boxes, nms_boxes, scores, classes, iou_threshold,
+                 score_threshold, max_detections, per_class):
     """Graph of `batched_non_max_suppression` (see there), from its checked
-    inputs; also returns the kept box `"indices"` (-1 on padding rows)."""
-    boxes = tf.cast(boxes, tf.float32)
-    nms_boxes = _nms_boxes(boxes, box_format)
+    inputs: float32 `boxes` as given and `nms_boxes`, the same in
+    `tf.image`'s yxyx order; also returns the kept box `"indices"` (-1 on
+    padding rows)."""
     scores = tf.cast(scores, tf.float32)
     if classes is None:  # [B, N, C], or [B, N, 1] class-agnostic
         top_scores, index, top_classes = _select_per_class_scores(

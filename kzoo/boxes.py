@@ -600,9 +600,11 @@ def _batched(boxes, scores, classes, iou_threshold, score_threshold,
         from kzoo import _nms_tf
 
         mode = "per_class_scores" if classes is None else "class_aware"
+        boxes = tf.cast(boxes, tf.float32)
         return _nms_tf.BATCHED_NMS_GRAPHS[mode](
-            boxes, scores, classes, tf.constant(iou_threshold, tf.float32),
-            tf.constant(score_threshold, tf.float32), box_format,
+            boxes, _nms_boxes(boxes, box_format), scores, classes,
+            tf.constant(iou_threshold, tf.float32),
+            tf.constant(score_threshold, tf.float32),
             int(max_detections), int(per_class))
     from kzoo import _nms_ops
 

@@ -38,7 +38,7 @@ from kzoo._tensorflow import require_tensorflow
 require_tensorflow("kzoo.distribute")
 
 # One list for every backend (kzoo.runs is plain Python at import).
-from kzoo.runs import STRATEGIES  # noqa: E402
+from kzoo.training.flags import STRATEGIES  # noqa: E402
 
 _PREFIX = "kzoo.distribute: "
 
@@ -639,13 +639,9 @@ def replicas_in_sync():
     `N`; everywhere else 1: the default strategy, a cross-replica context
     (where tensors already hold the whole batch) and eager code.
     """
-    import tensorflow as tf
+    from kzoo._replicas import tensorflow_replicas_in_sync
 
-    if not tf.distribute.has_strategy() or \
-            tf.distribute.in_cross_replica_context():
-        return 1
-    context = tf.distribute.get_replica_context()
-    return 1 if context is None else int(context.num_replicas_in_sync)
+    return tensorflow_replicas_in_sync()
 
 
 def gather_replicas(x):
@@ -827,7 +823,7 @@ def add_distribute_args(parser):
     >>> args = parser.parse_args(["--strategy", "mirrored",
     ...                           "--cpu-replicas", "2"])
     """
-    from kzoo.runs import add_distribution_flags  # light: no TensorFlow
+    from kzoo.training.flags import add_distribution_flags
 
     return add_distribution_flags(
         parser,

@@ -175,9 +175,9 @@ def replicas_in_sync():
     """
     if keras.backend.backend() != "tensorflow":
         return 1
-    from kzoo import distribute
+    from kzoo._replicas import tensorflow_replicas_in_sync
 
-    return distribute.replicas_in_sync()
+    return tensorflow_replicas_in_sync()
 
 
 def gather_replicas(x):

@@ -38,12 +38,19 @@ import shlex
 import sys
 import time
 
+from kzoo.training.flags import BACKENDS
+from kzoo.training.flags import STRATEGIES  # noqa: F401  (kzoo.runs.STRATEGIES)
+from kzoo.training.flags import add_distribution_flags
+from kzoo.training.flags import non_negative_float
+from kzoo.training.flags import non_negative_int
+from kzoo.training.flags import positive_float
+from kzoo.training.flags import positive_int
+from kzoo.training.flags import unit_interval_float  # noqa: F401  (recipes)
+
 FAULT_ENV = "KZOO_FAULT_EXIT_AFTER_EPOCH"
-BACKENDS = ("tensorflow", "jax", "torch")
 # --mixed-precision -> Keras' global dtype policy.
 PRECISIONS = ("float32", "bfloat16")
 _POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
-STRATEGIES = ("auto", "default", "mirrored", "multiworker")
 
 
 def keras_backend():
@@ -57,38 +64,6 @@ def on_tensorflow():
     """Whether Keras runs on TensorFlow (`tf.distribute`, `tf.data`,
     SavedModel export), the recipes' original path."""
     return keras_backend() == "tensorflow"
-
-
-def _number_type(convert, kind, accept, bound, name, doc):
-    """An argparse `type`: `convert(text)`, which must satisfy `accept`."""
-
-    def parse(text):
-        try:
-            value = convert(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"expected {kind}, got {text!r}")
-        if not accept(value):
-            raise argparse.ArgumentTypeError(f"must be {bound}, got {value}")
-        return value
-
-    parse.__name__ = parse.__qualname__ = name
-    parse.__doc__ = f"argparse type: {doc}."
-    return parse
-
-
-positive_int = _number_type(int, "an integer", lambda v: v >= 1, ">= 1",
-                            "positive_int", "an integer >= 1")
-non_negative_int = _number_type(int, "an integer", lambda v: v >= 0, ">= 0",
-                                "non_negative_int", "an integer >= 0")
-positive_float = _number_type(float, "a number", lambda v: v > 0, "> 0",
-                              "positive_float", "a float > 0")
-non_negative_float = _number_type(float, "a number", lambda v: v >= 0,
-                                  ">= 0", "non_negative_float",
-                                  "a float >= 0")
-unit_interval_float = _number_type(float, "a number", lambda v: 0 <= v < 1,
-                                   "in [0, 1)", "unit_interval_float",
-                                   "a float in [0, 1)")
 
 
 def add_common_args(parser, *, dataset="cifar10", datasets=("cifar10",),
@@ -216,26 +191,6 @@ def add_backend_distribute_args(parser):
         cpu_replicas_help="JAX: show N CPU devices (jax_num_cpu_devices) "
         "so 'auto' trains data-parallel without an accelerator (a "
         "correctness check, not a speed-up); refused under PyTorch.")
-
-
-def add_distribution_flags(parser, strategy_help, cpu_replicas_help):
-    """The "distribution" group: `--strategy` (`STRATEGIES`, default
-    `auto`) and `--cpu-replicas N`, with each backend's help text.
-
-    `kzoo.distribute.add_distribute_args` (TensorFlow) and
-    `add_backend_distribute_args` (JAX, PyTorch) are this with their own
-    help, so the flags stay the same on every backend.
-
-    Returns:
-        The argument group.
-    """
-    group = parser.add_argument_group("distribution")
-    group.add_argument("--strategy", choices=STRATEGIES, default="auto",
-                       help=f"{strategy_help} Default: auto.")
-    group.add_argument("--cpu-replicas", type=positive_int, default=None,
-                       metavar="N",
-                       help=f"{cpu_replicas_help} Default: none.")
-    return group
 
 
 class SingleDeviceStrategy:
