@@ -534,3 +534,58 @@ def test_preempted_worker_resumes_from_backup_like_an_uninterrupted_run(
                                    rtol=1e-6, atol=1e-7)
         assert np.abs(np.asarray(reference["weights"]) - np.asarray(
             reference["initial_weights"])).max() > 1e-2
+
+
+# --------------------------------------------------------------------------
+# Two trainings in one process, each under its own new strategy.
+
+TWO_TRAININGS = r"""
+import sys
+import numpy as np
+import keras
+import tensorflow as tf
+from kzoo import distribute
+
+def train(strategy, channels):
+    with strategy.scope():
+        model = keras.Sequential([
+            keras.Input((8, 8, 3)),
+            keras.layers.Conv2D(channels, 3, padding="same"),
+            keras.layers.BatchNormalization(synchronized=True),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(2),
+        ])
+        model.compile(optimizer="sgd", loss=keras.losses.MeanSquaredError())
+    x = np.random.default_rng(0).normal(size=(32, 8, 8, 3)).astype("float32")
+    y = np.zeros((32, 2), "float32")
+    return model.fit(x, y, batch_size=16, epochs=1, verbose=0).history["loss"]
+
+plain = sys.argv[1] == "plain"
+if plain:
+    tf.config.set_logical_device_configuration(
+        tf.config.list_physical_devices("CPU")[0],
+        [tf.config.LogicalDeviceConfiguration()] * 2)
+for channels in (16, 32):
+    if plain:
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    else:
+        strategy = distribute.resolve_strategy(
+            "mirrored", cpu_replicas=2, verbose=False)
+    assert strategy.num_replicas_in_sync == 2
+    loss = train(strategy, channels)
+    assert np.isfinite(loss).all(), loss
+    print("trained", channels, flush=True)
+"""
+
+
+def test_two_sync_bn_trainings_in_one_process(tmp_path):
+    """Notebooks and sweeps train one model after another, each under a new
+    strategy: under kzoo's resolution (ReductionToOneDevice on CPUs) the
+    second synchronized-BN model trains. (Two plain `MirroredStrategy`
+    instances fail there on TensorFlow 2.21 with "Shape mismatch in the
+    collective instance": docs/distribution.md.)"""
+    result = subprocess.run(
+        [sys.executable, "-c", TWO_TRAININGS, "kzoo"], cwd=REPO_ROOT,
+        env=_env(), capture_output=True, text=True, timeout=TIMEOUT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split("\n")[:2] == ["trained 16", "trained 32"]
