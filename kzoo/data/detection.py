@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from kzoo.data.augment import random_color_jitter
+from kzoo.data._letterbox import letterbox_canvas
 from kzoo.data.voc import VOCDataset
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -38,18 +39,6 @@ def _check_positive_int(value, name):
 # Letterbox.
 
 
-def _letterbox_geometry(height, width, size):
-    """Scale, resized size and integer offsets for an `height x width` image."""
-    height = tf.cast(height, tf.float32)
-    width = tf.cast(width, tf.float32)
-    scale = tf.cast(size, tf.float32) / tf.maximum(height, width)
-    new_h = tf.clip_by_value(tf.floor(height * scale + 0.5), 1.0, size)
-    new_w = tf.clip_by_value(tf.floor(width * scale + 0.5), 1.0, size)
-    top = tf.floor((size - new_h) / 2.0)
-    left = tf.floor((size - new_w) / 2.0)
-    return scale, tf.cast(new_h, tf.int32), tf.cast(new_w, tf.int32), top, left
-
-
 def _letterbox_batch(images, size, pad_value, antialias):
     images = tf.convert_to_tensor(images)
     if images.shape.rank != 4 or images.shape[-1] not in (3, None):
@@ -57,18 +46,8 @@ def _letterbox_batch(images, size, pad_value, antialias):
             "`images` must have shape `[B, H, W, 3]`. "
             f"Received: images.shape={images.shape}"
         )
-    images = tf.cast(images, tf.float32)
-    shape = tf.shape(images)
-    scale, new_h, new_w, top, left = _letterbox_geometry(
-        shape[1], shape[2], size)
-    resized = tf.image.resize(
-        images, tf.stack([new_h, new_w]), method="bilinear",
-        antialias=antialias)
-    top_i, left_i = tf.cast(top, tf.int32), tf.cast(left, tf.int32)
-    paddings = [[0, 0], [top_i, size - new_h - top_i],
-                [left_i, size - new_w - left_i], [0, 0]]
-    out = tf.pad(resized, paddings, constant_values=float(pad_value))
-    out = tf.ensure_shape(out, [images.shape[0], size, size, images.shape[-1]])
+    out, scale, _, _, top, left = letterbox_canvas(
+        images, size, pad_value, antialias)
     return out, scale, tf.stack([left, top])
 
 

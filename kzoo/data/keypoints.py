@@ -42,6 +42,7 @@ import numpy as np
 import tensorflow as tf
 
 from kzoo.data.augment import random_color_jitter
+from kzoo.data._letterbox import letterbox_canvas
 from kzoo.data.sources import DataUnavailableError
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -412,29 +413,15 @@ def split_held_out_people(datasets, fraction, seed=0):
 
 
 def _letterbox(images, size, pad_value, antialias):
-    """`images` `[B, H, W, C]` -> canvas, `(sx, sy)`, `(ox, oy)` (scalars)."""
+    """`images` `[B, H, W, C]` -> canvas, `(sx, sy)`, `(ox, oy)` (scalars):
+    the per-axis scales of the rounded resize, so keypoints map exactly."""
     images = tf.convert_to_tensor(images)
     shape = tf.shape(images)
-    height, width = shape[1], shape[2]
-    h = tf.cast(height, tf.float32)
-    w = tf.cast(width, tf.float32)
-    scale = float(size) / tf.maximum(h, w)
-    new_h = tf.clip_by_value(tf.cast(tf.floor(h * scale + 0.5), tf.int32),
-                             1, size)
-    new_w = tf.clip_by_value(tf.cast(tf.floor(w * scale + 0.5), tf.int32),
-                             1, size)
-    x = tf.image.resize(tf.cast(images, tf.float32), tf.stack([new_h, new_w]),
-                        method="bilinear", antialias=antialias)
-    pad_y = (size - new_h) // 2
-    pad_x = (size - new_w) // 2
-    x = tf.pad(x, [[0, 0], [pad_y, size - new_h - pad_y],
-                   [pad_x, size - new_w - pad_x], [0, 0]],
-               constant_values=float(pad_value))
-    x = tf.ensure_shape(x, [None, size, size, images.shape[-1]])
-    sxy = tf.stack([tf.cast(new_w, tf.float32) / w,
-                    tf.cast(new_h, tf.float32) / h])
-    oxy = tf.cast(tf.stack([pad_x, pad_y]), tf.float32)
-    return x, sxy, oxy
+    x, _, new_h, new_w, top, left = letterbox_canvas(
+        images, size, pad_value, antialias)
+    sxy = tf.stack([tf.cast(new_w, tf.float32) / tf.cast(shape[2], tf.float32),
+                    tf.cast(new_h, tf.float32) / tf.cast(shape[1], tf.float32)])
+    return x, sxy, tf.stack([left, top])
 
 
 def letterbox_keypoints(image, keypoints, size, mask=None, pad_value=0,
