@@ -323,7 +323,6 @@ def export_fill_blanks_model(model, vocabulary, sequence_length=None,
         The version directory, as a string.
     """
     require_tensorflow_backend("kzoo.export.export_fill_blanks_model")
-    import keras
     import tensorflow as tf
 
     from kzoo.data.masked_text import MASK_ID, PAD_ID, char_vectorizer
@@ -433,13 +432,12 @@ def export_fill_blanks_model(model, vocabulary, sequence_length=None,
         return {"completions": tf.map_fn(fill_one_free, texts,
                                          fn_output_signature=tf.string)}
 
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.track(vectorizer)
-    spec = [tf.TensorSpec((None,), tf.string, name="texts")]
-    archive.add_endpoint("serving_default", serve, input_signature=spec)
-    archive.add_endpoint("free_length", serve_free, input_signature=spec)
-    return _write_archive(archive, final, export_dir, write_config, verbose)
+    spec = tf.TensorSpec((None,), tf.string, name="texts")
+    return _write_saved_model(
+        final, export_dir, {"serving_default": (serve, [spec]),
+                            "free_length": (serve_free, [spec])},
+        track=(model, vectorizer), write_config=write_config,
+        verbose=verbose)
 
 
 def _export_embeddings(model, final, preprocess, input_spec, normalize,
@@ -448,7 +446,6 @@ def _export_embeddings(model, final, preprocess, input_spec, normalize,
     """The embedding exports' one signature: `preprocess`, `model`, then
     L2 normalisation when `normalize` (a zero row stays zero, never NaN,
     as with `tf.math.l2_normalize`)."""
-    import keras
     import tensorflow as tf
 
     def serve(inputs):
@@ -458,15 +455,9 @@ def _export_embeddings(model, final, preprocess, input_spec, normalize,
                 tf.reduce_sum(tf.square(emb), axis=-1, keepdims=True), 1e-12))
         return {output_key: emb}
 
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    for layer in track:
-        archive.track(layer)
-    # Registered under the literal name "serving_default", so Keras adds no
-    # alias; the returned dict's key becomes the signature's output key.
-    archive.add_endpoint("serving_default", serve,
-                         input_signature=[input_spec])
-    return _write_archive(archive, final, export_dir, write_config, verbose)
+    return _write_saved_model(
+        final, export_dir, {"serving_default": (serve, [input_spec])},
+        track=(model, *track), write_config=write_config, verbose=verbose)
 
 
 def _new_version_dir(export_dir, model_name, version):
@@ -494,6 +485,54 @@ def _new_version_dir(export_dir, model_name, version):
                 f"version=None. Received: version={version}"
             )
     return os.path.join(model_dir, str(version))
+
+
+def _write_saved_model(final, export_dir, endpoints, track=(),
+                       write_config=True, verbose=False):
+    """The one SavedModel writer of every export: a task is its signatures.
+
+    Args:
+        final: the new version directory (`_new_version_dir`).
+        export_dir: the TF Serving base directory (for `models.config`).
+        endpoints: `{signature name: (function, input signature)}`; each
+            function returns a dict, whose keys become the signature's
+            output names. Registered under the literal name
+            "serving_default", a signature gets no alias from Keras.
+        track: the Keras layers and models whose variables the functions
+            use. Defaults to `()`.
+        write_config: (re)write `<export_dir>/models.config`. Defaults to
+            `True`.
+        verbose: print Keras' export summary. Defaults to `False`.
+
+    Returns:
+        `final`.
+    """
+    import keras
+
+    archive = keras.export.ExportArchive()
+    for layer in track:
+        archive.track(layer)
+    for name, (function, input_signature) in endpoints.items():
+        archive.add_endpoint(name, function,
+                             input_signature=list(input_signature))
+    return _write_archive(archive, final, export_dir, write_config, verbose)
+
+
+def _image_size(image_size):
+    """`image_size`, checked to be a positive integer."""
+    if (isinstance(image_size, bool)
+            or not isinstance(image_size, numbers.Integral)
+            or image_size < 1):
+        raise ValueError("`image_size` must be a positive integer. "
+                         f"Received: image_size={image_size!r}")
+    return int(image_size)
+
+
+def _any_size_images_spec():
+    """The image exports' input: `uint8` `[None, None, None, 3]`."""
+    import tensorflow as tf
+
+    return tf.TensorSpec((None, None, None, 3), tf.uint8, name="images")
 
 
 def _write_archive(archive, final, export_dir, write_config, verbose):
@@ -748,10 +787,7 @@ def export_detection_model(detector, export_dir="saved_models",
     import keras
     import tensorflow as tf
 
-    if (isinstance(image_size, bool) or not isinstance(image_size, numbers.Integral)
-            or image_size < 1):
-        raise ValueError("`image_size` must be a positive integer. "
-                         f"Received: image_size={image_size!r}")
+    size = _image_size(image_size)
     if class_names is None:
         num_classes = getattr(detector, "num_classes", None)
         if num_classes is None:
@@ -761,8 +797,6 @@ def export_detection_model(detector, export_dir="saved_models",
         class_names = [str(i) for i in range(num_classes)]
     class_names = [str(c) for c in class_names]
     final = _new_version_dir(export_dir, model_name, version)
-    size = int(image_size)
-
     serve = detection_serving_fn(detector, size)
 
     names = tf.constant(class_names, dtype=tf.string)
@@ -770,16 +804,12 @@ def export_detection_model(detector, export_dir="saved_models",
     def serve_class_names():
         return {"class_names": tf.identity(names)}
 
-    archive = keras.export.ExportArchive()
-    if isinstance(detector, keras.Layer):
-        archive.track(detector)
-    archive.add_endpoint(
-        "serving_default", serve,
-        input_signature=[tf.TensorSpec((None, None, None, 3), tf.uint8,
-                                       name="images")],
-    )
-    archive.add_endpoint("class_names", serve_class_names, input_signature=[])
-    return _write_archive(archive, final, export_dir, write_config, verbose)
+    return _write_saved_model(
+        final, export_dir,
+        {"serving_default": (serve, [_any_size_images_spec()]),
+         "class_names": (serve_class_names, [])},
+        track=[detector] if isinstance(detector, keras.Layer) else [],
+        write_config=write_config, verbose=verbose)
 
 
 def export_landmark_model(model, export_dir="saved_models",
@@ -832,18 +862,13 @@ def export_landmark_model(model, export_dir="saved_models",
     'saved_models/landmarks_faces/1'
     """
     require_tensorflow_backend("kzoo.export.export_landmark_model")
-    import keras
     import tensorflow as tf
 
     from kzoo.data.keypoints import letterbox_keypoint_images
     from kzoo.data.keypoints import unletterbox_keypoints
 
-    if (isinstance(image_size, bool) or not isinstance(image_size, numbers.Integral)
-            or image_size < 1):
-        raise ValueError("`image_size` must be a positive integer. "
-                         f"Received: image_size={image_size!r}")
+    size = _image_size(image_size)
     final = _new_version_dir(export_dir, model_name, version)
-    size = int(image_size)
 
     def serve(images):
         x, scale, offset = letterbox_keypoint_images(images, size, pad_value)
@@ -862,14 +887,10 @@ def export_landmark_model(model, export_dir="saved_models",
             result["presence"] = tf.sigmoid(logit)
         return result
 
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint(
-        "serving_default", serve,
-        input_signature=[tf.TensorSpec((None, None, None, 3), tf.uint8,
-                                       name="images")],
-    )
-    return _write_archive(archive, final, export_dir, write_config, verbose)
+    return _write_saved_model(
+        final, export_dir,
+        {"serving_default": (serve, [_any_size_images_spec()])},
+        track=[model], write_config=write_config, verbose=verbose)
 
 
 def _parse_image_shape(text):
