@@ -6,6 +6,7 @@ from keras import ops
 from kzoo import ops as kops
 from kzoo.losses._gather import GatheringLoss
 from kzoo.losses.mining import check_number
+from kzoo.losses._docs import shared_loss_args
 
 
 def _check_pair(z1, z2):
@@ -119,6 +120,7 @@ def barlow_twins_loss(z1, z2, lambda_=0.0051, epsilon=1e-5):
 
 
 @keras.saving.register_keras_serializable(package="kzoo")
+@shared_loss_args
 class BarlowTwinsLoss(GatheringLoss):
     """Barlow Twins' cross-correlation loss, as a Keras loss.
 
@@ -148,16 +150,7 @@ class BarlowTwinsLoss(GatheringLoss):
             `0.0051` (the paper's).
         epsilon: non-negative number added to each dimension's batch
             variance. Defaults to `1e-5` (BatchNormalization's).
-        reduction: Type of reduction to apply to the loss. Defaults to
-            `"sum_over_batch_size"`.
-        name: Optional name for the loss instance. Defaults to
-            `"barlow_twins_loss"`.
-        dtype: The dtype of the loss's computations. Defaults to `None`
-            (`keras.backend.floatx()`).
-        gather_distributed: under a `tf.distribute` strategy with several
-            replicas, compute the loss on the global batch gathered from
-            all replicas (`kzoo.losses.GatheringLoss`), so N devices train
-            as one. Defaults to `True`.
+        {loss_args}
 
     Example:
 

@@ -9,6 +9,7 @@ from kzoo import ops as kops
 from kzoo.losses._pairs import split_pair
 from kzoo.losses._gather import GatheringLoss
 from kzoo.losses.mining import check_number
+from kzoo.losses._docs import shared_loss_args
 
 # Logit of an excluded pair (a duplicate): out of the softmax, finite.
 _EXCLUDED = -1e30
@@ -100,6 +101,7 @@ def clip_loss(embeddings_a, embeddings_b, scale=1.0 / 0.07, labels=None):
 
 
 @keras.saving.register_keras_serializable(package="kzoo")
+@shared_loss_args
 class ClipLoss(GatheringLoss):
     """CLIP's symmetric InfoNCE loss, as a Keras loss.
 
@@ -121,16 +123,7 @@ class ClipLoss(GatheringLoss):
     Args:
         temperature: positive temperature used when `y_pred` has no
             `"scale"`. Defaults to `0.07` (CLIP's initial value).
-        reduction: Type of reduction to apply to the loss. Defaults to
-            `"sum_over_batch_size"`.
-        name: Optional name for the loss instance. Defaults to
-            `"clip_loss"`.
-        dtype: The dtype of the loss's computations. Defaults to `None`
-            (`keras.backend.floatx()`).
-        gather_distributed: under a `tf.distribute` strategy with several
-            replicas, compute the loss on the global batch gathered from
-            all replicas (`kzoo.losses.GatheringLoss`), so N devices train
-            as one. Defaults to `True`.
+        {loss_args}
 
     Example:
 

@@ -5,6 +5,7 @@ from keras import ops
 
 from kzoo import ops as kops
 from kzoo.losses.mining import check_number
+from kzoo.losses._docs import shared_loss_args
 
 
 def _as_vector(x, name):
@@ -65,6 +66,7 @@ def contrastive_loss(y_true, y_pred, margin=1.0, squared_margin=True):
 
 
 @keras.saving.register_keras_serializable(package="kzoo")
+@shared_loss_args
 class ContrastiveLoss(keras.losses.Loss):
     """Pairwise contrastive loss on siamese pair distances, as a Keras loss.
 
@@ -90,12 +92,7 @@ class ContrastiveLoss(keras.losses.Loss):
         margin: non-negative margin. Defaults to `1.0`.
         squared_margin: whether the margin bounds `d**2` (`True`) or `d`
             (`False`). Defaults to `True`.
-        reduction: Type of reduction to apply to the loss. Defaults to
-            `"sum_over_batch_size"`.
-        name: Optional name for the loss instance. Defaults to
-            `"contrastive_loss"`.
-        dtype: The dtype of the loss's computations. Defaults to `None`
-            (`keras.backend.floatx()`).
+        {loss_args}
 
     Example:
 

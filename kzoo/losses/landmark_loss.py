@@ -7,6 +7,7 @@ from keras import ops
 
 from kzoo import ops as kops
 from kzoo.losses.mining import check_number
+from kzoo.losses._docs import shared_loss_args
 
 POINT_LOSSES = ("l2", "l1", "smooth_l1", "wing")
 
@@ -142,6 +143,7 @@ def landmark_loss(y_true, y_pred, mask=None, point_loss="l1",
 
 
 @keras.saving.register_keras_serializable(package="kzoo")
+@shared_loss_args
 class LandmarkLoss(keras.losses.Loss):
     """Masked landmark loss plus a weighted presence BCE, as a Keras loss.
 
@@ -188,11 +190,7 @@ class LandmarkLoss(keras.losses.Loss):
         smooth_l1_beta: smooth-L1's `beta`. Defaults to `1.0`.
         presence_weight: weight of the presence BCE (0 disables it).
             Defaults to `1.0`.
-        reduction: Type of reduction to apply to the loss. Defaults to
-            `"sum_over_batch_size"`.
-        name: Optional name for the loss instance. Defaults to
-            `"landmark_loss"`.
-        dtype: The dtype of the loss's computations. Defaults to `None`.
+        {loss_args}
 
     Example:
 

@@ -2,6 +2,7 @@
 
 import keras
 from keras import ops
+from kzoo.losses._docs import shared_loss_args
 
 
 def _check_shapes(y_true, y_pred):
@@ -80,6 +81,7 @@ def masked_reconstruction_loss(y_true, y_pred):
 
 
 @keras.saving.register_keras_serializable(package="kzoo")
+@shared_loss_args
 class MaskedReconstructionLoss(keras.losses.Loss):
     """Masked-autoencoder reconstruction loss, as a Keras loss.
 
@@ -103,12 +105,7 @@ class MaskedReconstructionLoss(keras.losses.Loss):
     ```
 
     Args:
-        reduction: Type of reduction to apply to the loss. Defaults to
-            `"sum_over_batch_size"`.
-        name: Optional name for the loss instance. Defaults to
-            `"masked_reconstruction_loss"`.
-        dtype: The dtype of the loss's computations. Defaults to `None`
-            (`keras.backend.floatx()`).
+        {loss_args}
 
     Example:
 

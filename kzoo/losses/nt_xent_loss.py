@@ -7,6 +7,7 @@ from kzoo import ops as kops
 from kzoo.losses._pairs import split_pair
 from kzoo.losses._gather import GatheringLoss
 from kzoo.losses.mining import check_number
+from kzoo.losses._docs import shared_loss_args
 
 # Logit of an anchor with itself: excluded from the softmax, finite.
 _EXCLUDED = -1e30
@@ -62,6 +63,7 @@ def nt_xent_loss(z1, z2, temperature=0.1):
 
 
 @keras.saving.register_keras_serializable(package="kzoo")
+@shared_loss_args
 class NTXentLoss(GatheringLoss):
     """SimCLR's NT-Xent loss, as a Keras loss.
 
@@ -90,16 +92,7 @@ class NTXentLoss(GatheringLoss):
 
     Args:
         temperature: positive softmax temperature. Defaults to `0.1`.
-        reduction: Type of reduction to apply to the loss. Defaults to
-            `"sum_over_batch_size"`.
-        name: Optional name for the loss instance. Defaults to
-            `"nt_xent_loss"`.
-        dtype: The dtype of the loss's computations. Defaults to `None`
-            (`keras.backend.floatx()`).
-        gather_distributed: under a `tf.distribute` strategy with several
-            replicas, compute the loss on the global batch gathered from
-            all replicas (`kzoo.losses.GatheringLoss`), so N devices train
-            as one. Defaults to `True`.
+        {loss_args}
 
     Example:
 

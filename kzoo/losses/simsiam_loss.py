@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from kzoo import ops as kops
+from kzoo.losses._docs import shared_loss_args
 
 
 def _l2_normalize(x, epsilon=1e-12):
@@ -75,6 +76,7 @@ def simsiam_loss(p1, p2, z1, z2):
 
 
 @keras.saving.register_keras_serializable(package="kzoo")
+@shared_loss_args
 class SimSiamLoss(keras.losses.Loss):
     """SimSiam's symmetric negative cosine similarity, as a Keras loss.
 
@@ -92,12 +94,7 @@ class SimSiamLoss(keras.losses.Loss):
     ```
 
     Args:
-        reduction: Type of reduction to apply to the loss. Defaults to
-            `"sum_over_batch_size"`.
-        name: Optional name for the loss instance. Defaults to
-            `"simsiam_loss"`.
-        dtype: The dtype of the loss's computations. Defaults to `None`
-            (`keras.backend.floatx()`).
+        {loss_args}
 
     Example:
 

@@ -9,6 +9,7 @@ from kzoo.losses.mining import check_number
 from kzoo.losses.mining import flat_labels
 from kzoo.losses.mining import masked_mean
 from kzoo.losses.mining import masked_reduction
+from kzoo.losses._docs import shared_loss_args
 
 # Logit given to an anchor's own entry: exp() of it is exactly 0 next to any
 # real logit, and it is finite, so no infinity reaches a gradient.
@@ -106,6 +107,7 @@ def supcon_loss(labels, embeddings, temperature=0.1):
 
 
 @keras.saving.register_keras_serializable(package="kzoo")
+@shared_loss_args
 class SupConLoss(GatheringLoss):
     """Supervised contrastive loss (Khosla et al., 2020, `L_out`), as a Keras loss.
 
@@ -135,16 +137,7 @@ class SupConLoss(GatheringLoss):
 
     Args:
         temperature: positive softmax temperature. Defaults to `0.1`.
-        reduction: Type of reduction to apply to the loss. Defaults to
-            `"sum_over_batch_size"`.
-        name: Optional name for the loss instance. Defaults to
-            `"supcon_loss"`.
-        dtype: The dtype of the loss's computations. Defaults to `None`
-            (`keras.backend.floatx()`).
-        gather_distributed: under a `tf.distribute` strategy with several
-            replicas, compute the loss on the global batch gathered from
-            all replicas (`kzoo.losses.GatheringLoss`), so N devices train
-            as one. Defaults to `True`.
+        {loss_args}
 
     Example:
 

@@ -29,6 +29,7 @@ from kzoo.losses.mining import check_distance
 from kzoo.losses.mining import check_number
 from kzoo.losses.mining import masked_mean
 from kzoo.losses.mining import masked_reduction
+from kzoo.losses._docs import shared_loss_args
 
 MINING = ("none", "all", "hard", "semi-hard")
 
@@ -218,6 +219,7 @@ def semi_hard_triplet_loss(labels, embeddings, margin=1.0,
 
 
 @keras.saving.register_keras_serializable(package="kzoo")
+@shared_loss_args
 class TripletLoss(GatheringLoss):
     """Triplet loss, on explicit triplets or mined inside the batch.
 
@@ -273,16 +275,7 @@ class TripletLoss(GatheringLoss):
             `"squared_l2"`.
         mining: `"none"`, `"all"`, `"hard"` or `"semi-hard"`. Defaults to
             `"none"`.
-        reduction: Type of reduction to apply to the loss. Defaults to
-            `"sum_over_batch_size"`.
-        name: Optional name for the loss instance. Defaults to
-            `"triplet_loss"`.
-        dtype: The dtype of the loss's computations. Defaults to `None`
-            (`keras.backend.floatx()`).
-        gather_distributed: under a `tf.distribute` strategy with several
-            replicas, compute the loss on the global batch gathered from
-            all replicas (`kzoo.losses.GatheringLoss`), so N devices train
-            as one. Defaults to `True`.
+        {loss_args}
 
     Example:
 

@@ -9,6 +9,7 @@ from kzoo import boxes as boxes_lib
 from kzoo import ops as kops
 from kzoo.layers.yolo_head import check_yolo_config
 from kzoo.layers.yolo_head import decode_yolo_outputs
+from kzoo.losses._docs import shared_loss_args
 
 BOX_LOSSES = ("mse", "iou", "giou", "diou", "ciou")
 OBJECTNESS_TARGETS = ("iou", "one")
@@ -308,6 +309,7 @@ def yolo_loss(y_true, y_pred, num_boxes=2, num_classes=20, anchors=None,
 
 
 @keras.saving.register_keras_serializable(package="kzoo")
+@shared_loss_args
 class YOLOLoss(keras.losses.Loss):
     """The YOLO loss as a Keras loss (YOLOv1's sum-squared form by default).
 
@@ -339,12 +341,7 @@ class YOLOLoss(keras.losses.Loss):
         objectness_loss: `"mse"` (YOLOv1) or `"bce"`. Defaults to `"mse"`.
         class_loss: `"mse"` (YOLOv1) or `"crossentropy"`. Defaults to
             `"mse"`.
-        reduction: Type of reduction to apply to the loss. Defaults to
-            `"sum_over_batch_size"`.
-        name: Optional name for the loss instance. Defaults to
-            `"yolo_loss"`.
-        dtype: The dtype of the loss's computations. Defaults to `None`
-            (`keras.backend.floatx()`).
+        {loss_args}
 
     Example:
 
