@@ -66,6 +66,14 @@ def on_tensorflow():
     return keras_backend() == "tensorflow"
 
 
+def recipe_parser(description):
+    """A recipe's `argparse.ArgumentParser`: its module docstring as the
+    description, line breaks kept (the usage examples)."""
+    return argparse.ArgumentParser(
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 def add_common_args(parser, *, dataset="cifar10", datasets=("cifar10",),
                     epochs, batch_size, seed=0, output_dir, model_name,
                     reference=""):

@@ -6,7 +6,9 @@ Keras reads `KERAS_BACKEND` once, when it is first imported, and
 standard library (not kzoo: that would import Keras). The flag itself is
 declared, documented and checked by `kzoo.runs.add_common_args`.
 
-It also keeps a recipe's first lines kzoo's own: TensorFlow's C++
+Importing it puts the repository root on `sys.path` (a recipe run as
+`python recipes/NAME.py` has only recipes/ there). It also keeps a
+recipe's first lines kzoo's own: TensorFlow's C++
 start-up notices (absl's pre-init banner, oneDNN's notice, the CUDA
 probes of a machine without a GPU) are filtered out of the process's
 stderr while TensorFlow is imported and lists its devices, and Keras'
@@ -25,6 +27,11 @@ import tempfile
 import warnings
 
 BACKENDS = ("tensorflow", "jax", "torch")  # kzoo.runs.BACKENDS
+
+# `python recipes/NAME.py` puts recipes/ on sys.path; kzoo is one level up.
+_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if _REPO_ROOT not in sys.path:
+    sys.path.insert(0, _REPO_ROOT)
 
 
 def from_argv(argv=None):

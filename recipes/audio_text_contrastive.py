@@ -29,25 +29,18 @@ Exports both towers (raw waveforms; UTF-8 strings).
     python recipes/audio_text_contrastive.py --data-dir ../shared/datasets
 """
 
-import argparse
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
 if __name__ == "__main__":
-    import _backend  # recipes/_backend.py (standard library only)
+    import _backend  # recipes/_backend.py: kzoo on sys.path, --backend
 
-    _backend.from_argv()  # --backend: before kzoo imports Keras
+    _backend.from_argv()  # before kzoo imports Keras
 
 from kzoo import runs  # noqa: E402  (Keras; TensorFlow on its backend only)
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = runs.recipe_parser(__doc__)
     runs.add_common_args(
         parser, dataset="spoken_words_pt", datasets=("spoken_words_pt",),
         epochs=90, batch_size=64, seed=0, output_dir=None, model_name=None,

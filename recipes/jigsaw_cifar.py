@@ -21,16 +21,10 @@ initialisation, and exports the backbone as an embedding SavedModel.
     python recipes/jigsaw_cifar.py --dataset digits --num-permutations 100
 """
 
-import argparse
-import os
-import sys
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
 if __name__ == "__main__":
-    import _backend  # recipes/_backend.py (standard library only)
+    import _backend  # recipes/_backend.py: kzoo on sys.path, --backend
 
-    _backend.from_argv()  # --backend: before kzoo imports Keras
+    _backend.from_argv()  # before kzoo imports Keras
 
 from kzoo import runs  # noqa: E402  (Keras; TensorFlow on its backend only)
 
@@ -38,9 +32,7 @@ PAPER = "Noroozi & Favaro 2016"
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = runs.recipe_parser(__doc__)
     model = runs.add_pretext_args(parser, learning_rate=0.01, reference=PAPER)
     model.add_argument("--num-permutations", type=runs.positive_int,
                        default=1000,

@@ -28,18 +28,13 @@ most-confident first. The exported SavedModel serves both: `texts` in,
         --fill "Deixa o menino _____ bola e __pren_____"
 """
 
-import argparse
 import json
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
 if __name__ == "__main__":
-    import _backend  # recipes/_backend.py (standard library only)
+    import _backend  # recipes/_backend.py: kzoo on sys.path, --backend
 
-    _backend.from_argv()  # --backend: before kzoo imports Keras
+    _backend.from_argv()  # before kzoo imports Keras
 
 from kzoo import runs  # noqa: E402  (Keras; TensorFlow on its backend only)
 
@@ -47,9 +42,7 @@ COURSE_SENTENCE = "Deixa o menino _____ bola e __pren_____"
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = runs.recipe_parser(__doc__)
     runs.add_common_args(
         parser, dataset="fortunes_br", datasets=("fortunes_br",), epochs=100,
         batch_size=64, seed=0, output_dir=None, model_name=None,

@@ -16,16 +16,10 @@ initialisation, and exports the backbone as an embedding SavedModel.
     python recipes/rotation_cifar.py --dataset digits --epochs 10
 """
 
-import argparse
-import os
-import sys
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
 if __name__ == "__main__":
-    import _backend  # recipes/_backend.py (standard library only)
+    import _backend  # recipes/_backend.py: kzoo on sys.path, --backend
 
-    _backend.from_argv()  # --backend: before kzoo imports Keras
+    _backend.from_argv()  # before kzoo imports Keras
 
 from kzoo import runs  # noqa: E402  (Keras; TensorFlow on its backend only)
 
@@ -33,9 +27,7 @@ PAPER = "Gidaris et al. 2018, CIFAR-10"
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = runs.recipe_parser(__doc__)
     model = runs.add_pretext_args(parser, learning_rate=0.1, reference=PAPER)
     model.add_argument("--one-rotation", action="store_true",
                        help="one random rotation per image instead of all "

@@ -61,16 +61,12 @@ Wall times on 2 shared CPU cores: digits ~1.5 minutes; CIFAR-10 with
 """
 
 import argparse
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
 if __name__ == "__main__":
-    import _backend  # recipes/_backend.py (standard library only)
+    import _backend  # recipes/_backend.py: kzoo on sys.path, --backend
 
-    _backend.from_argv()  # --backend: before kzoo imports Keras
+    _backend.from_argv()  # before kzoo imports Keras
 
 from kzoo import runs  # noqa: E402  (Keras; TensorFlow on its backend only)
 
@@ -91,9 +87,7 @@ def fraction(text):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = runs.recipe_parser(__doc__)
     runs.add_common_args(
         parser, dataset="digits", datasets=("digits", "cifar10"), epochs=10,
         batch_size=16, seed=0, output_dir=None, model_name=None,

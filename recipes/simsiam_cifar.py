@@ -16,16 +16,10 @@ and exports the backbone as an embedding SavedModel.
         # views drawn on the device, backbone.keras + the export command
 """
 
-import argparse
-import os
-import sys
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
 if __name__ == "__main__":
-    import _backend  # recipes/_backend.py (standard library only)
+    import _backend  # recipes/_backend.py: kzoo on sys.path, --backend
 
-    _backend.from_argv()  # --backend: before kzoo imports Keras
+    _backend.from_argv()  # before kzoo imports Keras
 
 from kzoo import runs  # noqa: E402  (Keras; TensorFlow on its backend only)
 
@@ -33,9 +27,7 @@ KERAS_IO = "keras-io SimSiam example"
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = runs.recipe_parser(__doc__)
     runs.add_common_args(
         parser, dataset="cifar10", datasets=("cifar10", "digits"), epochs=5,
         batch_size=128, seed=26, output_dir=None, model_name=None,

@@ -31,16 +31,12 @@ logits, which counts each anchor as its own positive) instead of L_out.
 """
 
 import argparse
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
 if __name__ == "__main__":
-    import _backend  # recipes/_backend.py (standard library only)
+    import _backend  # recipes/_backend.py: kzoo on sys.path, --backend
 
-    _backend.from_argv()  # --backend: before kzoo imports Keras
+    _backend.from_argv()  # before kzoo imports Keras
 
 from kzoo import runs  # noqa: E402  (Keras; TensorFlow on its backend only)
 
@@ -49,9 +45,7 @@ KERAS_IO_ACCURACY = 0.8162
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = runs.recipe_parser(__doc__)
     runs.add_common_args(
         parser, dataset="cifar10", datasets=("cifar10", "digits"), epochs=50,
         batch_size=265, seed=0, output_dir=None, model_name=None,

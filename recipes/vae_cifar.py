@@ -20,16 +20,10 @@ directory, and exports the backbone as an embedding SavedModel.
     python recipes/vae_cifar.py --dataset digits --epochs 10   # no download
 """
 
-import argparse
-import os
-import sys
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
 if __name__ == "__main__":
-    import _backend  # recipes/_backend.py (standard library only)
+    import _backend  # recipes/_backend.py: kzoo on sys.path, --backend
 
-    _backend.from_argv()  # --backend: before kzoo imports Keras
+    _backend.from_argv()  # before kzoo imports Keras
 
 from kzoo import runs  # noqa: E402  (Keras; TensorFlow on its backend only)
 
@@ -37,9 +31,7 @@ KERAS_IO = "keras-io VAE example"
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = runs.recipe_parser(__doc__)
     model = runs.add_ssl_args(parser, optimizer="adam", learning_rate=1e-3,
                               weight_decay=0.0, reference=KERAS_IO)
     model.add_argument("--latent-dim", type=runs.positive_int, default=128,
