@@ -94,3 +94,40 @@ def test_import_graph_reads_relative_and_from_imports():
 def test_no_import_circle_in_kzoo():
     found = circles(import_graph(modules()))
     assert found == [], found
+
+
+# Issue 21: no module in kzoo/ over 800 lines. These still are; each may
+# only shrink (lower its figure here when it does, drop it below 800).
+OVERSIZED = {
+    "kzoo.export": 1050,
+    "kzoo.presets.build": 965,
+    "kzoo.data.keypoints": 890,
+    "kzoo.distribute": 837,
+    "kzoo.eval.detection_map": 802,
+}
+
+
+def _lines(path):
+    with open(path, encoding="utf-8") as f:
+        return sum(1 for _ in f)
+
+
+def test_no_module_over_800_lines_except_the_shrinking_few():
+    sizes = {name: _lines(path) for name, path in modules().items()}
+    too_long = {name: n for name, n in sizes.items()
+                if n > OVERSIZED.get(name, 800)}
+    assert too_long == {}, too_long
+
+
+def test_training_package_modules_stay_small():
+    # The training package replaced a 1,340-line kzoo/runs.py; each of its
+    # modules is well under 500 lines, and kzoo.runs only gathers names.
+    sizes = {name: _lines(path) for name, path in modules().items()
+             if name.startswith("kzoo.training") or name == "kzoo.runs"}
+    assert len(sizes) >= 9, sizes
+    assert max(sizes.values()) < 450, sizes
+    with open(modules()["kzoo.runs"], encoding="utf-8") as f:
+        tree = ast.parse(f.read())
+    defined = [node.name for node in tree.body
+               if isinstance(node, (ast.FunctionDef, ast.ClassDef))]
+    assert defined == [], defined
