@@ -99,7 +99,6 @@ def test_no_import_circle_in_kzoo():
 # Issue 21: no module in kzoo/ over 800 lines. These still are; each may
 # only shrink (lower its figure here when it does, drop it below 800).
 OVERSIZED = {
-    "kzoo.export": 1050,
     "kzoo.presets.build": 965,
     "kzoo.data.keypoints": 890,
     "kzoo.distribute": 837,

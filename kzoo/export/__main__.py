@@ -1,0 +1,5 @@
+"""`python -m kzoo.export` (see `kzoo.export.cli`)."""
+
+from kzoo.export.cli import main
+
+main()
