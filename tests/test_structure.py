@@ -96,24 +96,20 @@ def test_no_import_circle_in_kzoo():
     assert found == [], found
 
 
-# Issue 21: no module in kzoo/ over 800 lines. These still are; each may
-# only shrink (lower its figure here when it does, drop it below 800).
-OVERSIZED = {
-    "kzoo.data.keypoints": 890,
-    "kzoo.eval.detection_map": 802,
-}
-
-
 def _lines(path):
     with open(path, encoding="utf-8") as f:
         return sum(1 for _ in f)
 
 
-def test_no_module_over_800_lines_except_the_shrinking_few():
+def test_no_module_in_kzoo_over_800_lines():
+    # Issue 21. The biggest were split: kzoo.runs -> kzoo.training,
+    # kzoo.export -> a package, specs out of kzoo.presets.build, multi-worker
+    # checks out of kzoo.distribute, input parsing out of
+    # kzoo.eval.detection_map, reading out of kzoo.data.keypoints.
     sizes = {name: _lines(path) for name, path in modules().items()}
-    too_long = {name: n for name, n in sizes.items()
-                if n > OVERSIZED.get(name, 800)}
+    too_long = {name: n for name, n in sizes.items() if n > 800}
     assert too_long == {}, too_long
+    assert len(sizes) > 100  # the walk found the package
 
 
 def test_training_package_modules_stay_small():

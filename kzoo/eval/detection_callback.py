@@ -6,7 +6,7 @@ import keras
 import numpy as np
 
 from kzoo.eval.detection_map import COCO_SUMMARY_KEYS
-from kzoo.eval.detection_map import _check_inputs
+from kzoo.eval._detection_inputs import _check_inputs
 from kzoo.eval.detection_map import detection_map
 from kzoo.eval.knn import _check_positive_int
 from kzoo.eval.knn import _to_numpy
