@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 
+from kzoo._api import kzoo_export
+
 # Above this many tiles (num_tiles! > 9!), candidates are a random pool.
 _MAX_EXHAUSTIVE_TILES = 9
 _CANDIDATE_POOL_SIZE = 100_000
@@ -66,6 +68,7 @@ def _maximal_hamming_permutations(num_permutations, num_tiles, seed):
     return result
 
 
+@kzoo_export("kzoo.data.maximal_hamming_permutations")
 def maximal_hamming_permutations(num_permutations, num_tiles=9, seed=0):
     """A set of permutations far apart in Hamming distance, chosen greedily.
 

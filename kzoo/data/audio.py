@@ -16,11 +16,13 @@ import wave
 
 import numpy as np
 
-from kzoo.data.sources import DataUnavailableError, resolve_data_dir
+from kzoo._api import kzoo_export
+from kzoo.data.sources import DataUnavailableError
+from kzoo.data.sources import resolve_data_dir
 
-AudioDataset = collections.namedtuple(
+AudioDataset = kzoo_export("kzoo.data.AudioDataset")(collections.namedtuple(
     "AudioDataset", ["waveforms", "labels", "texts", "speakers",
-                     "sampling_rate", "files"])
+                     "sampling_rate", "files"]))
 AudioDataset.__doc__ = """Clips of one split, at one length.
 
 Fields:
@@ -37,6 +39,7 @@ DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six",
                "seven", "eight", "nine")
 
 
+@kzoo_export("kzoo.data.read_wav")
 def read_wav(path):
     """`(float32 samples in [-1, 1), sampling rate)` of a 16-bit PCM WAV.
 
@@ -57,6 +60,7 @@ def read_wav(path):
     return samples, rate
 
 
+@kzoo_export("kzoo.data.fit_length")
 def fit_length(samples, length):
     """One clip at exactly `length` samples: centre crop or centred padding.
 
@@ -95,6 +99,7 @@ def _load(files, length, expected_rate):
 _FSDD_NAME = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)\.wav$")
 
 
+@kzoo_export("kzoo.data.load_fsdd")
 def load_fsdd(split="train", data_dir=None, length=8000, limit=None):
     """The Free Spoken Digit Dataset (3,000 clips, 6 speakers, 8 kHz).
 
@@ -138,6 +143,7 @@ def load_fsdd(split="train", data_dir=None, length=8000, limit=None):
         [DIGIT_NAMES[r[1]] for r in rows], [r[2] for r in rows], 8000, files)
 
 
+@kzoo_export("kzoo.data.load_spoken_words")
 def load_spoken_words(split="train", data_dir=None, length=10000,
                       limit=None):
     """kzoo's spoken Portuguese words (1,000 words x 4 voices, 8 kHz).

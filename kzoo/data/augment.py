@@ -6,8 +6,9 @@ parameters per image with stateless random ops from an explicit `seed`
 parallelism of `tf.data`. These run inside `tf.data` (TensorFlow ops).
 """
 
-import keras
 import tensorflow as tf
+
+from kzoo._api import kzoo_export
 
 
 def _uniform(shape, seed, minval=0.0, maxval=1.0):
@@ -20,6 +21,7 @@ def _gray(images):
     return tf.reduce_sum(images * weights, axis=-1, keepdims=True)
 
 
+@kzoo_export("kzoo.data.random_resized_crop")
 def random_resized_crop(images, seed, size=None, scale=(0.2, 1.0),
                         ratio=(3.0 / 4.0, 4.0 / 3.0)):
     """Crops a random box per image and resizes it back (bilinear).
@@ -48,6 +50,7 @@ def random_resized_crop(images, seed, size=None, scale=(0.2, 1.0),
     )
 
 
+@kzoo_export("kzoo.data.random_flip_left_right")
 def random_flip_left_right(images, seed, probability=0.5):
     """Mirrors each image horizontally with `probability`."""
     flip = _uniform([tf.shape(images)[0]], seed) < probability
@@ -60,6 +63,7 @@ def _rgb_hue_shift(images, delta):
     return tf.image.hsv_to_rgb(tf.stack([h, hsv[..., 1], hsv[..., 2]], -1))
 
 
+@kzoo_export("kzoo.data.random_color_jitter")
 def random_color_jitter(images, seed, brightness=0.4, contrast=0.4,
                         saturation=0.4, hue=0.1, probability=0.8):
     """Colour jitter with torchvision's `ColorJitter` semantics, per image.
@@ -97,6 +101,7 @@ def random_color_jitter(images, seed, brightness=0.4, contrast=0.4,
     return tf.where(apply[:, None, None, None], x, images)
 
 
+@kzoo_export("kzoo.data.random_grayscale")
 def random_grayscale(images, seed, probability=0.2):
     """Replaces each image by its (3-channel) greyscale with `probability`."""
     apply = _uniform([tf.shape(images)[0]], seed) < probability
@@ -105,6 +110,7 @@ def random_grayscale(images, seed, probability=0.2):
 
 
 
+@kzoo_export("kzoo.data.random_flip_and_translate")
 def random_flip_and_translate(images, seed, pad=4):
     """Random horizontal flip, then a random shift of up to `pad` pixels.
 
@@ -134,7 +140,7 @@ def random_flip_and_translate(images, seed, pad=4):
     shifted = tf.gather(padded, rows, axis=1, batch_dims=1)
     return tf.gather(shifted, cols, axis=2, batch_dims=1)
 
-@keras.saving.register_keras_serializable(package="kzoo")
+@kzoo_export("kzoo.data.SimSiamAugmentation")
 class SimSiamAugmentation:
     """The SimSiam / SimCLR view augmentation for a batch of images.
 

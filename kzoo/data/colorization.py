@@ -1,7 +1,8 @@
 """Colourisation pretext task and sRGB <-> CIE Lab conversions."""
 
-import keras
 import tensorflow as tf
+
+from kzoo._api import kzoo_export
 
 # sRGB (linear) -> CIE XYZ, and the D65 (2 degree observer) white point:
 # the constants of scikit-image's `rgb2lab` / `lab2rgb`.
@@ -48,6 +49,7 @@ def _f_inverse(f):
     )
 
 
+@kzoo_export("kzoo.data.rgb_to_lab")
 def rgb_to_lab(rgb):
     """Converts sRGB colours to CIE L*a*b* (D65 white).
 
@@ -77,6 +79,7 @@ def rgb_to_lab(rgb):
     )
 
 
+@kzoo_export("kzoo.data.lab_to_rgb")
 def lab_to_rgb(lab):
     """Converts CIE L*a*b* (D65 white) colours to sRGB in `[0, 1]`.
 
@@ -109,7 +112,7 @@ def _lightness_to_gray(l):
     return _linear_to_srgb(_f_inverse((l + 16.0) / 116.0))
 
 
-@keras.saving.register_keras_serializable(package="kzoo")
+@kzoo_export("kzoo.data.ColorizationPretext")
 class ColorizationPretext:
     """Colourisation inputs and targets for a batch of images.
 

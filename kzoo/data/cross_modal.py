@@ -3,9 +3,11 @@
 import numpy as np
 import tensorflow as tf
 
+from kzoo._api import kzoo_export
 from kzoo.data.pipelines import seeded_batches
 
 
+@kzoo_export("kzoo.data.cross_modal_pairs")
 def cross_modal_pairs(a, labels_a, b, labels_b, batch_size, seed=None,
                       shuffle=True, drop_remainder=True):
     """Each `a` with a random `b` of its label, redrawn every epoch.

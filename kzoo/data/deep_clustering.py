@@ -15,6 +15,7 @@ import threading
 import numpy as np
 import tensorflow as tf
 
+from kzoo._api import kzoo_export
 from kzoo.eval.knn import _check_positive_int
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -46,6 +47,7 @@ def _check_labels(labels, num_examples, num_clusters):
     return labels
 
 
+@kzoo_export("kzoo.data.UniformLabelSampler")
 class UniformLabelSampler:
     """Draws each epoch's examples uniformly over the pseudo-labels.
 
@@ -204,6 +206,7 @@ class UniformLabelSampler:
         return indices.astype("int64"), labels[indices]
 
 
+@kzoo_export("kzoo.data.deep_cluster_dataset")
 def deep_cluster_dataset(images, sampler, augment=None, seed=None):
     """Batches of `(images, pseudo_labels)` sampled uniformly over clusters.
 

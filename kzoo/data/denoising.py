@@ -1,12 +1,12 @@
 """Denoising autoencoder pretext task (Vincent et al., 2008)."""
 
-import keras
 import tensorflow as tf
 
+from kzoo._api import kzoo_export
 from kzoo.data.masked_patches import patch_mask
 
 
-@keras.saving.register_keras_serializable(package="kzoo")
+@kzoo_export("kzoo.data.DenoisingPretext")
 class DenoisingPretext:
     """Denoising inputs and targets for a batch of images.
 

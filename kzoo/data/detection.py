@@ -16,12 +16,12 @@ contract B of the detection work:
 import os
 import warnings
 
-import keras
 import numpy as np
 import tensorflow as tf
 
-from kzoo.data.augment import random_color_jitter
+from kzoo._api import kzoo_export
 from kzoo.data._letterbox import letterbox_canvas
+from kzoo.data.augment import random_color_jitter
 from kzoo.data.voc import VOCDataset
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -51,6 +51,7 @@ def _letterbox_batch(images, size, pad_value, antialias):
     return out, scale, tf.stack([left, top])
 
 
+@kzoo_export("kzoo.data.letterbox")
 def letterbox(image, boxes, size, pad_value=114, antialias=True):
     """Resizes an image keeping its aspect ratio and pads it to a square.
 
@@ -112,6 +113,7 @@ def letterbox(image, boxes, size, pad_value=114, antialias=True):
     return out[0], boxes, scale, offset
 
 
+@kzoo_export("kzoo.data.letterbox_images")
 def letterbox_images(images, size, pad_value=114, antialias=True):
     """Letterboxes a batch of images of one common size (graph friendly).
 
@@ -143,6 +145,7 @@ def letterbox_images(images, size, pad_value=114, antialias=True):
             tf.tile(offset[None], tf.stack([batch, 1])))
 
 
+@kzoo_export("kzoo.data.unletterbox_boxes")
 def unletterbox_boxes(boxes, scale, offset, image_height, image_width):
     """Maps `xyxy` boxes from a letterboxed frame back to the original image.
 
@@ -305,7 +308,7 @@ def filter_boxes(boxes, classes, reference_boxes, height, width,
             tf.gather(classes, order, batch_dims=1))
 
 
-@keras.saving.register_keras_serializable(package="kzoo")
+@kzoo_export("kzoo.data.DetectionAugmentation")
 class DetectionAugmentation:
     """Box-aware augmentation of a batch of detection examples.
 
@@ -491,6 +494,7 @@ def _truncate_in_graph(boxes, classes, max_boxes):
     return tf.gather(boxes, idx), tf.gather(classes, idx)
 
 
+@kzoo_export("kzoo.data.detection_dataset")
 def detection_dataset(voc_or_source, image_size=320, batch_size=8,
                       max_boxes=100, training=False, augment=None,
                       shuffle=None, seed=None, repeat=False,

@@ -1,13 +1,13 @@
 """Jigsaw puzzle pretext task (Noroozi & Favaro, 2016)."""
 
-import keras
 import tensorflow as tf
 
+from kzoo._api import kzoo_export
 from kzoo.jigsaw_permutations import _puzzle_setup
 from kzoo.jigsaw_permutations import maximal_hamming_permutations  # noqa: F401
 
 
-@keras.saving.register_keras_serializable(package="kzoo")
+@kzoo_export("kzoo.data.JigsawPretext")
 class JigsawPretext:
     """Jigsaw puzzle inputs and labels for a batch of images.
 

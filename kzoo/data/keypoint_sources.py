@@ -14,11 +14,12 @@ import os
 
 import numpy as np
 
+from kzoo._api import kzoo_export
 from kzoo.data.sources import DataUnavailableError
 
-KeypointDataset = collections.namedtuple(
+KeypointDataset = kzoo_export("kzoo.data.KeypointDataset")(collections.namedtuple(
     "KeypointDataset", ["images", "keypoints", "mask", "file_names", "skipped"]
-)
+))
 KeypointDataset.__doc__ = """Decoded images and their keypoints, in memory.
 
 Fields:
@@ -55,6 +56,7 @@ def _parse_coordinate(text, line, column):
     return value
 
 
+@kzoo_export("kzoo.data.read_keypoints_csv")
 def read_keypoints_csv(path, num_keypoints=None):
     """Reads a keypoint CSV: header row, then `file, x0, y0, ..., xK-1, yK-1`.
 
@@ -108,6 +110,7 @@ def read_keypoints_csv(path, num_keypoints=None):
     return names, points.astype(np.float32), mask.astype(np.float32)
 
 
+@kzoo_export("kzoo.data.load_keypoints_csv")
 def load_keypoints_csv(csv_path, image_dir, limit=None):
     """A keypoint CSV and its images, decoded to `uint8` RGB in memory.
 
@@ -181,6 +184,7 @@ def resolve_facial_keypoints_dir(data_dir=None):
         "--data-dir.")
 
 
+@kzoo_export("kzoo.data.load_facial_keypoints")
 def load_facial_keypoints(split="train", data_dir=None, limit=None):
     """The 68-point facial keypoints of YouTube Faces frames (Udacity).
 
@@ -210,6 +214,7 @@ def load_facial_keypoints(split="train", data_dir=None, limit=None):
                               os.path.join(folder, sub), limit)
 
 
+@kzoo_export("kzoo.data.person_of")
 def person_of(file_name):
     """The person of a YouTube Faces frame: `Luis_Fonsi_21.jpg` ->
     `Luis_Fonsi` (the name without the trailing `_<video><frame>`)."""
@@ -217,6 +222,7 @@ def person_of(file_name):
     return stem.rsplit("_", 1)[0] if "_" in stem else stem
 
 
+@kzoo_export("kzoo.data.held_out_people")
 def held_out_people(file_names, fraction, seed=0):
     """The people held out of training: a fixed `fraction` of the people.
 
@@ -246,6 +252,7 @@ def held_out_people(file_names, fraction, seed=0):
     return sorted(people[i] for i in order[:count])
 
 
+@kzoo_export("kzoo.data.select_keypoints")
 def select_keypoints(dataset, indices):
     """The faces `indices` of a `KeypointDataset` (a new one)."""
     indices = [int(i) for i in indices]
@@ -255,6 +262,7 @@ def select_keypoints(dataset, indices):
                            list(dataset.skipped))
 
 
+@kzoo_export("kzoo.data.split_held_out_people")
 def split_held_out_people(datasets, fraction, seed=0):
     """Splits several `KeypointDataset`s by `held_out_people`.
 

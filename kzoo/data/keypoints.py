@@ -37,27 +37,25 @@ Example:
 import collections
 import math
 
-import keras
 import numpy as np
 import tensorflow as tf
 
-from kzoo.data.augment import random_color_jitter
+from kzoo._api import kzoo_export
 from kzoo.data._letterbox import letterbox_canvas
+from kzoo.data.augment import random_color_jitter
 # Reading (no TensorFlow) lives in kzoo.data.keypoint_sources; its public
 # names stay importable from here too.
-from kzoo.data.keypoint_sources import (  # noqa: F401
-    FACIAL_KEYPOINTS_SPLITS,
-    KeypointDataset,
-    _check_positive_int,
-    held_out_people,
-    load_facial_keypoints,
-    load_keypoints_csv,
-    person_of,
-    read_keypoints_csv,
-    resolve_facial_keypoints_dir,
-    select_keypoints,
-    split_held_out_people,
-)
+from kzoo.data.keypoint_sources import FACIAL_KEYPOINTS_SPLITS  # noqa: F401
+from kzoo.data.keypoint_sources import KeypointDataset
+from kzoo.data.keypoint_sources import _check_positive_int
+from kzoo.data.keypoint_sources import held_out_people
+from kzoo.data.keypoint_sources import load_facial_keypoints
+from kzoo.data.keypoint_sources import load_keypoints_csv
+from kzoo.data.keypoint_sources import person_of
+from kzoo.data.keypoint_sources import read_keypoints_csv
+from kzoo.data.keypoint_sources import resolve_facial_keypoints_dir
+from kzoo.data.keypoint_sources import select_keypoints
+from kzoo.data.keypoint_sources import split_held_out_people
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -72,7 +70,7 @@ def _mirror_pairs_to_permutation(num_points, pairs):
 # The 68-point iBUG / 300-W mirror map: pairs swapped by a horizontal flip
 # (the points not listed, 8, 27-30, 33, 51, 57, 62, 66, lie on the
 # symmetry axis and map to themselves).
-IBUG_68_FLIP_PERMUTATION = _mirror_pairs_to_permutation(68, (
+IBUG_68_FLIP_PERMUTATION = kzoo_export("kzoo.data.IBUG_68_FLIP_PERMUTATION")(_mirror_pairs_to_permutation(68, (
     # jaw line: 0 <-> 16, 1 <-> 15, ..., 7 <-> 9
     *((i, 16 - i) for i in range(8)),
     # eyebrows: 17 <-> 26, ..., 21 <-> 22
@@ -87,13 +85,13 @@ IBUG_68_FLIP_PERMUTATION = _mirror_pairs_to_permutation(68, (
     (48, 54), (49, 53), (50, 52), (55, 59), (56, 58),
     # inner lips: corners 60 <-> 64, upper 61 <-> 63, lower 65 <-> 67
     (60, 64), (61, 63), (65, 67),
-))
+)))
 
 
-LetterboxedKeypoints = collections.namedtuple(
+LetterboxedKeypoints = kzoo_export("kzoo.data.LetterboxedKeypoints")(collections.namedtuple(
     "LetterboxedKeypoints",
     ["images", "keypoints", "mask", "scale", "offset", "image_sizes"],
-)
+))
 LetterboxedKeypoints.__doc__ = """A keypoint dataset letterboxed to `S x S`.
 
 Fields:
@@ -107,6 +105,7 @@ Fields:
 """
 
 
+@kzoo_export("kzoo.data.check_flip_permutation")
 def check_flip_permutation(permutation, num_keypoints=None):
     """Validates a flip permutation: a permutation of `range(K)`, an involution.
 
@@ -166,6 +165,7 @@ def _letterbox(images, size, pad_value, antialias):
     return x, sxy, tf.stack([left, top])
 
 
+@kzoo_export("kzoo.data.letterbox_keypoints")
 def letterbox_keypoints(image, keypoints, size, mask=None, pad_value=0,
                         antialias=True):
     """Resizes an image into a `size x size` canvas, keypoints following.
@@ -218,6 +218,7 @@ def letterbox_keypoints(image, keypoints, size, mask=None, pad_value=0,
     return x[0], points, sxy, oxy
 
 
+@kzoo_export("kzoo.data.letterbox_keypoint_images")
 def letterbox_keypoint_images(images, size, pad_value=0, antialias=True):
     """Letterboxes a batch of images of one common size (graph friendly).
 
@@ -247,6 +248,7 @@ def letterbox_keypoint_images(images, size, pad_value=0, antialias=True):
             tf.tile(oxy[None], tf.stack([batch, 1])))
 
 
+@kzoo_export("kzoo.data.unletterbox_keypoints")
 def unletterbox_keypoints(keypoints, scale, offset):
     """Maps canvas keypoints back to the original image: `(p - offset) / scale`.
 
@@ -272,6 +274,7 @@ def unletterbox_keypoints(keypoints, scale, offset):
             / scale[..., None, :])
 
 
+@kzoo_export("kzoo.data.letterbox_keypoint_dataset")
 def letterbox_keypoint_dataset(dataset, size, pad_value=0, antialias=True):
     """Letterboxes every image of a `KeypointDataset` to `size x size`.
 
@@ -319,6 +322,7 @@ def _uniform(shape, seed, minval=0.0, maxval=1.0):
                                        maxval=maxval)
 
 
+@kzoo_export("kzoo.data.warp_affine")
 def warp_affine(images, keypoints, matrices, fill_value=0.0):
     """Warps images by per-image affine maps; keypoints follow exactly.
 
@@ -366,7 +370,7 @@ def warp_affine(images, keypoints, matrices, fill_value=0.0):
     return out, points
 
 
-@keras.saving.register_keras_serializable(package="kzoo")
+@kzoo_export("kzoo.data.KeypointAugmentation")
 class KeypointAugmentation:
     """Random geometric and colour augmentation of a batch, keypoints following.
 
@@ -529,6 +533,7 @@ class KeypointAugmentation:
 # tf.data.
 
 
+@kzoo_export("kzoo.data.keypoint_targets")
 def keypoint_targets(keypoints, mask, size, presence=None):
     """The training targets of `kzoo.losses.LandmarkLoss` for canvas keypoints.
 
@@ -556,6 +561,7 @@ def keypoint_targets(keypoints, mask, size, presence=None):
             "presence": presence}
 
 
+@kzoo_export("kzoo.data.keypoint_dataset")
 def keypoint_dataset(images, keypoints, mask, batch_size, augment=None,
                      shuffle=False, seed=None, drop_remainder=False,
                      presence=None):

@@ -1,7 +1,8 @@
 """Masked patch reconstruction pretext task (MAE-style, for CNNs)."""
 
-import keras
 import tensorflow as tf
+
+from kzoo._api import kzoo_export
 
 
 def _num_masked(count, ratio):
@@ -31,6 +32,7 @@ def _check_patch_args(patch_size, mask_ratio):
         )
 
 
+@kzoo_export("kzoo.data.patch_mask")
 def patch_mask(batch, height, width, patch_size, mask_ratio, seed):
     """Random masks of whole square patches, the same count per image.
 
@@ -75,7 +77,7 @@ def patch_mask(batch, height, width, patch_size, mask_ratio, seed):
     return mask
 
 
-@keras.saving.register_keras_serializable(package="kzoo")
+@kzoo_export("kzoo.data.MaskedPatchPretext")
 class MaskedPatchPretext:
     """Masked-patch reconstruction inputs and targets for a batch of images.
 

@@ -22,21 +22,26 @@ import unicodedata
 import keras
 import numpy as np
 
+from kzoo._api import kzoo_export
+
 MASK_CHAR = "_"
 PAD_ID, UNKNOWN_ID, MASK_ID = 0, 1, 2
 
 
+@kzoo_export("kzoo.data.normalize_text")
 def normalize_text(text):
     """NFC, `_` -> space, whitespace runs -> one space, stripped."""
     text = unicodedata.normalize("NFC", text).replace(MASK_CHAR, " ")
     return " ".join(text.split())
 
 
+@kzoo_export("kzoo.data.normalize_blanks")
 def normalize_blanks(text):
     """`normalize_text` that keeps the blanks `_` (input of `fill_blanks`)."""
     return " ".join(unicodedata.normalize("NFC", text).split())
 
 
+@kzoo_export("kzoo.data.load_text_entries")
 def load_text_entries(data_dir=None, name="fortunes_br.txt"):
     """The entries of a fortune file (separated by lines holding `%`).
 
@@ -48,7 +53,8 @@ def load_text_entries(data_dir=None, name="fortunes_br.txt"):
     Returns:
         List of non-empty entries, `normalize_text`-ed.
     """
-    from kzoo.data.sources import DataUnavailableError, resolve_data_dir
+    from kzoo.data.sources import DataUnavailableError
+    from kzoo.data.sources import resolve_data_dir
 
     root = resolve_data_dir(data_dir, "text", marker=name)
     if root is None:
@@ -69,6 +75,7 @@ def load_text_entries(data_dir=None, name="fortunes_br.txt"):
     return entries
 
 
+@kzoo_export("kzoo.data.split_entries")
 def split_entries(entries, seed=0, fractions=(0.8, 0.1, 0.1)):
     """`(train, validation, test)` lists from a fixed permutation (`seed`)."""
     if len(fractions) != 3 or abs(sum(fractions) - 1.0) > 1e-9 or min(
@@ -83,6 +90,7 @@ def split_entries(entries, seed=0, fractions=(0.8, 0.1, 0.1)):
             pick[n_train + n_val:])
 
 
+@kzoo_export("kzoo.data.char_vocabulary")
 def char_vocabulary(texts, min_count=1):
     """`[MASK_CHAR] + characters` by decreasing count (ties: code point)."""
     counts = {}
@@ -95,6 +103,7 @@ def char_vocabulary(texts, min_count=1):
     return [MASK_CHAR] + chars
 
 
+@kzoo_export("kzoo.data.encode_characters")
 def encode_characters(texts, vocabulary, length):
     """`int32 [len(texts), length]` ids, as `char_vectorizer` gives.
 
@@ -108,6 +117,7 @@ def encode_characters(texts, vocabulary, length):
     return out
 
 
+@kzoo_export("kzoo.data.decode_characters")
 def decode_characters(ids, vocabulary):
     """The text of one row of ids (padding dropped, unknown as `?`)."""
     chars = []
@@ -118,6 +128,7 @@ def decode_characters(ids, vocabulary):
     return "".join(chars)
 
 
+@kzoo_export("kzoo.data.char_vectorizer")
 def char_vectorizer(vocabulary, length):
     """A `TextVectorization` layer giving `encode_characters`' ids."""
     return keras.layers.TextVectorization(
@@ -125,6 +136,7 @@ def char_vectorizer(vocabulary, length):
         output_sequence_length=length, name="char_vectorizer")
 
 
+@kzoo_export("kzoo.data.text_chunks")
 def text_chunks(entries, length):
     """Entries cut into pieces of at most `length` characters, at spaces
     where possible (a piece ends at its last space if it has one in its
@@ -141,6 +153,7 @@ def text_chunks(entries, length):
     return chunks
 
 
+@kzoo_export("kzoo.data.mask_characters")
 def mask_characters(ids, rng, vocab_size, space_id, rate=0.15,
                     word_fraction=0.5, mean_span=3.0):
     """Masks whole words and spans inside words; the 80/10/10 rule.
@@ -207,6 +220,7 @@ def _runs(mask):
     return list(zip(edges[::2], edges[1::2]))
 
 
+@kzoo_export("kzoo.data.MaskedTextDataset")
 class MaskedTextDataset(keras.utils.PyDataset):
     """Batches `(inputs, targets, weights)` of masked characters.
 

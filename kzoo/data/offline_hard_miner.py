@@ -4,12 +4,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kzoo._api import kzoo_export
 from kzoo.data.samplers import _check_arrays
 from kzoo.eval.knn import _check_positive_int
 from kzoo.ops import cosine_distance
 from kzoo.ops import pairwise_distance
 
 
+@kzoo_export("kzoo.data.OfflineHardMiner")
 class OfflineHardMiner(keras.callbacks.Callback):
     """Offline hard triplet mining over a memory bank, refreshed during `fit`.
 
@@ -265,6 +267,7 @@ class OfflineHardMiner(keras.callbacks.Callback):
             self.refresh()
 
 
+@kzoo_export("kzoo.data.hard_triplet_dataset")
 def hard_triplet_dataset(images, labels, embedding_model, batch_size,
                          refresh_every=100, **kwargs):
     """Offline hard-mined triplets and the callback that refreshes them.

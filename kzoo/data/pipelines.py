@@ -2,6 +2,7 @@
 
 import tensorflow as tf
 
+from kzoo._api import kzoo_export
 from kzoo.data.augment import SimSiamAugmentation
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -44,6 +45,7 @@ def seeded_batches(images, batch_size, seed=None, shuffle=True,
     return tf.data.Dataset.zip((ds, seeds))
 
 
+@kzoo_export("kzoo.data.two_view_dataset")
 def two_view_dataset(images, batch_size, augment=None, seed=None,
                      shuffle=True, drop_remainder=True, num_views=2):
     """Batches of independently augmented views of the same images.
@@ -96,6 +98,7 @@ def two_view_dataset(images, batch_size, augment=None, seed=None,
     return ds.prefetch(AUTOTUNE)
 
 
+@kzoo_export("kzoo.data.labeled_dataset")
 def labeled_dataset(images, labels, batch_size, shuffle=False, seed=None,
                     augment=None):
     """Batches of `(float32 images in [0, 255], labels)` for supervised use.

@@ -2,11 +2,13 @@
 
 import tensorflow as tf
 
+from kzoo._api import kzoo_export
 from kzoo.data.pipelines import seeded_batches
 
 AUTOTUNE = tf.data.AUTOTUNE
 
 
+@kzoo_export("kzoo.data.pretext_dataset")
 def pretext_dataset(images, batch_size, transform, seed=None, shuffle=True,
                     drop_remainder=True):
     """Batches of `(inputs, targets)` of a pretext task over images.

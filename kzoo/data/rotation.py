@@ -1,10 +1,11 @@
 """Rotation prediction pretext task (RotNet)."""
 
-import keras
 import tensorflow as tf
 
+from kzoo._api import kzoo_export
 
-@keras.saving.register_keras_serializable(package="kzoo")
+
+@kzoo_export("kzoo.data.RotationPretext")
 class RotationPretext:
     """Rotation prediction (RotNet) inputs and labels for a batch of images.
 

@@ -28,6 +28,7 @@ import numbers
 import numpy as np
 import tensorflow as tf
 
+from kzoo._api import kzoo_export
 from kzoo.eval.knn import _check_positive_int
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -132,6 +133,7 @@ def _batch_seeds(seed):
     ).batch(2)
 
 
+@kzoo_export("kzoo.data.pair_dataset")
 def pair_dataset(images, labels, batch_size, positive_fraction=0.5,
                  seed=None):
     """Batches of random similar / dissimilar pairs for a siamese network.
@@ -250,6 +252,7 @@ def pair_dataset(images, labels, batch_size, positive_fraction=0.5,
     return ds.prefetch(AUTOTUNE)
 
 
+@kzoo_export("kzoo.data.triplet_dataset")
 def triplet_dataset(images, labels, batch_size, seed=None):
     """Batches of random (anchor, positive, negative) triplets.
 
@@ -373,6 +376,7 @@ def _class_groups(members, k, seed):
     return seeds.scan(initial, one_pass).unbatch()
 
 
+@kzoo_export("kzoo.data.class_balanced_dataset")
 def class_balanced_dataset(images, labels, classes_per_batch,
                            examples_per_class, seed=None, num_replicas=1,
                            steps_per_epoch=None):
@@ -478,6 +482,7 @@ def class_balanced_dataset(images, labels, classes_per_batch,
     return ds.prefetch(AUTOTUNE)
 
 
+@kzoo_export("kzoo.data.fixed_pairs")
 def fixed_pairs(labels, seed, pairs_per_example):
     """A fixed set of pair indices `(i1, i2, y)` from `pair_dataset`.
 

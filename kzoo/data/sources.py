@@ -14,13 +14,15 @@ import warnings
 
 import numpy as np
 
+from kzoo._api import kzoo_export
+
 logger = logging.getLogger("kzoo.data")
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 
-ArrayDataset = collections.namedtuple(
+ArrayDataset = kzoo_export("kzoo.data.ArrayDataset")(collections.namedtuple(
     "ArrayDataset", ["images", "labels", "class_names", "skipped"]
-)
+))
 ArrayDataset.__doc__ = """Decoded images and labels of one split.
 
 Fields:
@@ -32,6 +34,7 @@ Fields:
 """
 
 
+@kzoo_export("kzoo.data.DataUnavailableError")
 class DataUnavailableError(RuntimeError):
     """A dataset could not be found locally nor downloaded.
 
@@ -40,6 +43,7 @@ class DataUnavailableError(RuntimeError):
     """
 
 
+@kzoo_export("kzoo.data.CorruptImageError")
 class CorruptImageError(ValueError):
     """An image file could not be decoded (raised with `on_error="raise"`)."""
 
@@ -80,6 +84,7 @@ def _decode(path, image_size):
         return np.asarray(img, dtype=np.uint8)
 
 
+@kzoo_export("kzoo.data.load_image_folder")
 def load_image_folder(
     directory,
     split="train",
@@ -243,6 +248,7 @@ def _check_download_hosts(name, builder, timeout=10.0):
             )
 
 
+@kzoo_export("kzoo.data.load_tfds")
 def load_tfds(name, split="train", data_dir=None, limit=None, download=True):
     """Loads a TFDS image classification dataset into memory.
 
@@ -309,6 +315,7 @@ def load_tfds(name, split="train", data_dir=None, limit=None, download=True):
     )
 
 
+@kzoo_export("kzoo.data.load_digits")
 def load_digits(split="train", limit=None, image_size=32, test_fraction=0.2):
     """scikit-learn's 8x8 handwritten digits as 3-channel `uint8` images.
 
@@ -363,6 +370,7 @@ def load_digits(split="train", limit=None, image_size=32, test_fraction=0.2):
     )
 
 
+@kzoo_export("kzoo.data.resolve_data_dir")
 def resolve_data_dir(data_dir, dataset, marker="train"):
     """Finds the folder of `dataset` from `--data-dir` / `KZOO_DATA_DIR`.
 
@@ -399,6 +407,7 @@ def resolve_data_dir(data_dir, dataset, marker="train"):
     )
 
 
+@kzoo_export("kzoo.data.load_dataset")
 def load_dataset(
     dataset="cifar10", split="train", data_dir=None, limit=None, **kwargs
 ):

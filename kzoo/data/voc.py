@@ -23,6 +23,7 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 
+from kzoo._api import kzoo_export
 from kzoo.data.sources import IMAGE_EXTENSIONS
 from kzoo.data.sources import DataUnavailableError
 from kzoo.data.sources import _check_limit
@@ -34,6 +35,7 @@ CLIP_TOLERANCE = 1.0
 _FIELDS = ("xmin", "ymin", "xmax", "ymax")
 
 
+@kzoo_export("kzoo.data.VOCDataset")
 @dataclasses.dataclass
 class VOCDataset:
     """The annotations of one split of a Pascal VOC folder.
@@ -298,6 +300,7 @@ def _scan_names(path):
         return set()
 
 
+@kzoo_export("kzoo.data.load_voc")
 def load_voc(root, split="train", class_names=None, on_invalid="skip",
              limit=None, check_images=True):
     """Loads one split of a Pascal VOC detection folder.

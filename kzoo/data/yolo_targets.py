@@ -10,10 +10,10 @@ padding rows) into the `y_true` that `kzoo.losses.YOLOLoss` reads, inside
 
 import numbers
 
-import keras
 import numpy as np
 import tensorflow as tf
 
+from kzoo._api import kzoo_export
 from kzoo.layers.yolo_head import _positive_int
 from kzoo.layers.yolo_head import check_yolo_config
 
@@ -61,6 +61,7 @@ def _kmeans_once(wh, k, rng, max_iterations):
     return centroids, float(best.mean())
 
 
+@kzoo_export("kzoo.data.kmeans_anchors")
 def kmeans_anchors(boxes_wh, num_anchors, seed=0, max_iterations=300,
                    num_init=5):
     """Anchor shapes by k-means over box sizes, with `1 - IoU` as distance.
@@ -144,7 +145,7 @@ def kmeans_anchors(boxes_wh, num_anchors, seed=0, max_iterations=300,
     return centroids[order].astype(np.float32), mean_iou
 
 
-@keras.saving.register_keras_serializable(package="kzoo")
+@kzoo_export("kzoo.data.YOLOTargetEncoder")
 class YOLOTargetEncoder:
     """Encodes detection batches into the YOLO grid targets, in `tf.data`.
 

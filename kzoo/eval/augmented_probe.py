@@ -3,7 +3,10 @@
 import keras
 import numpy as np
 
+from kzoo._api import kzoo_export
 
+
+@kzoo_export("kzoo.eval.augmented_linear_probe")
 def augmented_linear_probe(
     backbone,
     train_images,

@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 
+from kzoo._api import kzoo_export
 from kzoo.eval.knn import _check_positive_int
 from kzoo.eval.knn import _to_labels
 from kzoo.eval.knn import _to_numpy
@@ -10,6 +11,7 @@ from kzoo.eval.knn import embed
 from kzoo.eval.knn import knn_accuracy
 
 
+@kzoo_export("kzoo.eval.KNNMonitor")
 class KNNMonitor(keras.callbacks.Callback):
     """Reports weighted kNN accuracy of the model's embeddings during `fit()`.
 

@@ -2,10 +2,12 @@
 
 import numpy as np
 
+from kzoo._api import kzoo_export
 from kzoo.eval.knn import _to_2d_float32
 from kzoo.eval.retrieval import _evaluate
 
 
+@kzoo_export("kzoo.eval.cross_modal_recall")
 def cross_modal_recall(embeddings_a, labels_a, embeddings_b, labels_b,
                        ks=(1, 5, 10), distance="cosine", batch_size=256):
     """Recall@k in both directions between two modalities.
@@ -52,6 +54,7 @@ def cross_modal_recall(embeddings_a, labels_a, embeddings_b, labels_b,
     return out
 
 
+@kzoo_export("kzoo.eval.nearest_centroid_accuracy")
 def nearest_centroid_accuracy(query_embeddings, query_labels,
                               class_embeddings, class_labels):
     """Zero-shot classification: each query takes the class of the nearest

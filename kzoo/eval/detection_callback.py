@@ -5,8 +5,9 @@ import time
 import keras
 import numpy as np
 
-from kzoo.eval.detection_map import COCO_SUMMARY_KEYS
+from kzoo._api import kzoo_export
 from kzoo.eval._detection_inputs import _check_inputs
+from kzoo.eval.detection_map import COCO_SUMMARY_KEYS
 from kzoo.eval.detection_map import detection_map
 from kzoo.eval.knn import _check_positive_int
 from kzoo.eval.knn import _to_numpy
@@ -44,6 +45,7 @@ def _detector_output(output, batch_size):
     return out
 
 
+@kzoo_export("kzoo.eval.DetectionMAPCallback")
 class DetectionMAPCallback(keras.callbacks.Callback):
     """Reports the mAP of a detector on a validation set during `fit()`.
 

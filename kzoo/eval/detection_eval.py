@@ -2,7 +2,10 @@
 
 import numpy as np
 
+from kzoo._api import kzoo_export
 
+
+@kzoo_export("kzoo.eval.voc_ground_truth")
 def voc_ground_truth(voc):
     """The per-image ground truth of a `kzoo.data.VOCDataset`, in
     `kzoo.eval.detection_map`'s format (`boxes`, `classes`, `difficult`)."""
@@ -10,6 +13,7 @@ def voc_ground_truth(voc):
             for b, c, d in zip(voc.boxes, voc.classes, voc.difficult)]
 
 
+@kzoo_export("kzoo.eval.detect_voc")
 def detect_voc(serve, voc, batch_size=8):
     """Runs `serve` (uint8 images -> final detections) over a VOC split.
 
@@ -48,6 +52,7 @@ def detect_voc(serve, voc, batch_size=8):
     return out
 
 
+@kzoo_export("kzoo.eval.evaluate_voc_detector")
 def evaluate_voc_detector(serve, voc, class_names, prefix=""):
     """COCO- and VOC-style mAP of `serve` on a VOC split.
 

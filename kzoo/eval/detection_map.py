@@ -102,6 +102,7 @@ References:
 
 import numpy as np
 
+from kzoo._api import kzoo_export
 # Input checks and parsing (shared with kzoo.eval.detection_callback).
 from kzoo.eval._detection_inputs import _check_inputs
 from kzoo.eval._detection_inputs import _parse
@@ -415,6 +416,7 @@ def _voc_iou(det, gt):
     return np.where(valid, inter / np.where(valid, union, 1.0), 0.0)
 
 
+@kzoo_export("kzoo.eval.all_point_average_precision")
 def all_point_average_precision(recall, precision):
     """Area under the monotone precision/recall curve (VOC2010+ `VOCap.m`).
 
@@ -508,6 +510,7 @@ def _voc_evaluate(gt, det, num_images, num_classes, names, iou_threshold):
 # Public API.
 
 
+@kzoo_export("kzoo.eval.detection_map")
 def detection_map(ground_truth, detections, num_classes, style="coco",
                   class_names=None, iou_threshold=0.5):
     """Mean average precision of detections, COCO or Pascal VOC style.

@@ -19,6 +19,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from kzoo._api import kzoo_export
+
 _NORM_EPSILON = 1e-12
 
 
@@ -85,6 +87,7 @@ def _l2_normalize(x):
     return x / ops.maximum(norm, _NORM_EPSILON)
 
 
+@kzoo_export("kzoo.eval.embed")
 def embed(model, images, batch_size=256):
     """Computes embeddings of `images` with a frozen `model`.
 
@@ -160,6 +163,7 @@ def embed(model, images, batch_size=256):
     return np.concatenate(outputs, axis=0)
 
 
+@kzoo_export("kzoo.eval.knn_predict")
 def knn_predict(
     train_embeddings,
     train_labels,
@@ -293,6 +297,7 @@ def knn_predict(
     return np.concatenate(predictions).astype("int64")
 
 
+@kzoo_export("kzoo.eval.knn_accuracy")
 def knn_accuracy(
     train_embeddings,
     train_labels,

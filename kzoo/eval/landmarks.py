@@ -27,6 +27,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from kzoo._api import kzoo_export
+
 LEFT_EYE_OUTER = 36
 RIGHT_EYE_OUTER = 45
 
@@ -71,6 +73,7 @@ def _points(y_true, y_pred, mask):
     return t, p, visible
 
 
+@kzoo_export("kzoo.eval.inter_ocular_distance")
 def inter_ocular_distance(points, mask=None, left_eye=LEFT_EYE_OUTER,
                           right_eye=RIGHT_EYE_OUTER):
     """Distance between the outer eye corners of each face (300-W's normaliser).
@@ -98,6 +101,7 @@ def inter_ocular_distance(points, mask=None, left_eye=LEFT_EYE_OUTER,
     return np.where(ok, d, np.nan)
 
 
+@kzoo_export("kzoo.eval.landmark_errors")
 def landmark_errors(y_true, y_pred, mask=None, left_eye=LEFT_EYE_OUTER,
                     right_eye=RIGHT_EYE_OUTER, normalizer=None):
     """Per-point normalised errors `||p - g|| / d`, `nan` where not counted.
@@ -136,6 +140,7 @@ def landmark_errors(y_true, y_pred, mask=None, left_eye=LEFT_EYE_OUTER,
     return np.where(counted, dist / safe_d[:, None], np.nan)
 
 
+@kzoo_export("kzoo.eval.landmark_metrics")
 def landmark_metrics(y_true, y_pred, mask=None, pck_threshold=0.1,
                      failure_threshold=0.1, left_eye=LEFT_EYE_OUTER,
                      right_eye=RIGHT_EYE_OUTER, normalizer=None):
@@ -208,6 +213,7 @@ def landmark_metrics(y_true, y_pred, mask=None, pck_threshold=0.1,
     }
 
 
+@kzoo_export("kzoo.eval.nme")
 def nme(y_true, y_pred, mask=None, left_eye=LEFT_EYE_OUTER,
         right_eye=RIGHT_EYE_OUTER):
     """Normalised mean error (inter-ocular), as `landmark_metrics`' `"nme"`.
@@ -231,6 +237,7 @@ def nme(y_true, y_pred, mask=None, left_eye=LEFT_EYE_OUTER,
                             right_eye=right_eye)["nme"]
 
 
+@kzoo_export("kzoo.eval.pck")
 def pck(y_true, y_pred, mask=None, threshold=0.1, left_eye=LEFT_EYE_OUTER,
         right_eye=RIGHT_EYE_OUTER):
     """PCK@threshold: fraction of visible points with error `< threshold * d`.
@@ -285,7 +292,7 @@ def _batch_errors(y_true, y_pred, left_eye, right_eye):
     return errors * counted, counted
 
 
-@keras.saving.register_keras_serializable(package="kzoo")
+@kzoo_export("kzoo.eval.NormalizedMeanError")
 class NormalizedMeanError(keras.metrics.Metric):
     """Streaming NME (inter-ocular), for `compile(metrics=...)`.
 
@@ -339,7 +346,7 @@ class NormalizedMeanError(keras.metrics.Metric):
         return config
 
 
-@keras.saving.register_keras_serializable(package="kzoo")
+@kzoo_export("kzoo.eval.PercentageCorrectKeypoints")
 class PercentageCorrectKeypoints(keras.metrics.Metric):
     """Streaming PCK@threshold (inter-ocular), for `compile(metrics=...)`.
 

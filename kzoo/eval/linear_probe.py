@@ -6,6 +6,7 @@ import numbers
 import keras
 import numpy as np
 
+from kzoo._api import kzoo_export
 from kzoo.eval.knn import _check_positive_int
 from kzoo.eval.knn import _to_2d_float32
 from kzoo.eval.knn import _to_labels
@@ -47,6 +48,7 @@ def _accuracy(model, features, labels, batch_size):
     return float(np.mean(np.argmax(logits, axis=-1) == labels))
 
 
+@kzoo_export("kzoo.eval.linear_probe")
 def linear_probe(
     train_features,
     train_labels,

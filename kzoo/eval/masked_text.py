@@ -2,9 +2,13 @@
 
 import numpy as np
 
-from kzoo.data.masked_text import MASK_ID, PAD_ID, UNKNOWN_ID
+from kzoo._api import kzoo_export
+from kzoo.data.masked_text import MASK_ID
+from kzoo.data.masked_text import PAD_ID
+from kzoo.data.masked_text import UNKNOWN_ID
 
 
+@kzoo_export("kzoo.eval.masked_char_accuracy")
 def masked_char_accuracy(predicted, targets, weights):
     """Fraction of the weighted (masked) characters predicted exactly."""
     weights = np.asarray(weights) > 0
@@ -14,6 +18,7 @@ def masked_char_accuracy(predicted, targets, weights):
                          == np.asarray(targets)[weights]))
 
 
+@kzoo_export("kzoo.eval.masked_model_accuracy")
 def masked_model_accuracy(model, inputs, targets, weights, batch_size=256):
     """`masked_char_accuracy` of a masked language model's best guesses.
 
@@ -31,6 +36,7 @@ def masked_model_accuracy(model, inputs, targets, weights, batch_size=256):
     return masked_char_accuracy(np.argmax(logits, -1), targets, weights)
 
 
+@kzoo_export("kzoo.eval.char_ngram_baselines")
 def char_ngram_baselines(train_ids, inputs, targets, weights, vocab_size,
                          space_id):
     """Accuracy of a unigram and a bigram guess at the masked characters.

@@ -5,7 +5,10 @@ import time
 
 import keras
 
+from kzoo._api import kzoo_export
 
+
+@kzoo_export("kzoo.eval.ProgressLogger")
 class ProgressLogger(keras.callbacks.Callback):
     """Prints one line every `every_n_steps` training steps, and per epoch.
 

@@ -1,11 +1,13 @@
 """One call that evaluates a frozen encoder the way every kzoo recipe does."""
 
+from kzoo._api import kzoo_export
 from kzoo.eval.augmented_probe import augmented_linear_probe
 from kzoo.eval.knn import embed
 from kzoo.eval.knn import knn_accuracy
 from kzoo.eval.linear_probe import linear_probe
 
 
+@kzoo_export("kzoo.eval.representation_report")
 def representation_report(model, train_images, train_labels, test_images,
                           test_labels, knn_k=200, knn_temperature=0.1,
                           feature_probe_epochs=30, augmented_probe_epochs=0,

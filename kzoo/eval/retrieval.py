@@ -48,6 +48,7 @@ import numbers
 import numpy as np
 from keras import ops
 
+from kzoo._api import kzoo_export
 from kzoo.eval.knn import _check_positive_int
 from kzoo.eval.knn import _to_2d_float32
 from kzoo.eval.knn import _to_numpy
@@ -314,6 +315,7 @@ def _shared_args(fn):
     return fn
 
 
+@kzoo_export("kzoo.eval.recall_at_k")
 @_shared_args
 def recall_at_k(query_embeddings, query_labels, reference_embeddings=None,
                 reference_labels=None, k=1, distance="cosine",
@@ -355,6 +357,7 @@ def recall_at_k(query_embeddings, query_labels, reference_embeddings=None,
                      ks=[k])[f"recall@{k}"]
 
 
+@kzoo_export("kzoo.eval.precision_at_1")
 @_shared_args
 def precision_at_1(query_embeddings, query_labels, reference_embeddings=None,
                    reference_labels=None, distance="cosine",
@@ -384,6 +387,7 @@ def precision_at_1(query_embeddings, query_labels, reference_embeddings=None,
                      ks=[1])["precision@1"]
 
 
+@kzoo_export("kzoo.eval.r_precision")
 @_shared_args
 def r_precision(query_embeddings, query_labels, reference_embeddings=None,
                 reference_labels=None, distance="cosine", exclude_self=None,
@@ -414,6 +418,7 @@ def r_precision(query_embeddings, query_labels, reference_embeddings=None,
                      need_r=True)["r_precision"]
 
 
+@kzoo_export("kzoo.eval.map_at_r")
 @_shared_args
 def map_at_r(query_embeddings, query_labels, reference_embeddings=None,
              reference_labels=None, distance="cosine", exclude_self=None,
@@ -458,6 +463,7 @@ def map_at_r(query_embeddings, query_labels, reference_embeddings=None,
                      need_r=True)["map@r"]
 
 
+@kzoo_export("kzoo.eval.retrieval_metrics")
 @_shared_args
 def retrieval_metrics(query_embeddings, query_labels,
                       reference_embeddings=None, reference_labels=None,
@@ -515,6 +521,7 @@ def _pairs(distances, labels):
     return distances, labels.astype("int64")
 
 
+@kzoo_export("kzoo.eval.verification_accuracy")
 def verification_accuracy(distances, labels):
     """Best accuracy of a distance threshold on pairs, and that threshold.
 
@@ -554,6 +561,7 @@ def verification_accuracy(distances, labels):
     return float(correct[best] / distances.size), float(thresholds[best])
 
 
+@kzoo_export("kzoo.eval.roc_auc")
 def roc_auc(distances, labels):
     """Area under the ROC curve of pair distances.
 
@@ -600,6 +608,7 @@ def roc_auc(distances, labels):
     return float(u / (num_similar * num_dissimilar))
 
 
+@kzoo_export("kzoo.eval.pair_distances")
 def pair_distances(embeddings, pairs):
     """L2 and cosine distances of the embedding rows of each pair.
 

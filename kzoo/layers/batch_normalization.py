@@ -4,13 +4,15 @@ import os
 
 import keras
 
+from kzoo._api import kzoo_export
+
 # TensorFlow's fused kernel (cuDNN's rule, kept on CPU by tf.keras 2)
 # refuses a smaller epsilon.
 _FUSED_MIN_EPSILON = 1.001e-5
 _FUSED_DTYPES = ("float16", "bfloat16", "float32")
 
 
-@keras.saving.register_keras_serializable(package="kzoo")
+@kzoo_export("kzoo.layers.BatchNormalization")
 class BatchNormalization(keras.layers.BatchNormalization):
     """Keras' `BatchNormalization`, trained with TensorFlow's fused kernel.
 

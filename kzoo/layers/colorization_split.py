@@ -4,6 +4,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from kzoo._api import kzoo_export
+
 # The constants of `kzoo.data.colorization` (scikit-image's `rgb2lab`):
 # sRGB (linear) -> CIE XYZ and the D65 (2 degree observer) white point.
 _XYZ_FROM_RGB = (
@@ -121,7 +123,7 @@ def _lightness_to_gray(lightness):
     return _linear_to_srgb(_f_inverse((lightness + 16.0) / 116.0))
 
 
-@keras.saving.register_keras_serializable(package="kzoo")
+@kzoo_export("kzoo.layers.ColorizationSplit")
 class ColorizationSplit(keras.layers.Layer):
     """Splits images into a grey input and a colour target.
 

@@ -3,10 +3,11 @@
 import keras
 from keras import ops
 
+from kzoo._api import kzoo_export
 from kzoo.layers.patch_masking import random_patch_mask
 
 
-@keras.saving.register_keras_serializable(package="kzoo")
+@kzoo_export("kzoo.layers.DenoisingCorruption")
 class DenoisingCorruption(keras.layers.Layer):
     """Corrupts images with noise, for a denoising autoencoder.
 

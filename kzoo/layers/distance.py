@@ -3,13 +3,14 @@
 import keras
 from keras import ops
 
+from kzoo._api import kzoo_export
 from kzoo.ops import l2_normalize
 from kzoo.ops import safe_sqrt
 
 _METRICS = ("l2", "squared_l2", "cosine")
 
 
-@keras.saving.register_keras_serializable(package="kzoo")
+@kzoo_export("kzoo.layers.Distance")
 class Distance(keras.layers.Layer):
     """Row-wise distance between two batches of embeddings `[a, b]`.
 

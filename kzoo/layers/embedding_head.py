@@ -2,10 +2,11 @@
 
 import keras
 
+from kzoo._api import kzoo_export
 from kzoo.layers.l2_normalize import L2Normalize
 
 
-@keras.saving.register_keras_serializable(package="kzoo")
+@kzoo_export("kzoo.layers.EmbeddingHead")
 class EmbeddingHead(keras.layers.Layer):
     """`Dense` layers mapping features to a (unit-norm) embedding.
 

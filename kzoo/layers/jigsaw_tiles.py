@@ -3,10 +3,11 @@
 import keras
 from keras import ops
 
+from kzoo._api import kzoo_export
 from kzoo.jigsaw_permutations import _puzzle_setup
 
 
-@keras.saving.register_keras_serializable(package="kzoo")
+@kzoo_export("kzoo.layers.JigsawTiles")
 class JigsawTiles(keras.layers.Layer):
     """Cuts images into shuffled jigsaw puzzle tiles, labelled by shuffle.
 

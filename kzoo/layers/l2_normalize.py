@@ -2,10 +2,11 @@
 
 import keras
 
+from kzoo._api import kzoo_export
 from kzoo.ops import l2_normalize
 
 
-@keras.saving.register_keras_serializable(package="kzoo")
+@kzoo_export("kzoo.layers.L2Normalize")
 class L2Normalize(keras.layers.Layer):
     """Scales each vector along `axis` to unit Euclidean norm.
 

@@ -4,6 +4,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from kzoo._api import kzoo_export
+
 METHODS = ("soft_argmax", "regression")
 
 
@@ -57,7 +59,7 @@ def soft_argmax(heatmaps):
     return ops.stack([ex, ey], axis=-1)
 
 
-@keras.saving.register_keras_serializable(package="kzoo")
+@kzoo_export("kzoo.layers.LandmarkHead")
 class LandmarkHead(keras.layers.Layer):
     """Predicts `K` landmark points and a presence logit from features.
 

@@ -4,6 +4,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from kzoo._api import kzoo_export
+
 
 def _hertz_to_mel(hertz):
     # The HTK mel scale, as tf.signal.
@@ -36,7 +38,7 @@ def mel_weight_matrix(num_mel_bins, num_spectrogram_bins, sampling_rate,
     return np.pad(weights, [[1, 0], [0, 0]]).astype(np.float32)
 
 
-@keras.saving.register_keras_serializable(package="kzoo")
+@kzoo_export("kzoo.layers.LogMelSpectrogram")
 class LogMelSpectrogram(keras.layers.Layer):
     """Log-mel spectrogram of raw waveforms, so a model takes audio as is.
 

@@ -3,12 +3,14 @@
 import keras
 from keras import ops
 
+from kzoo._api import kzoo_export
+
 # The luminance row (Y) of sRGB -> CIE XYZ, scikit-image's constants (the
 # ones `kzoo.data.rgb_to_lab` uses).
 _Y_FROM_LINEAR_RGB = (0.212671, 0.715160, 0.072169)
 
 
-@keras.saving.register_keras_serializable(package="kzoo")
+@kzoo_export("kzoo.layers.LuminanceGray")
 class LuminanceGray(keras.layers.Layer):
     """Replaces each pixel by the neutral sRGB grey of the same lightness.
 

@@ -2,10 +2,11 @@
 
 import keras
 
+from kzoo._api import kzoo_export
 from kzoo.layers._batch_norm import batch_normalization
 
 
-@keras.saving.register_keras_serializable(package="kzoo")
+@kzoo_export("kzoo.layers.MLPHead")
 class MLPHead(keras.layers.Layer):
     """Stack of `Dense -> BatchNormalization -> activation` blocks.
 

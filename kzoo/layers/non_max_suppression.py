@@ -3,9 +3,10 @@
 import keras
 
 from kzoo import boxes as boxes_lib
+from kzoo._api import kzoo_export
 
 
-@keras.saving.register_keras_serializable(package="kzoo")
+@kzoo_export("kzoo.layers.NonMaxSuppression")
 class NonMaxSuppression(keras.layers.Layer):
     """Per-image, per-class non-max suppression with a fixed-size output.
 

@@ -5,6 +5,8 @@ import math
 import keras
 from keras import ops
 
+from kzoo._api import kzoo_export
+
 
 def _check_patch_args(patch_size, mask_ratio):
     if (isinstance(patch_size, bool) or int(patch_size) != patch_size
@@ -96,7 +98,7 @@ def _check_images(shape, patch_size):
         )
 
 
-@keras.saving.register_keras_serializable(package="kzoo")
+@kzoo_export("kzoo.layers.PatchMasking")
 class PatchMasking(keras.layers.Layer):
     """Masks random patches of images, for masked-patch reconstruction.
 

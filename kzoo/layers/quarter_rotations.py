@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from kzoo._api import kzoo_export
+
 
 def _check_images(shape, name):
     if len(shape) != 4:
@@ -19,7 +21,7 @@ def _check_images(shape, name):
         )
 
 
-@keras.saving.register_keras_serializable(package="kzoo")
+@kzoo_export("kzoo.layers.QuarterRotations")
 class QuarterRotations(keras.layers.Layer):
     """Rotates images by quarter turns and labels them with the turn count.
 

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from kzoo._api import kzoo_export
 from kzoo.layers._image_augmentation_layer import ImageAugmentationLayer
 
 # ITU-R 601 luma, as tf.image.rgb_to_grayscale, keras.ops.image and
@@ -16,7 +17,7 @@ def gray(images):
     return ops.sum(images * weights, axis=-1, keepdims=True)
 
 
-@keras.saving.register_keras_serializable(package="kzoo")
+@kzoo_export("kzoo.layers.RandomColorJitter")
 class RandomColorJitter(ImageAugmentationLayer):
     """Randomly changes brightness, contrast, saturation and hue.
 

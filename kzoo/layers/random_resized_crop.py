@@ -5,6 +5,7 @@ import math
 import keras
 from keras import ops
 
+from kzoo._api import kzoo_export
 from kzoo.layers._image_augmentation_layer import ImageAugmentationLayer
 
 
@@ -59,7 +60,7 @@ def crop_and_resize(images, boxes, size):
     return interpolate_axis(images, cols, axis=2)
 
 
-@keras.saving.register_keras_serializable(package="kzoo")
+@kzoo_export("kzoo.layers.RandomResizedCrop")
 class RandomResizedCrop(ImageAugmentationLayer):
     """Crops a random box of each image and resizes it (bilinear).
 

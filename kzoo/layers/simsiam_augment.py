@@ -2,12 +2,13 @@
 
 import keras
 
+from kzoo._api import kzoo_export
 from kzoo.layers._image_augmentation_layer import ImageAugmentationLayer
 from kzoo.layers.random_color_jitter import RandomColorJitter
 from kzoo.layers.random_resized_crop import RandomResizedCrop
 
 
-@keras.saving.register_keras_serializable(package="kzoo")
+@kzoo_export("kzoo.layers.SimSiamAugment")
 class SimSiamAugment(ImageAugmentationLayer):
     """The SimSiam / SimCLR augmentation of a batch of images, as a layer.
 

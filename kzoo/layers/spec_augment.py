@@ -3,8 +3,10 @@
 import keras
 from keras import ops
 
+from kzoo._api import kzoo_export
 
-@keras.saving.register_keras_serializable(package="kzoo")
+
+@kzoo_export("kzoo.layers.SpecAugment")
 class SpecAugment(keras.layers.Layer):
     """Masks random frequency bands and time spans of spectrograms.
 

@@ -5,13 +5,14 @@ import numbers
 import keras
 from keras import ops
 
+from kzoo._api import kzoo_export
 from kzoo.layers.yolo_head import check_yolo_config
 from kzoo.layers.yolo_head import decode_yolo_outputs
 
 CONFIDENCES = ("class_x_objectness", "top_class_x_objectness")
 
 
-@keras.saving.register_keras_serializable(package="kzoo")
+@kzoo_export("kzoo.layers.YOLODecode")
 class YOLODecode(keras.layers.Layer):
     """Turns a YOLO head's output into boxes and per-class confidences.
 

@@ -42,6 +42,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from kzoo._api import kzoo_export
 from kzoo.layers.batch_normalization import BatchNormalization
 
 LAYOUTS = ("cell", "anchor")
@@ -93,6 +94,7 @@ def check_yolo_config(num_boxes, num_classes, layout=None, anchors=None):
     return num_boxes, num_classes, layout, anchors
 
 
+@kzoo_export("kzoo.layers.decode_yolo_outputs")
 def decode_yolo_outputs(outputs, num_boxes, num_classes, anchors=None,
                         layout=None):
     """Reads a YOLO head's raw output: objectness, boxes, class probabilities.
@@ -189,7 +191,7 @@ def decode_yolo_outputs(outputs, num_boxes, num_classes, anchors=None,
     }
 
 
-@keras.saving.register_keras_serializable(package="kzoo")
+@kzoo_export("kzoo.layers.YOLOHead")
 class YOLOHead(keras.layers.Layer):
     """YOLO detection head: a 1 x 1 convolution to the S x S grid output.
 

@@ -4,12 +4,14 @@ import keras
 from keras import ops
 
 from kzoo import ops as kops
+from kzoo._api import kzoo_export
 
 
 def _has_batch_axis(x):
     return x is not None and hasattr(x, "shape") and len(x.shape) > 0
 
 
+@kzoo_export("kzoo.losses.GatheringLoss", serializable=False)  # a base class
 class GatheringLoss(keras.losses.Loss):
     """Base of the losses that compare the examples of a batch.
 

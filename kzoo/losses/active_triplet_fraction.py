@@ -2,12 +2,13 @@
 
 import keras
 
+from kzoo._api import kzoo_export
 from kzoo.losses.mining import check_distance
 from kzoo.losses.mining import check_number
 from kzoo.losses.triplet_loss import batch_all_triplet_loss
 
 
-@keras.saving.register_keras_serializable(package="kzoo")
+@kzoo_export("kzoo.losses.ActiveTripletFraction")
 class ActiveTripletFraction(keras.metrics.Mean):
     """Fraction of the batch's valid triplets with a positive triplet loss.
 

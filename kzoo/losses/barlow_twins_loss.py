@@ -1,12 +1,12 @@
 """Barlow Twins' redundancy-reduction loss on the cross-correlation matrix."""
 
-import keras
 from keras import ops
 
 from kzoo import ops as kops
+from kzoo._api import kzoo_export
+from kzoo.losses._docs import shared_loss_args
 from kzoo.losses._gather import GatheringLoss
 from kzoo.losses.mining import check_number
-from kzoo.losses._docs import shared_loss_args
 
 
 def _check_pair(z1, z2):
@@ -20,6 +20,7 @@ def _check_pair(z1, z2):
         )
 
 
+@kzoo_export("kzoo.losses.standardize_over_batch")
 def standardize_over_batch(z, epsilon=1e-5):
     """Each embedding dimension standardised over the batch, in float32.
 
@@ -52,6 +53,7 @@ def standardize_over_batch(z, epsilon=1e-5):
     return centered * ops.rsqrt(variance + epsilon)
 
 
+@kzoo_export("kzoo.losses.barlow_twins_loss")
 def barlow_twins_loss(z1, z2, lambda_=0.0051, epsilon=1e-5):
     """Barlow Twins' loss of a batch of embedding pairs (one scalar).
 
@@ -119,7 +121,7 @@ def barlow_twins_loss(z1, z2, lambda_=0.0051, epsilon=1e-5):
     return on_diagonal + lambda_ * off_diagonal
 
 
-@keras.saving.register_keras_serializable(package="kzoo")
+@kzoo_export("kzoo.losses.BarlowTwinsLoss")
 @shared_loss_args
 class BarlowTwinsLoss(GatheringLoss):
     """Barlow Twins' cross-correlation loss, as a Keras loss.

@@ -2,14 +2,14 @@
 
 import math
 
-import keras
 from keras import ops
 
 from kzoo import ops as kops
-from kzoo.losses._pairs import split_pair
-from kzoo.losses._gather import GatheringLoss
-from kzoo.losses.mining import check_number
+from kzoo._api import kzoo_export
 from kzoo.losses._docs import shared_loss_args
+from kzoo.losses._gather import GatheringLoss
+from kzoo.losses._pairs import split_pair
+from kzoo.losses.mining import check_number
 
 # Logit of an excluded pair (a duplicate): out of the softmax, finite.
 _EXCLUDED = -1e30
@@ -21,6 +21,7 @@ def _l2_normalize(x):
                                     1e-12))
 
 
+@kzoo_export("kzoo.losses.clip_logits")
 def clip_logits(embeddings_a, embeddings_b, scale=1.0 / 0.07, labels=None):
     """CLIP's `[N, N]` logits, with duplicates taken out of the softmax.
 
@@ -58,6 +59,7 @@ def clip_logits(embeddings_a, embeddings_b, scale=1.0 / 0.07, labels=None):
     return logits
 
 
+@kzoo_export("kzoo.losses.clip_loss")
 def clip_loss(embeddings_a, embeddings_b, scale=1.0 / 0.07, labels=None):
     """CLIP's symmetric InfoNCE loss, per pair.
 
@@ -100,7 +102,7 @@ def clip_loss(embeddings_a, embeddings_b, scale=1.0 / 0.07, labels=None):
     return 0.5 * (a_to_b + b_to_a)
 
 
-@keras.saving.register_keras_serializable(package="kzoo")
+@kzoo_export("kzoo.losses.ClipLoss")
 @shared_loss_args
 class ClipLoss(GatheringLoss):
     """CLIP's symmetric InfoNCE loss, as a Keras loss.

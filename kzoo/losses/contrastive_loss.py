@@ -4,8 +4,9 @@ import keras
 from keras import ops
 
 from kzoo import ops as kops
-from kzoo.losses.mining import check_number
+from kzoo._api import kzoo_export
 from kzoo.losses._docs import shared_loss_args
+from kzoo.losses.mining import check_number
 
 
 def _as_vector(x, name):
@@ -20,6 +21,7 @@ def _as_vector(x, name):
     return x
 
 
+@kzoo_export("kzoo.losses.contrastive_loss")
 def contrastive_loss(y_true, y_pred, margin=1.0, squared_margin=True):
     """Pairwise contrastive loss, per pair.
 
@@ -65,7 +67,7 @@ def contrastive_loss(y_true, y_pred, margin=1.0, squared_margin=True):
     return 0.5 * (1.0 - y) * d2 + 0.5 * y * push
 
 
-@keras.saving.register_keras_serializable(package="kzoo")
+@kzoo_export("kzoo.losses.ContrastiveLoss")
 @shared_loss_args
 class ContrastiveLoss(keras.losses.Loss):
     """Pairwise contrastive loss on siamese pair distances, as a Keras loss.

@@ -6,8 +6,9 @@ import keras
 from keras import ops
 
 from kzoo import ops as kops
-from kzoo.losses.mining import check_number
+from kzoo._api import kzoo_export
 from kzoo.losses._docs import shared_loss_args
+from kzoo.losses.mining import check_number
 
 POINT_LOSSES = ("l2", "l1", "smooth_l1", "wing")
 
@@ -77,6 +78,7 @@ def _point_losses(points_true, y_pred, visible, point_loss, coordinate_scale,
     return ops.sum(per_coord, axis=-1) * visible
 
 
+@kzoo_export("kzoo.losses.landmark_loss")
 def landmark_loss(y_true, y_pred, mask=None, point_loss="l1",
                   coordinate_scale=1.0, wing_width=10.0, wing_curvature=2.0,
                   smooth_l1_beta=1.0):
@@ -142,7 +144,7 @@ def landmark_loss(y_true, y_pred, mask=None, point_loss="l1",
     return ops.sum(per_point) / ops.maximum(ops.sum(visible), 1.0)
 
 
-@keras.saving.register_keras_serializable(package="kzoo")
+@kzoo_export("kzoo.losses.LandmarkLoss")
 @shared_loss_args
 class LandmarkLoss(keras.losses.Loss):
     """Masked landmark loss plus a weighted presence BCE, as a Keras loss.

@@ -2,6 +2,8 @@
 
 import keras
 from keras import ops
+
+from kzoo._api import kzoo_export
 from kzoo.losses._docs import shared_loss_args
 
 
@@ -19,6 +21,7 @@ def _check_shapes(y_true, y_pred):
         )
 
 
+@kzoo_export("kzoo.losses.masked_reconstruction_loss")
 def masked_reconstruction_loss(y_true, y_pred):
     """Per-example mean squared error over the masked pixels only.
 
@@ -80,7 +83,7 @@ def masked_reconstruction_loss(y_true, y_pred):
     return squared / ops.maximum(count, 1.0)
 
 
-@keras.saving.register_keras_serializable(package="kzoo")
+@kzoo_export("kzoo.losses.MaskedReconstructionLoss")
 @shared_loss_args
 class MaskedReconstructionLoss(keras.losses.Loss):
     """Masked-autoencoder reconstruction loss, as a Keras loss.

@@ -1,18 +1,19 @@
 """SimCLR's normalised temperature-scaled cross-entropy (NT-Xent) loss."""
 
-import keras
 from keras import ops
 
 from kzoo import ops as kops
-from kzoo.losses._pairs import split_pair
-from kzoo.losses._gather import GatheringLoss
-from kzoo.losses.mining import check_number
+from kzoo._api import kzoo_export
 from kzoo.losses._docs import shared_loss_args
+from kzoo.losses._gather import GatheringLoss
+from kzoo.losses._pairs import split_pair
+from kzoo.losses.mining import check_number
 
 # Logit of an anchor with itself: excluded from the softmax, finite.
 _EXCLUDED = -1e30
 
 
+@kzoo_export("kzoo.losses.nt_xent_loss")
 def nt_xent_loss(z1, z2, temperature=0.1):
     """SimCLR's symmetric NT-Xent loss, per positive pair.
 
@@ -62,7 +63,7 @@ def nt_xent_loss(z1, z2, temperature=0.1):
     return 0.5 * (per_anchor[:n] + per_anchor[n:])
 
 
-@keras.saving.register_keras_serializable(package="kzoo")
+@kzoo_export("kzoo.losses.NTXentLoss")
 @shared_loss_args
 class NTXentLoss(GatheringLoss):
     """SimCLR's NT-Xent loss, as a Keras loss.

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from kzoo import ops as kops
+from kzoo._api import kzoo_export
 from kzoo.losses._docs import shared_loss_args
 
 
@@ -15,6 +16,7 @@ def _l2_normalize(x, epsilon=1e-12):
     return x * ops.rsqrt(ops.maximum(sq, epsilon))
 
 
+@kzoo_export("kzoo.losses.negative_cosine_similarity")
 def negative_cosine_similarity(p, z):
     """Negative cosine similarity `D(p, z)` with a stop-gradient on `z`.
 
@@ -45,6 +47,7 @@ def negative_cosine_similarity(p, z):
     return -ops.sum(_l2_normalize(p) * _l2_normalize(z), axis=-1)
 
 
+@kzoo_export("kzoo.losses.simsiam_loss")
 def simsiam_loss(p1, p2, z1, z2):
     """SimSiam's symmetrised loss, per example.
 
@@ -75,7 +78,7 @@ def simsiam_loss(p1, p2, z1, z2):
     ) + 0.5 * negative_cosine_similarity(p2, z1)
 
 
-@keras.saving.register_keras_serializable(package="kzoo")
+@kzoo_export("kzoo.losses.SimSiamLoss")
 @shared_loss_args
 class SimSiamLoss(keras.losses.Loss):
     """SimSiam's symmetric negative cosine similarity, as a Keras loss.

@@ -4,12 +4,13 @@ import keras
 from keras import ops
 
 from kzoo import ops as kops
+from kzoo._api import kzoo_export
+from kzoo.losses._docs import shared_loss_args
 from kzoo.losses._gather import GatheringLoss
 from kzoo.losses.mining import check_number
 from kzoo.losses.mining import flat_labels
 from kzoo.losses.mining import masked_mean
 from kzoo.losses.mining import masked_reduction
-from kzoo.losses._docs import shared_loss_args
 
 # Logit given to an anchor's own entry: exp() of it is exactly 0 next to any
 # real logit, and it is finite, so no infinity reaches a gradient.
@@ -69,6 +70,7 @@ def _supcon_per_anchor(labels, embeddings, temperature):
     return values, valid
 
 
+@kzoo_export("kzoo.losses.supcon_loss")
 def supcon_loss(labels, embeddings, temperature=0.1):
     """Supervised contrastive loss `L_out` (Khosla et al., 2020, eq. 2).
 
@@ -106,7 +108,7 @@ def supcon_loss(labels, embeddings, temperature=0.1):
     return masked_mean(*_supcon_per_anchor(labels, embeddings, temperature))
 
 
-@keras.saving.register_keras_serializable(package="kzoo")
+@kzoo_export("kzoo.losses.SupConLoss")
 @shared_loss_args
 class SupConLoss(GatheringLoss):
     """Supervised contrastive loss (Khosla et al., 2020, `L_out`), as a Keras loss.

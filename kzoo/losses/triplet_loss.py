@@ -23,13 +23,14 @@ import keras
 from keras import ops
 
 from kzoo import ops as kops
+from kzoo._api import kzoo_export
 from kzoo.losses import mining as mining_lib
+from kzoo.losses._docs import shared_loss_args
 from kzoo.losses._gather import GatheringLoss
 from kzoo.losses.mining import check_distance
 from kzoo.losses.mining import check_number
 from kzoo.losses.mining import masked_mean
 from kzoo.losses.mining import masked_reduction
-from kzoo.losses._docs import shared_loss_args
 
 MINING = ("none", "all", "hard", "semi-hard")
 
@@ -45,6 +46,7 @@ def _row_distance(x, y, distance):
     return kops.safe_sqrt(d2)
 
 
+@kzoo_export("kzoo.losses.triplet_loss")
 def triplet_loss(anchor, positive, negative, margin=1.0, distance="squared_l2"):
     """Triplet loss of explicit (anchor, positive, negative) triplets.
 
@@ -110,6 +112,7 @@ def _mined(labels, embeddings, margin, distance, mining):
     return ops.where(valid, values, 0.0), valid
 
 
+@kzoo_export("kzoo.losses.batch_all_triplet_loss")
 def batch_all_triplet_loss(labels, embeddings, margin=1.0, distance="squared_l2"):
     """Batch-all triplet loss and the fraction of active triplets.
 
@@ -153,6 +156,7 @@ def batch_all_triplet_loss(labels, embeddings, margin=1.0, distance="squared_l2"
     return loss, fraction
 
 
+@kzoo_export("kzoo.losses.batch_hard_triplet_loss")
 def batch_hard_triplet_loss(labels, embeddings, margin=1.0,
                             distance="squared_l2"):
     """Batch-hard triplet loss: hardest positive and negative per anchor.
@@ -181,6 +185,7 @@ def batch_hard_triplet_loss(labels, embeddings, margin=1.0,
     return masked_mean(*_mined(labels, embeddings, margin, distance, "hard"))
 
 
+@kzoo_export("kzoo.losses.semi_hard_triplet_loss")
 def semi_hard_triplet_loss(labels, embeddings, margin=1.0,
                            distance="squared_l2"):
     """Semi-hard triplet loss (FaceNet), over all (anchor, positive) pairs.
@@ -218,7 +223,7 @@ def semi_hard_triplet_loss(labels, embeddings, margin=1.0,
     return masked_mean(*_mined(labels, embeddings, margin, distance, "semi-hard"))
 
 
-@keras.saving.register_keras_serializable(package="kzoo")
+@kzoo_export("kzoo.losses.TripletLoss")
 @shared_loss_args
 class TripletLoss(GatheringLoss):
     """Triplet loss, on explicit triplets or mined inside the batch.

@@ -7,6 +7,7 @@ from keras import ops
 
 from kzoo import boxes as boxes_lib
 from kzoo import ops as kops
+from kzoo._api import kzoo_export
 from kzoo.layers.yolo_head import check_yolo_config
 from kzoo.layers.yolo_head import decode_yolo_outputs
 from kzoo.losses._docs import shared_loss_args
@@ -82,6 +83,7 @@ def _best_iou_with_any_object(pred_boxes, true_boxes, true_obj, layout):
     return ops.reshape(best, shape[:-1])
 
 
+@kzoo_export("kzoo.losses.yolo_loss_terms")
 def yolo_loss_terms(y_true, y_pred, num_boxes=2, num_classes=20, anchors=None,
                     layout=None, lambda_coord=5.0, lambda_noobj=0.5,
                     lambda_obj=1.0, lambda_class=1.0, box_loss="mse",
@@ -205,6 +207,7 @@ def yolo_loss_terms(y_true, y_pred, num_boxes=2, num_classes=20, anchors=None,
     }
 
 
+@kzoo_export("kzoo.losses.yolo_loss")
 def yolo_loss(y_true, y_pred, num_boxes=2, num_classes=20, anchors=None,
               layout=None, lambda_coord=5.0, lambda_noobj=0.5, lambda_obj=1.0,
               lambda_class=1.0, box_loss="mse", objectness_target="iou",
@@ -308,7 +311,7 @@ def yolo_loss(y_true, y_pred, num_boxes=2, num_classes=20, anchors=None,
             + terms["class"])
 
 
-@keras.saving.register_keras_serializable(package="kzoo")
+@kzoo_export("kzoo.losses.YOLOLoss")
 @shared_loss_args
 class YOLOLoss(keras.losses.Loss):
     """The YOLO loss as a Keras loss (YOLOv1's sum-squared form by default).

@@ -2,6 +2,7 @@
 
 import keras
 
+from kzoo._api import kzoo_export
 from kzoo.layers.batch_normalization import BatchNormalization
 from kzoo.layers.log_mel_spectrogram import LogMelSpectrogram
 from kzoo.layers.spec_augment import SpecAugment
@@ -26,6 +27,7 @@ def _check_widths(widths):
     return widths
 
 
+@kzoo_export("kzoo.models.audio_encoder")
 def audio_encoder(num_samples=8000, sampling_rate=8000, num_mel_bins=64,
                   widths=(32, 64, 128), spec_augment=True, seed=None,
                   name="audio_encoder"):
@@ -68,6 +70,7 @@ def audio_encoder(num_samples=8000, sampling_rate=8000, num_mel_bins=64,
     return keras.Model(waves, _conv_blocks(x, widths, "audio"), name=name)
 
 
+@kzoo_export("kzoo.models.small_image_encoder")
 def small_image_encoder(input_shape=(32, 32, 3), widths=(32, 64, 128),
                         name="image_encoder"):
     """Pixels in `[0, 255]` -> features: rescaling and a small CNN.

@@ -1,13 +1,12 @@
 """Barlow Twins: a backbone, a wide projector, a cross-correlation loss."""
 
-import keras
-
+from kzoo._api import kzoo_export
 from kzoo.layers.mlp_head import MLPHead
 from kzoo.losses.barlow_twins_loss import BarlowTwinsLoss
 from kzoo.models.two_view_model import TwoViewModel
 
 
-@keras.saving.register_keras_serializable(package="kzoo")
+@kzoo_export("kzoo.models.BarlowTwins")
 class BarlowTwins(TwoViewModel):
     """Barlow Twins (Zbontar et al., 2021) as a `keras.Model` that trains
     with `fit`.

@@ -4,10 +4,13 @@ import keras
 import numpy as np
 from keras import ops
 
-from kzoo.data.masked_text import MASK_ID, PAD_ID, UNKNOWN_ID
+from kzoo._api import kzoo_export
+from kzoo.data.masked_text import MASK_ID
+from kzoo.data.masked_text import PAD_ID
+from kzoo.data.masked_text import UNKNOWN_ID
 
 
-@keras.saving.register_keras_serializable(package="kzoo")
+@kzoo_export("kzoo.models.PositionEmbedding")
 class PositionEmbedding(keras.layers.Layer):
     """Adds a learnt embedding of each position to `[B, L, D]` inputs."""
 
@@ -31,6 +34,7 @@ class PositionEmbedding(keras.layers.Layer):
         return config
 
 
+@kzoo_export("kzoo.models.char_transformer")
 def char_transformer(vocab_size, sequence_length=128, dim=128, depth=3,
                      heads=4, mlp_dim=256, dropout=0.1, pooled=False,
                      conv_layers=0, conv_kernel=5, name="char_transformer"):
@@ -101,6 +105,7 @@ def char_transformer(vocab_size, sequence_length=128, dim=128, depth=3,
     return keras.Model(ids, x, name=name)
 
 
+@kzoo_export("kzoo.models.masked_language_model")
 def masked_language_model(encoder, vocab_size, name="masked_language_model"):
     """`encoder` features -> logits over the character ids, per position.
 
@@ -133,6 +138,7 @@ def _fill_fixed(model, ids, vocabulary):
         ids[0, blanks[best]] = int(np.argmax(probs[best]))
 
 
+@kzoo_export("kzoo.models.pseudo_log_likelihood")
 def pseudo_log_likelihood(model, ids):
     """Mean over the characters of `log p(x_i | x without i)` (Salazar et
     al., 2020): each character masked in turn, one batch."""
@@ -148,6 +154,7 @@ def pseudo_log_likelihood(model, ids):
     return float(np.mean(picked[np.arange(n), ids[0, :n]] - log_z))
 
 
+@kzoo_export("kzoo.models.fill_blanks")
 def fill_blanks(model, text, vocabulary, sequence_length=None,
                 free_length=False, max_extra=3):
     """Replaces the `_` blanks of `text` by the model's characters.
@@ -180,7 +187,8 @@ def fill_blanks(model, text, vocabulary, sequence_length=None,
     """
     import re
 
-    from kzoo.data.masked_text import encode_characters, normalize_blanks
+    from kzoo.data.masked_text import encode_characters
+    from kzoo.data.masked_text import normalize_blanks
 
     length = sequence_length or model.inputs[0].shape[1]
     text = normalize_blanks(text)

@@ -9,6 +9,7 @@ The global-average-pooling layer is named `"backbone_pool"`.
 import keras
 from keras import layers
 
+from kzoo._api import kzoo_export
 from kzoo.layers._batch_norm import batch_normalization
 
 
@@ -47,6 +48,7 @@ def _preact_bottleneck(x, filters, expansion, strides, projection, sync, name):
     return layers.Add(name=f"{name}_add")([shortcut, x])
 
 
+@kzoo_export("kzoo.models.cifar_resnet_v2")
 def cifar_resnet_v2(
     depth=20,
     input_shape=(32, 32, 3),
@@ -123,6 +125,7 @@ def cifar_resnet_v2(
     return keras.Model(inputs, x, name=name or f"resnet{depth}_cifar")
 
 
+@kzoo_export("kzoo.models.resnet20_cifar")
 def resnet20_cifar(input_shape=(32, 32, 3), synchronized_bn=False, name=None):
     """ResNet-20 (v2 bottleneck) as in keras-io's SimSiam example.
 
@@ -170,6 +173,7 @@ def _basic_block(x, filters, strides, sync, name):
     return layers.ReLU(name=f"{name}_out")(x)
 
 
+@kzoo_export("kzoo.models.resnet18_cifar")
 def resnet18_cifar(
     input_shape=(32, 32, 3), width=64, synchronized_bn=False, name=None
 ):

@@ -23,6 +23,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from kzoo._api import kzoo_export
 from kzoo.eval.knn import _check_positive_int
 from kzoo.eval.knn import _to_2d_float32
 from kzoo.eval.knn import _to_labels
@@ -92,6 +93,7 @@ def _fill_empty_clusters(x, labels, num_clusters, rng):
     return labels, int(empty.size)
 
 
+@kzoo_export("kzoo.models.assign_clusters")
 def assign_clusters(features, num_clusters, pca_dim=256, init="k-means++",
                     max_iter=300, seed=None):
     """Clusters features into pseudo-labels, DeepCluster's way.
@@ -302,7 +304,7 @@ def _reset_optimizer_slots(optimizer, variables):
     return count
 
 
-@keras.saving.register_keras_serializable(package="kzoo")
+@kzoo_export("kzoo.models.DeepCluster")
 class DeepCluster(keras.Model):
     """DeepCluster (Caron et al., 2018) as a `keras.Model` that trains with
     `fit`.
@@ -464,6 +466,7 @@ class DeepCluster(keras.Model):
         return cls(**backbone_from_config(config))
 
 
+@kzoo_export("kzoo.models.DeepClusterCallback")
 class DeepClusterCallback(keras.callbacks.Callback):
     """Re-clusters the training set at the start of every epoch.
 

@@ -6,11 +6,12 @@ import math
 import keras
 from keras import ops
 
+from kzoo._api import kzoo_export
 from kzoo.losses.clip_loss import ClipLoss
 from kzoo.ops import scale_for_replicas
 
 
-@keras.saving.register_keras_serializable(package="kzoo")
+@kzoo_export("kzoo.models.DualEncoder")
 class DualEncoder(keras.Model):
     """Two modalities embedded in one space and trained with `ClipLoss`.
 

@@ -3,12 +3,14 @@
 import keras
 from keras import layers
 
+from kzoo._api import kzoo_export
 from kzoo.layers.batch_normalization import BatchNormalization
 from kzoo.models.backbone_config import backbone_from_config
 
 POOL_LAYER = "backbone_pool"
 
 
+@kzoo_export("kzoo.models.feature_map_model")
 def feature_map_model(backbone, pool_layer=POOL_LAYER):
     """The part of a kzoo backbone before its global pooling.
 
@@ -38,6 +40,7 @@ def feature_map_model(backbone, pool_layer=POOL_LAYER):
                        name=f"{backbone.name}_feature_map")
 
 
+@kzoo_export("kzoo.models.conv_decoder")
 def conv_decoder(input_shape, output_shape, filters=(128, 64, 32),
                  output_activation="sigmoid", name="decoder"):
     """Upsampling convolutional decoder `[h, w, C] -> [H, W, out]`.
@@ -89,7 +92,7 @@ def conv_decoder(input_shape, output_shape, filters=(128, 64, 32),
     return keras.Model(inputs, outputs, name=name)
 
 
-@keras.saving.register_keras_serializable(package="kzoo")
+@kzoo_export("kzoo.models.EncoderDecoder")
 class EncoderDecoder(keras.Model):
     """A kzoo backbone's feature map decoded back to an image.
 

@@ -4,6 +4,8 @@ import contextlib
 
 import keras
 
+from kzoo._api import kzoo_export
+
 _MIXED = ("mixed_bfloat16", "mixed_float16", "bfloat16", "float16")
 
 
@@ -43,6 +45,7 @@ def uses_reduced_precision(model):
                for layer in layers)
 
 
+@kzoo_export("kzoo.models.float32_copy")
 def float32_copy(model):
     """`model` rebuilt in float32 with the same weights.
 

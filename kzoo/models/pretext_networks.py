@@ -3,6 +3,7 @@
 import keras
 from keras import layers
 
+from kzoo._api import kzoo_export
 from kzoo.layers.batch_normalization import BatchNormalization
 
 
@@ -12,6 +13,7 @@ def _check_classes(num_classes, name):
             f"`{name}` must be an integer >= 2. Received: {name}={num_classes}")
 
 
+@kzoo_export("kzoo.models.pretext_classifier")
 def pretext_classifier(backbone, num_classes, hidden_dims=(),
                        feature_batch_norm=True, name=None):
     """`images -> logits`: a backbone and an MLP over its pooled features.
@@ -54,6 +56,7 @@ def pretext_classifier(backbone, num_classes, hidden_dims=(),
     return keras.Model(inputs, logits, name=name or "pretext_classifier")
 
 
+@kzoo_export("kzoo.models.jigsaw_network")
 def jigsaw_network(backbone, num_permutations, num_tiles=9, hidden_dim=1024,
                    name=None):
     """Context-free network of Noroozi & Favaro (2016): shared tile tower.

@@ -8,6 +8,7 @@ set of weights.
 
 import keras
 
+from kzoo._api import kzoo_export
 from kzoo.layers.distance import Distance
 
 
@@ -50,6 +51,7 @@ def _embedding_shape(tower, input_shape):
     return tuple(tower.compute_output_shape((None,) + tuple(input_shape)))
 
 
+@kzoo_export("kzoo.models.siamese_network")
 def siamese_network(tower, distance="l2", input_shape=None, name="siamese"):
     """Siamese network: one shared tower embeds two inputs, compared by distance.
 
@@ -100,6 +102,7 @@ def siamese_network(tower, distance="l2", input_shape=None, name="siamese"):
     return keras.Model([input_a, input_b], outputs, name=name)
 
 
+@kzoo_export("kzoo.models.triplet_network")
 def triplet_network(tower, input_shape=None, name="triplet"):
     """Triplet network: one shared tower embeds `[B, 3, ...]` triplets.
 
@@ -146,6 +149,7 @@ def triplet_network(tower, input_shape=None, name="triplet"):
     return keras.Model(inputs, outputs, name=name)
 
 
+@kzoo_export("kzoo.models.multi_stream_network")
 def multi_stream_network(towers, distance="l2", input_shapes=None,
                          name="multi_stream"):
     """Multi-stream network: different towers, embeddings compared by distance.

@@ -1,13 +1,12 @@
 """SimCLR: a backbone, a projection head and the NT-Xent loss."""
 
-import keras
-
+from kzoo._api import kzoo_export
 from kzoo.layers.mlp_head import MLPHead
 from kzoo.losses.nt_xent_loss import NTXentLoss
 from kzoo.models.two_view_model import TwoViewModel
 
 
-@keras.saving.register_keras_serializable(package="kzoo")
+@kzoo_export("kzoo.models.SimCLR")
 class SimCLR(TwoViewModel):
     """SimCLR (Chen et al., 2020) as a `keras.Model` that trains with `fit`.
 

@@ -1,13 +1,12 @@
 """SimSiam: a backbone, a projector, a predictor and a stop-gradient."""
 
-import keras
-
+from kzoo._api import kzoo_export
 from kzoo.layers.mlp_head import MLPHead
 from kzoo.losses.simsiam_loss import SimSiamLoss
 from kzoo.models.two_view_model import TwoViewModel
 
 
-@keras.saving.register_keras_serializable(package="kzoo")
+@kzoo_export("kzoo.models.SimSiam")
 class SimSiam(TwoViewModel):
     """SimSiam (Chen & He, 2021) as a `keras.Model` that trains with `fit`.
 

@@ -5,9 +5,11 @@ import numbers
 import keras
 from keras import layers
 
+from kzoo._api import kzoo_export
 from kzoo.layers._batch_norm import batch_normalization
 
 
+@kzoo_export("kzoo.models.tiny_darknet")
 def tiny_darknet(input_shape=(320, 320, 3), width=16, output_stride=32,
                  bn_momentum=0.99, synchronized_bn=False, name="tiny_darknet"):
     """Tiny-YOLO's backbone: 3 x 3 conv-BN-LeakyReLU blocks and max-pooling.

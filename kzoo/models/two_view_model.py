@@ -4,11 +4,13 @@ Barlow Twins)."""
 import keras
 from keras import ops
 
+from kzoo._api import kzoo_export
 from kzoo.models.backbone_config import backbone_from_config
 from kzoo.ops import l2_normalize
 from kzoo.ops import scale_for_replicas
 
 
+@kzoo_export("kzoo.models.normalized_embedding_std")
 def normalized_embedding_std(z):
     """Spread of L2-normalised embeddings over a batch; ~0 means collapse.
 
@@ -49,6 +51,7 @@ def normalized_embedding_std(z):
     return ops.mean(std) * ops.sqrt(d)
 
 
+@kzoo_export("kzoo.models.TwoViewModel", serializable=False)  # a base class
 class TwoViewModel(keras.Model):
     """Base of the two-view models: a backbone, heads, a loss on two views.
 

@@ -4,13 +4,14 @@ import keras
 from keras import layers
 from keras import ops
 
+from kzoo._api import kzoo_export
 from kzoo.layers.batch_normalization import BatchNormalization
 from kzoo.models.backbone_config import backbone_from_config
 from kzoo.models.encoder_decoder import conv_decoder
 from kzoo.ops import scale_for_replicas
 
 
-@keras.saving.register_keras_serializable(package="kzoo")
+@kzoo_export("kzoo.models.VAE")
 class VAE(keras.Model):
     """Variational autoencoder (Kingma & Welling, 2014) on a kzoo backbone.
 

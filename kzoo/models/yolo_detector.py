@@ -4,6 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from kzoo._api import kzoo_export
 from kzoo.layers.non_max_suppression import NonMaxSuppression
 from kzoo.layers.yolo_decode import YOLODecode
 from kzoo.layers.yolo_head import YOLOHead
@@ -15,7 +16,7 @@ from kzoo.ops import scale_for_replicas
 _TERMS = ("coord", "objectness", "no_object", "class")
 
 
-@keras.saving.register_keras_serializable(package="kzoo")
+@kzoo_export("kzoo.models.YOLODetector")
 class YOLODetector(keras.Model):
     """A YOLO detector that trains with `fit` and serves final detections.
 

@@ -1,8 +1,8 @@
 """Contrastive loss, compatible with `tfa.losses.contrastive` (tensorflow-addons 0.23)."""
 
-import keras
 from keras import ops
 
+from kzoo._api import kzoo_export
 from kzoo.addons.losses import _common
 
 
@@ -43,7 +43,7 @@ def _check_shapes(y_true, y_pred):
     )
 
 
-@keras.saving.register_keras_serializable(package="kzoo.addons")
+@kzoo_export("kzoo.addons.losses.contrastive_loss", serializable=True)
 def contrastive_loss(y_true, y_pred, margin=1.0):
     """Contrastive loss of pair distances, per pair, as `tfa.losses`.
 
@@ -90,7 +90,7 @@ def contrastive_loss(y_true, y_pred, margin=1.0):
     return ops.cast(loss, out_dtype)
 
 
-@keras.saving.register_keras_serializable(package="kzoo.addons")
+@kzoo_export("kzoo.addons.losses.ContrastiveLoss")
 class ContrastiveLoss(_common.AddonsLoss):
     """Contrastive loss (`tfa.losses` drop-in).
 

@@ -1,13 +1,13 @@
 """Lifted structured loss, compatible with `tfa.losses.lifted` (tensorflow-addons 0.23)."""
 
-import keras
 from keras import ops
 
 import kzoo.ops
+from kzoo._api import kzoo_export
 from kzoo.addons.losses import _common
 
 
-@keras.saving.register_keras_serializable(package="kzoo.addons")
+@kzoo_export("kzoo.addons.losses.lifted_struct_loss", serializable=True)
 def lifted_struct_loss(labels, embeddings, margin=1.0):
     """Lifted structured loss, as `tfa.losses` (note tfa's argument names).
 
@@ -80,7 +80,7 @@ def lifted_struct_loss(labels, embeddings, margin=1.0):
     return ops.cast(loss, _common.output_dtype(embeddings))
 
 
-@keras.saving.register_keras_serializable(package="kzoo.addons")
+@kzoo_export("kzoo.addons.losses.LiftedStructLoss")
 class LiftedStructLoss(_common.LabelLoss):
     """Lifted structured loss (`tfa.losses` drop-in).
 

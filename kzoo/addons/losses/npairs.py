@@ -1,10 +1,9 @@
 """N-pairs losses, compatible with `tfa.losses.npairs` (tensorflow-addons 0.23)."""
 
-import keras
 from keras import ops
 
 import kzoo.ops
-
+from kzoo._api import kzoo_export
 from kzoo.addons.losses import _common
 
 
@@ -19,7 +18,7 @@ def _soft_target_cross_entropy(targets, logits):
     return ops.divide_no_nan(ops.sum(per_row), count)
 
 
-@keras.saving.register_keras_serializable(package="kzoo.addons")
+@kzoo_export("kzoo.addons.losses.npairs_loss", serializable=True)
 def npairs_loss(y_true, y_pred):
     """N-pairs loss of a similarity matrix, as `tfa.losses`.
 
@@ -65,7 +64,7 @@ def npairs_loss(y_true, y_pred):
     return ops.cast(loss, _common.output_dtype(y_pred))
 
 
-@keras.saving.register_keras_serializable(package="kzoo.addons")
+@kzoo_export("kzoo.addons.losses.npairs_multilabel_loss", serializable=True)
 def npairs_multilabel_loss(y_true, y_pred):
     """N-pairs loss for multi-label data, as `tfa.losses`.
 
@@ -156,7 +155,7 @@ def _logits(y_pred):
     return ops.matmul(anchors, ops.transpose(positives))
 
 
-@keras.saving.register_keras_serializable(package="kzoo.addons")
+@kzoo_export("kzoo.addons.losses.NpairsLoss")
 class NpairsLoss(_common.LabelLoss):
     """N-pairs loss (`tfa.losses` drop-in).
 
@@ -196,7 +195,7 @@ class NpairsLoss(_common.LabelLoss):
         return npairs_loss(y_true, _logits(y_pred))
 
 
-@keras.saving.register_keras_serializable(package="kzoo.addons")
+@kzoo_export("kzoo.addons.losses.NpairsMultilabelLoss")
 class NpairsMultilabelLoss(_common.InBatchAddonsLoss):
     """Multi-label N-pairs loss (`tfa.losses` drop-in).
 

@@ -7,6 +7,7 @@ tensorflow-addons' exact mining rules, fallbacks and averaging.
 import keras
 from keras import ops
 
+from kzoo._api import kzoo_export
 from kzoo.addons.losses import _common
 from kzoo.losses import mining
 
@@ -24,7 +25,7 @@ def _distances_and_masks(y_true, y_pred, distance_metric):
     return embeddings, pdist, adjacency, positives
 
 
-@keras.saving.register_keras_serializable(package="kzoo.addons")
+@kzoo_export("kzoo.addons.losses.triplet_semihard_loss", serializable=True)
 def triplet_semihard_loss(y_true, y_pred, margin=1.0, distance_metric="L2"):
     """Triplet loss with semi-hard negative mining, as `tfa.losses`.
 
@@ -107,7 +108,7 @@ def triplet_semihard_loss(y_true, y_pred, margin=1.0, distance_metric="L2"):
     return ops.cast(loss, _common.output_dtype(embeddings))
 
 
-@keras.saving.register_keras_serializable(package="kzoo.addons")
+@kzoo_export("kzoo.addons.losses.triplet_hard_loss", serializable=True)
 def triplet_hard_loss(
     y_true, y_pred, margin=1.0, soft=False, distance_metric="L2"
 ):
@@ -186,7 +187,7 @@ class _TripletBase(_common.LabelLoss):
         return cls(**config)
 
 
-@keras.saving.register_keras_serializable(package="kzoo.addons")
+@kzoo_export("kzoo.addons.losses.TripletSemiHardLoss")
 class TripletSemiHardLoss(_TripletBase):
     """Triplet loss with semi-hard negative mining (`tfa.losses` drop-in).
 
@@ -250,7 +251,7 @@ class TripletSemiHardLoss(_TripletBase):
         )
 
 
-@keras.saving.register_keras_serializable(package="kzoo.addons")
+@kzoo_export("kzoo.addons.losses.TripletHardLoss")
 class TripletHardLoss(_TripletBase):
     """Batch-hard triplet loss (`tfa.losses` drop-in).
 
