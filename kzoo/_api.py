@@ -194,30 +194,32 @@ def _replace_block(text, block, where):
     return text[:start] + block + text[end:]
 
 
-def stale(root=PACKAGE_ROOT):
-    """The `__init__.py` files whose generated block is out of date."""
+def _updates(root):
+    """`[(path, new text)]` of the `__init__.py` files whose generated block
+    differs from the declarations."""
     out = []
-    for package, block in blocks(root).items():
-        path = _init_path(package, root)
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-        if _replace_block(text, block, path) != text:
-            out.append(path)
-    return out
-
-
-def write(root=PACKAGE_ROOT):
-    """Rewrites every package's generated block; returns the changed files."""
-    changed = []
     for package, block in blocks(root).items():
         path = _init_path(package, root)
         with open(path, encoding="utf-8") as f:
             text = f.read()
         new = _replace_block(text, block, path)
         if new != text:
-            with open(path, "w", encoding="utf-8") as f:
-                f.write(new)
-            changed.append(path)
+            out.append((path, new))
+    return out
+
+
+def stale(root=PACKAGE_ROOT):
+    """The `__init__.py` files whose generated block is out of date."""
+    return [path for path, _ in _updates(root)]
+
+
+def write(root=PACKAGE_ROOT):
+    """Rewrites every out-of-date generated block; returns those files."""
+    changed = []
+    for path, new in _updates(root):
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(new)
+        changed.append(path)
     return changed
 
 

@@ -35,6 +35,8 @@ import numbers
 import keras
 from keras import ops
 
+from kzoo._docs import fill_doc
+
 FORMATS = (
     "xyxy",
     "yxyx",
@@ -243,6 +245,21 @@ def _overlap_terms(boxes1, boxes2, box_format, aligned):
     }
 
 
+# The Args of the four IoU functions, written once (`{pair_args}`).
+_PAIR_ARGS = """boxes1: `[..., N, 4]` boxes (`[..., N, 4]` or any `[..., 4]` with
+    `aligned=True`).
+boxes2: `[..., M, 4]` boxes; leading dimensions broadcast against
+    those of `boxes1` (with `aligned=True`, the same shape as
+    `boxes1`, or broadcastable to it).
+box_format: format of both sets, one of `kzoo.boxes.FORMATS`.
+    Relative boxes are compared in relative coordinates. Defaults to
+    `"xyxy"`.
+aligned: compare `boxes1[..., i]` with `boxes2[..., i]` only
+    (`[..., N]` result) instead of every pair (`[..., N, M]`).
+    Defaults to `False`."""
+
+
+@fill_doc(pair_args=_PAIR_ARGS)
 def compute_iou(boxes1, boxes2, box_format="xyxy", aligned=False):
     """Intersection over union of boxes, pairwise or aligned.
 
@@ -259,17 +276,7 @@ def compute_iou(boxes1, boxes2, box_format="xyxy", aligned=False):
     and has no empty-box rule for inverted corners).
 
     Args:
-        boxes1: `[..., N, 4]` boxes (`[..., N, 4]` or any `[..., 4]` with
-            `aligned=True`).
-        boxes2: `[..., M, 4]` boxes; leading dimensions broadcast against
-            those of `boxes1` (with `aligned=True`, the same shape as
-            `boxes1`, or broadcastable to it).
-        box_format: format of both sets, one of `kzoo.boxes.FORMATS`.
-            Relative boxes are compared in relative coordinates. Defaults to
-            `"xyxy"`.
-        aligned: compare `boxes1[..., i]` with `boxes2[..., i]` only
-            (`[..., N]` result) instead of every pair (`[..., N, M]`).
-            Defaults to `False`.
+        {pair_args}
 
     Returns:
         float32 `[..., N, M]` (`[..., N]` with `aligned=True`), in `[0, 1]`.
@@ -284,6 +291,7 @@ def compute_iou(boxes1, boxes2, box_format="xyxy", aligned=False):
     return _overlap_terms(boxes1, boxes2, box_format, aligned)["iou"]
 
 
+@fill_doc(pair_args=_PAIR_ARGS)
 def compute_giou(boxes1, boxes2, box_format="xyxy", aligned=False):
     """Generalized IoU, pairwise or aligned.
 
@@ -298,17 +306,7 @@ def compute_giou(boxes1, boxes2, box_format="xyxy", aligned=False):
     `[-1, 1]`; `1 - giou` is the GIoU loss. Computed in float32.
 
     Args:
-        boxes1: `[..., N, 4]` boxes (`[..., N, 4]` or any `[..., 4]` with
-            `aligned=True`).
-        boxes2: `[..., M, 4]` boxes; leading dimensions broadcast against
-            those of `boxes1` (with `aligned=True`, the same shape as
-            `boxes1`, or broadcastable to it).
-        box_format: format of both sets, one of `kzoo.boxes.FORMATS`.
-            Relative boxes are compared in relative coordinates. Defaults to
-            `"xyxy"`.
-        aligned: compare `boxes1[..., i]` with `boxes2[..., i]` only
-            (`[..., N]` result) instead of every pair (`[..., N, M]`).
-            Defaults to `False`.
+        {pair_args}
 
     Returns:
         float32 `[..., N, M]` (`[..., N]` with `aligned=True`).
@@ -328,6 +326,7 @@ def compute_giou(boxes1, boxes2, box_format="xyxy", aligned=False):
     return t["iou"] - _safe_divide(enclosing - t["union"], enclosing)
 
 
+@fill_doc(pair_args=_PAIR_ARGS)
 def compute_diou(boxes1, boxes2, box_format="xyxy", aligned=False):
     """Distance IoU, pairwise or aligned.
 
@@ -342,17 +341,7 @@ def compute_diou(boxes1, boxes2, box_format="xyxy", aligned=False):
     `[-1, 1]`. Computed in float32.
 
     Args:
-        boxes1: `[..., N, 4]` boxes (`[..., N, 4]` or any `[..., 4]` with
-            `aligned=True`).
-        boxes2: `[..., M, 4]` boxes; leading dimensions broadcast against
-            those of `boxes1` (with `aligned=True`, the same shape as
-            `boxes1`, or broadcastable to it).
-        box_format: format of both sets, one of `kzoo.boxes.FORMATS`.
-            Relative boxes are compared in relative coordinates. Defaults to
-            `"xyxy"`.
-        aligned: compare `boxes1[..., i]` with `boxes2[..., i]` only
-            (`[..., N]` result) instead of every pair (`[..., N, M]`).
-            Defaults to `False`.
+        {pair_args}
 
     Returns:
         float32 `[..., N, M]` (`[..., N]` with `aligned=True`).
@@ -391,6 +380,7 @@ def _angle(w, h):
                      ops.where(nonempty, tiny, ops.zeros_like(w)))
 
 
+@fill_doc(pair_args=_PAIR_ARGS)
 def compute_ciou(boxes1, boxes2, box_format="xyxy", aligned=False):
     """Complete IoU, pairwise or aligned.
 
@@ -411,17 +401,7 @@ def compute_ciou(boxes1, boxes2, box_format="xyxy", aligned=False):
     Computed in float32; `1 - ciou` is the CIoU loss.
 
     Args:
-        boxes1: `[..., N, 4]` boxes (`[..., N, 4]` or any `[..., 4]` with
-            `aligned=True`).
-        boxes2: `[..., M, 4]` boxes; leading dimensions broadcast against
-            those of `boxes1` (with `aligned=True`, the same shape as
-            `boxes1`, or broadcastable to it).
-        box_format: format of both sets, one of `kzoo.boxes.FORMATS`.
-            Relative boxes are compared in relative coordinates. Defaults to
-            `"xyxy"`.
-        aligned: compare `boxes1[..., i]` with `boxes2[..., i]` only
-            (`[..., N]` result) instead of every pair (`[..., N, M]`).
-            Defaults to `False`.
+        {pair_args}
 
     Returns:
         float32 `[..., N, M]` (`[..., N]` with `aligned=True`).

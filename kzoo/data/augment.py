@@ -9,6 +9,7 @@ parallelism of `tf.data`. These run inside `tf.data` (TensorFlow ops).
 import tensorflow as tf
 
 from kzoo._api import kzoo_export
+from kzoo.data._config import ConstructorConfig
 
 
 def _uniform(shape, seed, minval=0.0, maxval=1.0):
@@ -141,7 +142,7 @@ def random_flip_and_translate(images, seed, pad=4):
     return tf.gather(shifted, cols, axis=2, batch_dims=1)
 
 @kzoo_export("kzoo.data.SimSiamAugmentation")
-class SimSiamAugmentation:
+class SimSiamAugmentation(ConstructorConfig):
     """The SimSiam / SimCLR view augmentation for a batch of images.
 
     Random resized crop, horizontal flip, colour jitter with probability
@@ -220,16 +221,3 @@ class SimSiamAugmentation:
         if self.grayscale_probability > 0:
             x = random_grayscale(x, seeds[3], self.grayscale_probability)
         return x * 255.0
-
-    def get_config(self):
-        return {
-            "crop_scale": self.crop_scale,
-            "flip": self.flip,
-            "jitter": self.jitter,
-            "jitter_probability": self.jitter_probability,
-            "grayscale_probability": self.grayscale_probability,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)

@@ -3,6 +3,7 @@
 import tensorflow as tf
 
 from kzoo._api import kzoo_export
+from kzoo.data._config import ConstructorConfig
 
 # sRGB (linear) -> CIE XYZ, and the D65 (2 degree observer) white point:
 # the constants of scikit-image's `rgb2lab` / `lab2rgb`.
@@ -113,7 +114,7 @@ def _lightness_to_gray(l):
 
 
 @kzoo_export("kzoo.data.ColorizationPretext")
-class ColorizationPretext:
+class ColorizationPretext(ConstructorConfig):
     """Colourisation inputs and targets for a batch of images.
 
     The self-supervised task of Zhang et al. (2016) and Larsson et al.
@@ -192,10 +193,3 @@ class ColorizationPretext:
         l = rgb_to_lab(tf.repeat(gray, 3, axis=-1))[..., :1]
         lab = tf.concat([l, tf.cast(ab, tf.float32) * 128.0], axis=-1)
         return lab_to_rgb(lab) * 255.0
-
-    def get_config(self):
-        return {"target": self.target}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)

@@ -3,11 +3,12 @@
 import tensorflow as tf
 
 from kzoo._api import kzoo_export
+from kzoo.data._config import ConstructorConfig
 from kzoo.data.masked_patches import patch_mask
 
 
 @kzoo_export("kzoo.data.DenoisingPretext")
-class DenoisingPretext:
+class DenoisingPretext(ConstructorConfig):
     """Denoising inputs and targets for a batch of images.
 
     The denoising autoencoder task of Vincent et al. (2008): a network
@@ -82,14 +83,3 @@ class DenoisingPretext:
                               self.mask_fraction, seed)
             noisy = clean * (1.0 - mask)
         return noisy * 255.0, clean
-
-    def get_config(self):
-        return {
-            "noise": self.noise,
-            "stddev": self.stddev,
-            "mask_fraction": self.mask_fraction,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)

@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from kzoo._api import kzoo_export
+from kzoo.data._config import ConstructorConfig
 from kzoo.data._letterbox import letterbox_canvas
 from kzoo.data.augment import random_color_jitter
 from kzoo.data.voc import VOCDataset
@@ -309,7 +310,7 @@ def filter_boxes(boxes, classes, reference_boxes, height, width,
 
 
 @kzoo_export("kzoo.data.DetectionAugmentation")
-class DetectionAugmentation:
+class DetectionAugmentation(ConstructorConfig):
     """Box-aware augmentation of a batch of detection examples.
 
     Per image (independent random draws, vectorised over the batch):
@@ -438,22 +439,6 @@ class DetectionAugmentation:
         out = dict(batch)
         out.update(images=images, boxes=boxes, classes=classes)
         return out
-
-    def get_config(self):
-        return {
-            "flip_probability": self.flip_probability,
-            "scale_range": self.scale_range,
-            "translation": self.translation,
-            "jitter": self.jitter,
-            "jitter_probability": self.jitter_probability,
-            "min_visibility": self.min_visibility,
-            "min_size": self.min_size,
-            "fill_value": self.fill_value,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
 
 # ---------------------------------------------------------------------------

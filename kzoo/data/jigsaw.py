@@ -3,12 +3,13 @@
 import tensorflow as tf
 
 from kzoo._api import kzoo_export
+from kzoo.data._config import ConstructorConfig
 from kzoo.jigsaw_permutations import _puzzle_setup
 from kzoo.jigsaw_permutations import maximal_hamming_permutations  # noqa: F401
 
 
 @kzoo_export("kzoo.data.JigsawPretext")
-class JigsawPretext:
+class JigsawPretext(ConstructorConfig):
     """Jigsaw puzzle inputs and labels for a batch of images.
 
     The self-supervised task of Noroozi & Favaro (2016): an image is cut
@@ -149,7 +150,3 @@ class JigsawPretext:
                 self.permutations.tolist() if self._explicit else None
             ),
         }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)

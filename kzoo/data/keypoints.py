@@ -41,6 +41,7 @@ import numpy as np
 import tensorflow as tf
 
 from kzoo._api import kzoo_export
+from kzoo.data._config import ConstructorConfig
 from kzoo.data._letterbox import letterbox_canvas
 from kzoo.data.augment import random_color_jitter
 # Reading (no TensorFlow) lives in kzoo.data.keypoint_sources; its public
@@ -371,7 +372,7 @@ def warp_affine(images, keypoints, matrices, fill_value=0.0):
 
 
 @kzoo_export("kzoo.data.KeypointAugmentation")
-class KeypointAugmentation:
+class KeypointAugmentation(ConstructorConfig):
     """Random geometric and colour augmentation of a batch, keypoints following.
 
     For each image of a batch of square `S x S` canvases (e.g. from
@@ -511,22 +512,6 @@ class KeypointAugmentation:
                                     seeds[1], b, c, s, h,
                                     self.jitter_probability) * 255.0
         return x, points, mask
-
-    def get_config(self):
-        return {
-            "scale": self.scale,
-            "max_shift": self.max_shift,
-            "max_rotation": self.max_rotation,
-            "flip_probability": self.flip_probability,
-            "flip_permutation": self.flip_permutation,
-            "jitter": self.jitter,
-            "jitter_probability": self.jitter_probability,
-            "fill_value": self.fill_value,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
 
 # ---------------------------------------------------------------------------

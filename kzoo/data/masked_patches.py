@@ -3,6 +3,7 @@
 import tensorflow as tf
 
 from kzoo._api import kzoo_export
+from kzoo.data._config import ConstructorConfig
 
 
 def _num_masked(count, ratio):
@@ -78,7 +79,7 @@ def patch_mask(batch, height, width, patch_size, mask_ratio, seed):
 
 
 @kzoo_export("kzoo.data.MaskedPatchPretext")
-class MaskedPatchPretext:
+class MaskedPatchPretext(ConstructorConfig):
     """Masked-patch reconstruction inputs and targets for a batch of images.
 
     The masked autoencoder task of He et al. (2021), for a convolutional
@@ -151,14 +152,3 @@ class MaskedPatchPretext:
         fill = 0.0 if self.fill == "zero" else 127.5
         inputs = x * (1.0 - mask) + fill * mask
         return inputs, tf.concat([x / 255.0, mask], axis=-1)
-
-    def get_config(self):
-        return {
-            "patch_size": self.patch_size,
-            "mask_ratio": self.mask_ratio,
-            "fill": self.fill,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)

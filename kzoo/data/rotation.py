@@ -3,10 +3,11 @@
 import tensorflow as tf
 
 from kzoo._api import kzoo_export
+from kzoo.data._config import ConstructorConfig
 
 
 @kzoo_export("kzoo.data.RotationPretext")
-class RotationPretext:
+class RotationPretext(ConstructorConfig):
     """Rotation prediction (RotNet) inputs and labels for a batch of images.
 
     The self-supervised task of Gidaris et al. (2018): a network learns
@@ -86,10 +87,3 @@ class RotationPretext:
         )
         inputs = tf.gather(rotated, labels, axis=1, batch_dims=1)
         return inputs, labels
-
-    def get_config(self):
-        return {"all_rotations": self.all_rotations}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)

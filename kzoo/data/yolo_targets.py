@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from kzoo._api import kzoo_export
+from kzoo.data._config import ConstructorConfig
 from kzoo.layers.yolo_head import _positive_int
 from kzoo.layers.yolo_head import check_yolo_config
 
@@ -146,7 +147,7 @@ def kmeans_anchors(boxes_wh, num_anchors, seed=0, max_iterations=300,
 
 
 @kzoo_export("kzoo.data.YOLOTargetEncoder")
-class YOLOTargetEncoder:
+class YOLOTargetEncoder(ConstructorConfig):
     """Encodes detection batches into the YOLO grid targets, in `tf.data`.
 
     Called on contract-B tensors, `encoder(boxes, classes)` with `boxes`
@@ -395,16 +396,3 @@ class YOLOTargetEncoder:
                 "degenerate": degenerate, "dropped": dropped,
                 "dropped_fraction": dropped / kept if kept else 0.0,
                 "displaced": displaced}
-
-    def get_config(self):
-        return {
-            "grid_size": self.grid_size,
-            "num_boxes": self.num_boxes,
-            "num_classes": self.num_classes,
-            "image_size": self.image_size,
-            "anchors": self.anchors,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)

@@ -24,6 +24,7 @@ from keras import ops
 
 from kzoo import ops as kops
 from kzoo._api import kzoo_export
+from kzoo._docs import fill_doc
 from kzoo.losses import mining as mining_lib
 from kzoo.losses._docs import shared_loss_args
 from kzoo.losses._gather import GatheringLoss
@@ -112,7 +113,15 @@ def _mined(labels, embeddings, margin, distance, mining):
     return ops.where(valid, values, 0.0), valid
 
 
+_TRIPLET_ARGS = """labels: `[B]` (or `[B, 1]`) integer class labels.
+embeddings: `[B, D]` embeddings.
+margin: non-negative margin. Defaults to `1.0`.
+distance: `"squared_l2"`, `"l2"` or `"cosine"`. Defaults to
+    `"squared_l2"`."""
+
+
 @kzoo_export("kzoo.losses.batch_all_triplet_loss")
+@fill_doc(triplet_args=_TRIPLET_ARGS)
 def batch_all_triplet_loss(labels, embeddings, margin=1.0, distance="squared_l2"):
     """Batch-all triplet loss and the fraction of active triplets.
 
@@ -132,11 +141,7 @@ def batch_all_triplet_loss(labels, embeddings, margin=1.0, distance="squared_l2"
     ```
 
     Args:
-        labels: `[B]` (or `[B, 1]`) integer class labels.
-        embeddings: `[B, D]` embeddings.
-        margin: non-negative margin. Defaults to `1.0`.
-        distance: `"squared_l2"`, `"l2"` or `"cosine"`. Defaults to
-            `"squared_l2"`.
+        {triplet_args}
 
     Returns:
         `(loss, fraction)`: float32 scalars.
@@ -157,6 +162,7 @@ def batch_all_triplet_loss(labels, embeddings, margin=1.0, distance="squared_l2"
 
 
 @kzoo_export("kzoo.losses.batch_hard_triplet_loss")
+@fill_doc(triplet_args=_TRIPLET_ARGS)
 def batch_hard_triplet_loss(labels, embeddings, margin=1.0,
                             distance="squared_l2"):
     """Batch-hard triplet loss: hardest positive and negative per anchor.
@@ -169,11 +175,7 @@ def batch_hard_triplet_loss(labels, embeddings, margin=1.0,
     ```
 
     Args:
-        labels: `[B]` (or `[B, 1]`) integer class labels.
-        embeddings: `[B, D]` embeddings.
-        margin: non-negative margin. Defaults to `1.0`.
-        distance: `"squared_l2"`, `"l2"` or `"cosine"`. Defaults to
-            `"squared_l2"`.
+        {triplet_args}
 
     Returns:
         Float32 scalar; 0 if no anchor has both a positive and a negative.
@@ -186,6 +188,7 @@ def batch_hard_triplet_loss(labels, embeddings, margin=1.0,
 
 
 @kzoo_export("kzoo.losses.semi_hard_triplet_loss")
+@fill_doc(triplet_args=_TRIPLET_ARGS)
 def semi_hard_triplet_loss(labels, embeddings, margin=1.0,
                            distance="squared_l2"):
     """Semi-hard triplet loss (FaceNet), over all (anchor, positive) pairs.
@@ -207,11 +210,7 @@ def semi_hard_triplet_loss(labels, embeddings, margin=1.0,
     ```
 
     Args:
-        labels: `[B]` (or `[B, 1]`) integer class labels.
-        embeddings: `[B, D]` embeddings.
-        margin: non-negative margin. Defaults to `1.0`.
-        distance: `"squared_l2"`, `"l2"` or `"cosine"`. Defaults to
-            `"squared_l2"`.
+        {triplet_args}
 
     Returns:
         Float32 scalar; 0 if there is no such pair.

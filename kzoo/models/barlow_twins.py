@@ -1,12 +1,15 @@
 """Barlow Twins: a backbone, a wide projector, a cross-correlation loss."""
 
 from kzoo._api import kzoo_export
+from kzoo._docs import fill_doc
 from kzoo.layers.mlp_head import MLPHead
 from kzoo.losses.barlow_twins_loss import BarlowTwinsLoss
+from kzoo.models.two_view_model import VIEW_ARGS
 from kzoo.models.two_view_model import TwoViewModel
 
 
 @kzoo_export("kzoo.models.BarlowTwins")
+@fill_doc(view_args=VIEW_ARGS)
 class BarlowTwins(TwoViewModel):
     """Barlow Twins (Zbontar et al., 2021) as a `keras.Model` that trains
     with `fit`.
@@ -56,12 +59,7 @@ class BarlowTwins(TwoViewModel):
             Defaults to `False`.
         collapse_monitor: log `z_std` during `fit` / `evaluate`. Defaults
             to `True`.
-        augmentation: optional layer drawing one random view of a batch of
-            images; `fit` then takes raw image batches and the model makes
-            the two views itself, on the device (see
-            `kzoo.models.TwoViewModel`). Defaults to `None` (the views come
-            from the input pipeline).
-        **kwargs: base `keras.Model` arguments (`name`, ...).
+        {view_args}
 
     Example:
 

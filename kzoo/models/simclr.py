@@ -1,12 +1,15 @@
 """SimCLR: a backbone, a projection head and the NT-Xent loss."""
 
 from kzoo._api import kzoo_export
+from kzoo._docs import fill_doc
 from kzoo.layers.mlp_head import MLPHead
 from kzoo.losses.nt_xent_loss import NTXentLoss
+from kzoo.models.two_view_model import VIEW_ARGS
 from kzoo.models.two_view_model import TwoViewModel
 
 
 @kzoo_export("kzoo.models.SimCLR")
+@fill_doc(view_args=VIEW_ARGS)
 class SimCLR(TwoViewModel):
     """SimCLR (Chen et al., 2020) as a `keras.Model` that trains with `fit`.
 
@@ -40,12 +43,7 @@ class SimCLR(TwoViewModel):
             ImageNet value; it uses `0.5` on CIFAR-10, appendix B.9).
         synchronized_bn: cross-replica batch statistics in the head.
             Defaults to `False`.
-        augmentation: optional layer drawing one random view of a batch of
-            images; `fit` then takes raw image batches and the model makes
-            the two views itself, on the device (see
-            `kzoo.models.TwoViewModel`). Defaults to `None` (the views come
-            from the input pipeline).
-        **kwargs: base `keras.Model` arguments (`name`, ...).
+        {view_args}
 
     Example:
 

@@ -1,12 +1,15 @@
 """SimSiam: a backbone, a projector, a predictor and a stop-gradient."""
 
 from kzoo._api import kzoo_export
+from kzoo._docs import fill_doc
 from kzoo.layers.mlp_head import MLPHead
 from kzoo.losses.simsiam_loss import SimSiamLoss
+from kzoo.models.two_view_model import VIEW_ARGS
 from kzoo.models.two_view_model import TwoViewModel
 
 
 @kzoo_export("kzoo.models.SimSiam")
+@fill_doc(view_args=VIEW_ARGS)
 class SimSiam(TwoViewModel):
     """SimSiam (Chen & He, 2021) as a `keras.Model` that trains with `fit`.
 
@@ -38,12 +41,7 @@ class SimSiam(TwoViewModel):
         predictor_dim: bottleneck width of the predictor. Defaults to `512`.
         synchronized_bn: cross-replica batch statistics in the heads.
             Defaults to `False`.
-        augmentation: optional layer drawing one random view of a batch of
-            images; `fit` then takes raw image batches and the model makes
-            the two views itself, on the device (see
-            `kzoo.models.TwoViewModel`). Defaults to `None` (the views come
-            from the input pipeline).
-        **kwargs: base `keras.Model` arguments (`name`, ...).
+        {view_args}
 
     Example:
 

@@ -51,6 +51,16 @@ def normalized_embedding_std(z):
     return ops.mean(std) * ops.sqrt(d)
 
 
+# The Args of the two-view models' on-device views (SimSiam, SimCLR,
+# Barlow Twins), written once.
+VIEW_ARGS = """augmentation: optional layer drawing one random view of a batch of
+    images; `fit` then takes raw image batches and the model makes
+    the two views itself, on the device (see
+    `kzoo.models.TwoViewModel`). Defaults to `None` (the views come
+    from the input pipeline).
+**kwargs: base `keras.Model` arguments (`name`, ...)."""
+
+
 @kzoo_export("kzoo.models.TwoViewModel", serializable=False)  # a base class
 class TwoViewModel(keras.Model):
     """Base of the two-view models: a backbone, heads, a loss on two views.
