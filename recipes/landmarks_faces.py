@@ -332,7 +332,6 @@ def main(argv=None):
     args = parse_args(argv)
     strategy, run = runs.open_run(args)
 
-    import keras
     import numpy as np
 
     from kzoo import data, eval as kz_eval
@@ -387,11 +386,8 @@ def main(argv=None):
     with strategy.scope():
         model = build_model(size, args.width, num_landmarks, args.dropout,
                             head=args.head, initial_landmarks=mean_shape)
-        schedule = keras.optimizers.schedules.CosineDecay(
-            args.learning_rate, decay_steps=max(steps * args.epochs, 1))
         model.compile(
-            optimizer=keras.optimizers.AdamW(schedule,
-                                             weight_decay=args.weight_decay),
+            optimizer=runs.build_optimizer(args, steps, optimizer="adamw"),
             loss=make_loss(args),
             metrics={"landmarks": [kz_eval.NormalizedMeanError(),
                                    kz_eval.PercentageCorrectKeypoints(0.1)]},

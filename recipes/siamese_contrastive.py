@@ -251,7 +251,6 @@ def main(argv=None):
     strategy, run, train_val, test = runs.start(
         args, prefix="siamese_contrastive")
 
-    import keras
     import numpy as np
 
     from kzoo import data, eval as kz_eval
@@ -286,7 +285,8 @@ def main(argv=None):
                             args.tower_width)
         model = build_model(tower, args.head)
         model.compile(
-            optimizer=keras.optimizers.RMSprop(args.learning_rate),
+            optimizer=runs.build_optimizer(args, 1, optimizer="rmsprop",
+                                           schedule="constant"),
             loss=make_loss(args), metrics=[make_accuracy()], jit_compile=args.jit)
 
     def evaluate(prefix):

@@ -63,8 +63,6 @@ def main(argv=None):
     args = parse_args(argv)
     strategy, run, train, test = runs.start(args, prefix="simsiam")
 
-    import keras
-
     from kzoo import models
 
     steps_per_epoch = runs.steps_per_epoch(len(train.images), args.batch_size)
@@ -79,12 +77,9 @@ def main(argv=None):
             projection_hidden_dims=[args.projection_dim],
             predictor_dim=args.predictor_dim, synchronized_bn=sync_bn,
             augmentation=augmentation)
-        schedule = keras.optimizers.schedules.CosineDecay(
-            args.learning_rate, decay_steps=args.epochs * steps_per_epoch)
         model.compile(
-            optimizer=keras.optimizers.SGD(
-                schedule, momentum=args.momentum,
-                weight_decay=args.weight_decay or None),
+            optimizer=runs.build_optimizer(args, steps_per_epoch,
+                                           optimizer="sgd"),
             jit_compile=args.jit)
 
     ds = runs.two_view_input(args, train.images, augmentation)

@@ -138,20 +138,17 @@ def build_classifier(args, encoder, num_classes, keras, trainable):
     model = keras.Model(inputs, outputs, name="classifier")
     epochs = (args.epochs if trainable
               else args.classifier_epochs or args.epochs)
-    model.compile(optimizer=adam(args, keras, epochs),
+    model.compile(optimizer=adam(args, epochs),
                   loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"], jit_compile=args.jit)
     return model
 
 
-def adam(args, keras, epochs):
-    """Adam at --learning-rate, constant or cosine-decayed over `epochs`."""
-    rate = args.learning_rate
-    if args.lr_schedule == "cosine":
-        steps = -(-args.train_images // args.batch_size)
-        rate = keras.optimizers.schedules.CosineDecay(
-            rate, decay_steps=max(1, epochs * steps))
-    return keras.optimizers.Adam(rate)
+def adam(args, epochs):
+    """Adam at --learning-rate, constant or cosine-decayed over `epochs`
+    (keras-io's optimizer)."""
+    steps = -(-args.train_images // args.batch_size)
+    return runs.build_optimizer(args, steps, optimizer="adam", epochs=epochs)
 
 
 def main(argv=None):
@@ -202,7 +199,7 @@ def main(argv=None):
             loss = losses.SupConLoss(temperature=args.temperature)
         else:
             loss = _npairs_loss(args.temperature, keras, addons)
-        pretrain.compile(optimizer=adam(args, keras, args.epochs),
+        pretrain.compile(optimizer=adam(args, args.epochs),
                          loss=loss, jit_compile=args.jit)
 
     # Random-init baseline: stage 2 on the untrained encoder. Its weights are

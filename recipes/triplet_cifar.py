@@ -185,19 +185,8 @@ def main(argv=None):
         embeddings = layers.EmbeddingHead(args.embedding_dim,
                                           name="embedding_head")(backbone(inputs))
         model = keras.Model(inputs, embeddings, name="triplet_embedding")
-        lr = args.learning_rate
-        if args.lr_schedule == "cosine":
-            lr = keras.optimizers.schedules.CosineDecay(
-                lr, decay_steps=args.epochs * steps_per_epoch)
-        if args.optimizer == "adam":
-            optimizer = keras.optimizers.Adam(
-                lr, weight_decay=args.weight_decay or None)
-        else:
-            optimizer = keras.optimizers.SGD(
-                lr, momentum=args.momentum,
-                weight_decay=args.weight_decay or None)
         model.compile(
-            optimizer=optimizer,
+            optimizer=runs.build_optimizer(args, steps_per_epoch),
             loss=losses.TripletLoss(margin=args.margin, distance=args.distance,
                                     mining="semi-hard"),
             metrics=[losses.ActiveTripletFraction(margin=args.margin,

@@ -225,7 +225,6 @@ def main(argv=None):
     strategy, run = runs.open_run(args, prefix="yolo")
     root, splits = load_splits(args)
 
-    import keras
     import numpy as np
     import tensorflow as tf
 
@@ -262,13 +261,11 @@ def main(argv=None):
             box_loss=args.box_loss, iou_threshold=args.iou_threshold,
             score_threshold=EVAL_SCORE_THRESHOLD,
             max_detections=args.max_detections)
-        schedule = keras.optimizers.schedules.CosineDecay(
-            0.0, decay_steps=max(1, (args.epochs - 1) * steps),
-            warmup_target=args.learning_rate, warmup_steps=steps)
         encoder = detector.target_encoder()
+        # Linear warm-up over the first epoch, then cosine decay to 0.
         detector.compile(
-            optimizer=keras.optimizers.AdamW(schedule,
-                                             weight_decay=args.weight_decay),
+            optimizer=runs.build_optimizer(args, steps, optimizer="adamw",
+                                           warmup_epochs=1),
             jit_compile=args.jit)
 
     # What the targets lose (two objects of one class in one cell / anchor),

@@ -95,3 +95,47 @@ def test_validation_split_limit_covers_every_class_of_a_sorted_split():
     train, _ = runs.validation_split(data, 20, limit=30)
     counts = np.bincount(train.labels, minlength=10)
     assert counts.sum() == 30 and counts.min() >= 2 and counts.max() <= 4
+
+
+def test_build_optimizer_serves_every_recipe_shape():
+    # A recipe with its own flags (no --optimizer, --warmup-epochs,
+    # --lr-schedule): the defaults fill in, the recipe names the rest.
+    bare = argparse.Namespace(learning_rate=0.1, epochs=3)
+    opt = runs.build_optimizer(bare, 10)
+    assert type(opt).__name__ == "SGD" and opt.weight_decay is None
+    assert float(opt._learning_rate(15)) == pytest.approx(0.05, abs=1e-6)
+    # Constant RMSprop (the siamese recipe's keras-io optimizer).
+    opt = runs.build_optimizer(bare, 1, optimizer="rmsprop",
+                               schedule="constant")
+    assert type(opt).__name__ == "RMSprop"
+    assert float(opt.learning_rate) == pytest.approx(0.1)
+    # Adam applies --weight-decay (decoupled), over another fit's epochs.
+    flags = argparse.Namespace(learning_rate=1e-3, epochs=20,
+                               weight_decay=1e-4, lr_schedule="cosine")
+    opt = runs.build_optimizer(flags, 10, optimizer="adam", epochs=2)
+    assert type(opt).__name__ == "Adam" and opt.weight_decay == 1e-4
+    assert float(opt._learning_rate(20)) == pytest.approx(0.0, abs=1e-9)
+    # One epoch of warm-up given by the recipe (YOLO), then cosine.
+    opt = runs.build_optimizer(flags, 10, optimizer="adamw", warmup_epochs=1)
+    assert float(opt._learning_rate(5)) == pytest.approx(5e-4)
+    assert float(opt._learning_rate(10)) == pytest.approx(1e-3)
+    with pytest.raises(ValueError, match="Received: optimizer='adagrad'"):
+        runs.build_optimizer(bare, 1, optimizer="adagrad")
+    with pytest.raises(ValueError, match="Received: schedule='step'"):
+        runs.build_optimizer(bare, 1, schedule="step")
+    with pytest.raises(ValueError, match="warm-up needs the cosine"):
+        runs.build_optimizer(bare, 10, schedule="constant", warmup_epochs=1)
+
+
+def test_recipes_build_optimizers_through_the_one_builder():
+    import os
+    import re
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    inline = []
+    for name in sorted(os.listdir(os.path.join(root, "recipes"))):
+        if name.endswith(".py"):
+            with open(os.path.join(root, "recipes", name)) as f:
+                if re.search(r"keras\.optimizers\.", f.read()):
+                    inline.append(name)
+    assert inline == []

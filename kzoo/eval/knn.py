@@ -20,6 +20,7 @@ import numpy as np
 from keras import ops
 
 from kzoo._api import kzoo_export
+from kzoo._docs import fill_doc
 
 _NORM_EPSILON = 1e-12
 
@@ -163,7 +164,18 @@ def embed(model, images, batch_size=256):
     return np.concatenate(outputs, axis=0)
 
 
+_KNN_ARGS = """k: Integer, number of neighbours. Clipped to `num_train`.
+    Defaults to `200`.
+temperature: Positive float, temperature of the exponential
+    weighting. Defaults to `0.1`.
+num_classes: Integer, number of classes. If `None`, uses
+    `max(train_labels) + 1`. Defaults to `None`.
+batch_size: Integer, number of queries processed at once.
+    Defaults to `1024`."""
+
+
 @kzoo_export("kzoo.eval.knn_predict")
+@fill_doc(knn_args=_KNN_ARGS)
 def knn_predict(
     train_embeddings,
     train_labels,
@@ -195,14 +207,7 @@ def knn_predict(
         train_embeddings: Array of shape `(num_train, dim)`.
         train_labels: Integer array of shape `(num_train,)`.
         query_embeddings: Array of shape `(num_queries, dim)`.
-        k: Integer, number of neighbours. Clipped to `num_train`.
-            Defaults to `200`.
-        temperature: Positive float, temperature of the exponential
-            weighting. Defaults to `0.1`.
-        num_classes: Integer, number of classes. If `None`, uses
-            `max(train_labels) + 1`. Defaults to `None`.
-        batch_size: Integer, number of queries processed at once.
-            Defaults to `1024`.
+        {knn_args}
 
     Returns:
         An `int64` NumPy array of shape `(num_queries,)` of predicted labels.
@@ -298,6 +303,7 @@ def knn_predict(
 
 
 @kzoo_export("kzoo.eval.knn_accuracy")
+@fill_doc(knn_args=_KNN_ARGS)
 def knn_accuracy(
     train_embeddings,
     train_labels,
@@ -318,14 +324,7 @@ def knn_accuracy(
         train_labels: Integer array of shape `(num_train,)`.
         query_embeddings: Array of shape `(num_queries, dim)`.
         query_labels: Integer array of shape `(num_queries,)`.
-        k: Integer, number of neighbours. Clipped to `num_train`.
-            Defaults to `200`.
-        temperature: Positive float, temperature of the exponential
-            weighting. Defaults to `0.1`.
-        num_classes: Integer, number of classes. If `None`, uses
-            `max(train_labels) + 1`. Defaults to `None`.
-        batch_size: Integer, number of queries processed at once.
-            Defaults to `1024`.
+        {knn_args}
 
     Returns:
         A Python float in `[0, 1]`.

@@ -7,6 +7,7 @@ given to the one writer, `kzoo.export._writer`.
 import re
 import unicodedata
 
+from kzoo._docs import fill_doc
 from kzoo._tensorflow import require_tensorflow_backend
 from kzoo.export._writer import _check_image_shape
 from kzoo.export._writer import _export_embeddings
@@ -70,6 +71,14 @@ def export_embedding_model(model, export_dir="saved_models",
         normalize, export_dir, write_config, verbose, output_key=output_key)
 
 
+_WRITER_ARGS = """normalize: L2-normalise the embeddings. Defaults to `True`.
+write_config: (re)write `<export_dir>/models.config`. Defaults to
+    `True`.
+verbose: print Keras' export summary. Defaults to `False`.
+"""
+
+
+@fill_doc(writer_args=_WRITER_ARGS)
 def export_audio_embedding_model(model, export_dir="saved_models",
                                  model_name="audio_embedding", version=None,
                                  num_samples=8000, normalize=True,
@@ -92,11 +101,7 @@ def export_audio_embedding_model(model, export_dir="saved_models",
         version: integer version or `None` (the next one). Defaults to
             `None`.
         num_samples: the model's clip length. Defaults to `8000`.
-        normalize: L2-normalise the embeddings. Defaults to `True`.
-        write_config: (re)write `<export_dir>/models.config`. Defaults to
-            `True`.
-        verbose: print Keras' export summary. Defaults to `False`.
-
+        {writer_args}
     Returns:
         The version directory, as a string.
     """
@@ -124,6 +129,7 @@ def export_audio_embedding_model(model, export_dir="saved_models",
         normalize, export_dir, write_config, verbose)
 
 
+@fill_doc(writer_args=_WRITER_ARGS)
 def export_text_embedding_model(model, vocabulary, sequence_length,
                                 export_dir="saved_models",
                                 model_name="text_embedding", version=None,
@@ -149,11 +155,7 @@ def export_text_embedding_model(model, vocabulary, sequence_length,
         model_name: served model name. Defaults to `"text_embedding"`.
         version: integer version or `None` (the next one). Defaults to
             `None`.
-        normalize: L2-normalise the embeddings. Defaults to `True`.
-        write_config: (re)write `<export_dir>/models.config`. Defaults to
-            `True`.
-        verbose: print Keras' export summary. Defaults to `False`.
-
+        {writer_args}
     Returns:
         The version directory, as a string.
     """
@@ -249,7 +251,9 @@ def export_fill_blanks_model(model, vocabulary, sequence_length=None,
     require_tensorflow_backend("kzoo.export.export_fill_blanks_model")
     import tensorflow as tf
 
-    from kzoo.data.masked_text import MASK_ID, PAD_ID, char_vectorizer
+    from kzoo.data.masked_text import MASK_ID
+    from kzoo.data.masked_text import PAD_ID
+    from kzoo.data.masked_text import char_vectorizer
 
     length = int(sequence_length or model.inputs[0].shape[1])
     vocab_size = len(vocabulary) + 2

@@ -29,7 +29,8 @@ def add_optimizer_args(parser, *, optimizer="sgd", learning_rate,
                      help=f"SGD momentum. Default: {momentum}{ref}.")
     opt.add_argument("--weight-decay", type=non_negative_float,
                      default=weight_decay,
-                     help=f"decoupled weight decay (SGD, AdamW, LAMB). Default: "
+                     help=f"decoupled weight decay (SGD, Adam, AdamW, LAMB). "
+                     f"Default: "
                      f"{weight_decay}{ref}.")
     opt.add_argument("--warmup-epochs", type=non_negative_float,
                      default=warmup_epochs,
@@ -38,32 +39,77 @@ def add_optimizer_args(parser, *, optimizer="sgd", learning_rate,
     return opt
 
 
-def build_optimizer(args, steps_per_epoch):
-    """The optimizer of `add_optimizer_args`: cosine decay over the run.
+OPTIMIZERS = ("sgd", "adam", "adamw", "lamb", "rmsprop")
+SCHEDULES = ("cosine", "constant")
 
-    The learning rate warms up linearly from 0 over `--warmup-epochs`, then
-    follows a cosine decay to 0 at the end of `--epochs` (Keras'
-    `CosineDecay` with `warmup_target`). Call under `strategy.scope()`.
+
+def build_optimizer(args, steps_per_epoch, *, optimizer=None, epochs=None,
+                    schedule=None, warmup_epochs=None):
+    """Every recipe's optimizer and learning-rate schedule.
+
+    The learning rate `--learning-rate` warms up linearly from 0 over
+    `--warmup-epochs`, then follows a cosine decay to 0 at the end of
+    `epochs` (Keras' `CosineDecay` with `warmup_target`), or stays constant
+    (`--lr-schedule constant`). Flags a recipe does not have take their
+    defaults (`--optimizer sgd`, `--lr-schedule cosine`, no warm-up, no
+    weight decay, no momentum); a recipe whose optimizer is fixed by its
+    reference passes it. Call under `strategy.scope()`.
+
+    Args:
+        args: the parsed flags.
+        steps_per_epoch: optimizer steps of one epoch.
+        optimizer: one of `OPTIMIZERS`, instead of `--optimizer`. SGD,
+            Adam, AdamW and LAMB apply `--weight-decay` (decoupled);
+            RMSprop takes none. Defaults to `None`.
+        epochs: the epochs the schedule spans, instead of `--epochs` (a
+            second `fit` of another length). Defaults to `None`.
+        schedule: `"cosine"` or `"constant"`, instead of `--lr-schedule`.
+            Defaults to `None`.
+        warmup_epochs: instead of `--warmup-epochs`. Defaults to `None`.
+
+    Returns:
+        A `keras.optimizers.Optimizer`.
     """
     import keras
 
-    total = max(1, args.epochs * steps_per_epoch)
-    warmup = min(int(round(args.warmup_epochs * steps_per_epoch)), total - 1)
-    if warmup:
-        schedule = keras.optimizers.schedules.CosineDecay(
-            0.0, decay_steps=total - warmup, warmup_target=args.learning_rate,
+    name = optimizer or getattr(args, "optimizer", "sgd")
+    if name not in OPTIMIZERS:
+        raise ValueError(f"`optimizer` must be one of {OPTIMIZERS}. "
+                         f"Received: optimizer={name!r}")
+    kind = schedule or getattr(args, "lr_schedule", "cosine")
+    if kind not in SCHEDULES:
+        raise ValueError(f"`schedule` must be one of {SCHEDULES}. "
+                         f"Received: schedule={kind!r}")
+    epochs = args.epochs if epochs is None else epochs
+    if warmup_epochs is None:
+        warmup_epochs = getattr(args, "warmup_epochs", 0)
+    rate = args.learning_rate
+    total = max(1, epochs * steps_per_epoch)
+    warmup = min(int(round(warmup_epochs * steps_per_epoch)), total - 1)
+    if kind == "constant":
+        if warmup:
+            raise ValueError("a warm-up needs the cosine schedule. Received: "
+                             f"schedule='constant', warmup_epochs="
+                             f"{warmup_epochs}")
+        learning_rate = rate
+    elif warmup:
+        learning_rate = keras.optimizers.schedules.CosineDecay(
+            0.0, decay_steps=total - warmup, warmup_target=rate,
             warmup_steps=warmup)
     else:
-        schedule = keras.optimizers.schedules.CosineDecay(
-            args.learning_rate, decay_steps=total)
-    wd = args.weight_decay or None
-    if args.optimizer == "sgd":
-        return keras.optimizers.SGD(schedule, momentum=args.momentum,
-                                    weight_decay=wd)
-    if args.optimizer == "adamw":
-        return keras.optimizers.AdamW(schedule, weight_decay=wd or 0.0)
-    if args.optimizer == "lamb":
+        learning_rate = keras.optimizers.schedules.CosineDecay(
+            rate, decay_steps=total)
+    wd = getattr(args, "weight_decay", 0.0) or None
+    if name == "sgd":
+        return keras.optimizers.SGD(
+            learning_rate, momentum=getattr(args, "momentum", 0.0),
+            weight_decay=wd)
+    if name == "adamw":
+        return keras.optimizers.AdamW(learning_rate, weight_decay=wd or 0.0)
+    if name == "lamb":
         # Layer-wise adaptive (You et al. 2019): each layer's step is scaled
         # by ||w|| / ||update||, so the loss's scale does not set the step.
-        return keras.optimizers.Lamb(schedule, weight_decay=wd)
-    return keras.optimizers.Adam(schedule)
+        return keras.optimizers.Lamb(learning_rate, weight_decay=wd)
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate)
+    return keras.optimizers.Adam(learning_rate, weight_decay=wd)
