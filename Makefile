@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 # TensorFlow run; `make test-torch` on PyTorch (not in CI: time).
 BACKEND_TESTS ?= tests/losses tests/layers tests/models tests/eval \
 	tests/addons tests/test_boxes.py tests/test_serialization.py \
-	tests/test_backends.py tests/test_arrays.py
+	tests/test_backends.py tests/test_arrays.py tests/test_api.py
 
 # The JAX pass: eager JAX compiles every op for each new shape, and that
 # compile is single-threaded, so two pytest workers (pytest-xdist) and

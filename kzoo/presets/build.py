@@ -271,8 +271,21 @@ def _classifier(run, spec, name):
 
     from kzoo.models.precision import float32_copy
 
-    model = float32_copy(keras.saving.load_model(
+    trained = float32_copy(keras.saving.load_model(
         _saved_model_file(run, f"{name}_classifier"), compile=False))
+    # The recipe's encoder is augmentation (RandomFlip / Rotation / Zoom,
+    # identity at inference) + backbone; the preset keeps the backbone and
+    # the head, so the graph holds no random ops (ONNX has none of
+    # TensorFlow's stateless random kernels).
+    encoder = trained.get_layer("encoder")
+    backbone = next(layer for layer in encoder.layers
+                    if isinstance(layer, keras.Model)
+                    and layer.name != "augmentation")
+    inputs = keras.Input(trained.inputs[0].shape[1:], name="images")
+    x = backbone(inputs)
+    for layer in trained.layers[trained.layers.index(encoder) + 1:]:
+        x = layer(x)
+    model = keras.Model(inputs, x, name=trained.name)
     model.trainable = False
     return {"model": model}
 
