@@ -132,7 +132,7 @@ SPECS = {
     "triplet_resnet20_cifar10": {
         "task": "image_embedding",
         "recipe": "recipes/triplet_cifar.py",
-        "train_args": ["--epochs", "20", "--eval-every", "2",
+        "train_args": ["--epochs", "36", "--eval-every", "4",
                        "--mixed-precision", "bfloat16"],
         "summary": "ResNet-20 + 128-d embedding head trained with the "
                    "triplet loss and online semi-hard mining (FaceNet) on "
