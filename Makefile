@@ -21,6 +21,12 @@ BACKEND_TESTS ?= tests/losses tests/layers tests/models tests/eval \
 # XLA's optimiser) take it from ~11 to ~6 minutes on 2 cores.
 JAX_PASS := KERAS_BACKEND=jax JAX_DISABLE_MOST_OPTIMIZATIONS=1
 JAX_XDIST ?= -n 2
+# The TensorFlow pass on two pytest workers too: most of its time is
+# single-threaded Python (tracing, graph building, tf.data set-up), so two
+# processes use the 2 cores. `--dist loadfile` keeps each test file on one
+# worker, so a module's trained fixture is built once. `TF_XDIST=` runs it
+# on one worker.
+TF_XDIST ?= -n 2 --dist loadfile
 
 .PHONY: install demo test test-slow test-torch bench clean
 
@@ -37,11 +43,11 @@ demo: $(STAMP)
 	    --epochs 15 --batch-size 64 --learning-rate 0.3 --knn-every 5
 
 test: $(STAMP)
-	TF_CPP_MIN_LOG_LEVEL=2 KERAS_BACKEND=tensorflow $(PY) -m pytest $(PYTEST_ARGS)
+	TF_CPP_MIN_LOG_LEVEL=2 KERAS_BACKEND=tensorflow $(PY) -m pytest $(TF_XDIST) $(PYTEST_ARGS)
 	TF_CPP_MIN_LOG_LEVEL=2 $(JAX_PASS) $(PY) -m pytest $(JAX_XDIST) $(BACKEND_TESTS) $(PYTEST_ARGS)
 
 test-slow: $(STAMP)
-	TF_CPP_MIN_LOG_LEVEL=2 KZOO_SLOW=1 KERAS_BACKEND=tensorflow $(PY) -m pytest $(PYTEST_ARGS)
+	TF_CPP_MIN_LOG_LEVEL=2 KZOO_SLOW=1 KERAS_BACKEND=tensorflow $(PY) -m pytest $(TF_XDIST) $(PYTEST_ARGS)
 	TF_CPP_MIN_LOG_LEVEL=2 KZOO_SLOW=1 $(JAX_PASS) $(PY) -m pytest $(JAX_XDIST) $(BACKEND_TESTS) $(PYTEST_ARGS)
 
 test-torch: $(STAMP)

@@ -1,54 +1,13 @@
 """Colourisation pretext task and sRGB <-> CIE Lab conversions."""
 
-import tensorflow as tf
-
 from kzoo._api import kzoo_export
+from kzoo._data_ops import TF_OPS
 from kzoo.data._config import ConstructorConfig
-
-# sRGB (linear) -> CIE XYZ, and the D65 (2 degree observer) white point:
-# the constants of scikit-image's `rgb2lab` / `lab2rgb`.
-_XYZ_FROM_RGB = (
-    (0.412453, 0.357580, 0.180423),
-    (0.212671, 0.715160, 0.072169),
-    (0.019334, 0.119193, 0.950227),
-)
-_D65 = (0.95047, 1.0, 1.08883)
-_EPSILON = 0.008856  # (6 / 29) ** 3, as rounded by the CIE formulas
-_KAPPA = 7.787  # (29 / 6) ** 2 / 3
-
-
-def _srgb_to_linear(c):
-    return tf.where(
-        c > 0.04045,
-        tf.pow((tf.maximum(c, 0.04045) + 0.055) / 1.055, 2.4),
-        c / 12.92,
-    )
-
-
-def _linear_to_srgb(c):
-    return tf.where(
-        c > 0.0031308,
-        1.055 * tf.pow(tf.maximum(c, 0.0031308), 1.0 / 2.4) - 0.055,
-        12.92 * c,
-    )
-
-
-def _f(t):
-    return tf.where(
-        t > _EPSILON,
-        tf.pow(tf.maximum(t, _EPSILON), 1.0 / 3.0),
-        _KAPPA * t + 16.0 / 116.0,
-    )
-
-
-def _f_inverse(f):
-    threshold = _EPSILON ** (1.0 / 3.0)
-    return tf.where(
-        f > threshold,
-        tf.pow(tf.maximum(f, threshold), 3.0),
-        (f - 16.0 / 116.0) / _KAPPA,
-    )
-
+from kzoo.layers.colorization_split import _check_target
+from kzoo.layers.colorization_split import colorization_split
+from kzoo.layers.colorization_split import colorize_ops
+from kzoo.layers.colorization_split import lab_to_rgb_ops
+from kzoo.layers.colorization_split import rgb_to_lab_ops
 
 @kzoo_export("kzoo.data.rgb_to_lab")
 def rgb_to_lab(rgb):
@@ -57,6 +16,8 @@ def rgb_to_lab(rgb):
     The standard sRGB transfer curve, sRGB primaries to CIE XYZ, and the
     CIE 1976 L*a*b* formulas relative to the D65 white of the 2 degree
     observer: the same constants and results as scikit-image's `rgb2lab`.
+    With TensorFlow (for `tf.data`); the computation is
+    `kzoo.layers.colorization_split.rgb_to_lab`'s.
 
     Args:
         rgb: tensor `[..., 3]` of sRGB colours in `[0, 1]` (any float or
@@ -71,13 +32,7 @@ def rgb_to_lab(rgb):
     >>> lab = kzoo.data.rgb_to_lab([1.0, 0.0, 0.0])  # sRGB red
     >>> # lab is about [53.24, 80.09, 67.20]
     """
-    rgb = tf.cast(rgb, tf.float32)
-    linear = _srgb_to_linear(rgb)
-    xyz = tf.linalg.matvec(tf.constant(_XYZ_FROM_RGB, tf.float32), linear)
-    fx, fy, fz = tf.unstack(_f(xyz / tf.constant(_D65, tf.float32)), axis=-1)
-    return tf.stack(
-        [116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], axis=-1
-    )
+    return rgb_to_lab_ops(TF_OPS, rgb)
 
 
 @kzoo_export("kzoo.data.lab_to_rgb")
@@ -94,23 +49,7 @@ def lab_to_rgb(lab):
     Returns:
         `float32` tensor `[..., 3]` of sRGB colours in `[0, 1]`.
     """
-    lab = tf.cast(lab, tf.float32)
-    l, a, b = tf.unstack(lab, axis=-1)
-    fy = (l + 16.0) / 116.0
-    fx = fy + a / 500.0
-    fz = tf.maximum(fy - b / 200.0, 0.0)
-    xyz = _f_inverse(tf.stack([fx, fy, fz], axis=-1))
-    xyz = xyz * tf.constant(_D65, tf.float32)
-    rgb_from_xyz = tf.linalg.inv(
-        tf.constant(_XYZ_FROM_RGB, tf.float64)
-    )
-    linear = tf.linalg.matvec(tf.cast(rgb_from_xyz, tf.float32), xyz)
-    return tf.clip_by_value(_linear_to_srgb(linear), 0.0, 1.0)
-
-
-def _lightness_to_gray(l):
-    # sRGB grey of lightness L (a = b = 0): linear R = G = B = Y / Yn = Y.
-    return _linear_to_srgb(_f_inverse((l + 16.0) / 116.0))
+    return lab_to_rgb_ops(TF_OPS, lab)
 
 
 @kzoo_export("kzoo.data.ColorizationPretext")
@@ -161,20 +100,11 @@ class ColorizationPretext(ConstructorConfig):
     """
 
     def __init__(self, target="lab"):
-        if target not in ("lab", "rgb"):
-            raise ValueError(
-                f"`target` must be 'lab' or 'rgb'. Received: target={target}"
-            )
-        self.target = target
+        self.target = _check_target(target)
 
     def __call__(self, images, seed=None):
-        rgb = tf.cast(images, tf.float32) / 255.0
-        lab = rgb_to_lab(rgb)
-        gray = _lightness_to_gray(lab[..., :1])
-        inputs = tf.repeat(gray, 3, axis=-1) * 255.0
-        if self.target == "lab":
-            return inputs, lab[..., 1:] / 128.0
-        return inputs, rgb
+        return colorization_split(TF_OPS, images, self.target,
+                                  name=type(self).__name__)
 
     @staticmethod
     def colorize(inputs, ab):
@@ -189,7 +119,4 @@ class ColorizationPretext(ConstructorConfig):
         Returns:
             `float32` sRGB images `[B, H, W, 3]` in `[0, 255]`.
         """
-        gray = tf.cast(inputs, tf.float32)[..., :1] / 255.0
-        l = rgb_to_lab(tf.repeat(gray, 3, axis=-1))[..., :1]
-        lab = tf.concat([l, tf.cast(ab, tf.float32) * 128.0], axis=-1)
-        return lab_to_rgb(lab) * 255.0
+        return colorize_ops(TF_OPS, inputs, ab)

@@ -1,10 +1,10 @@
 """Denoising autoencoder pretext task (Vincent et al., 2008)."""
 
-import tensorflow as tf
-
 from kzoo._api import kzoo_export
+from kzoo._data_ops import TF_OPS
 from kzoo.data._config import ConstructorConfig
-from kzoo.data.masked_patches import patch_mask
+from kzoo.layers.denoising_corruption import _check_noise_args
+from kzoo.layers.denoising_corruption import corrupt_images
 
 
 @kzoo_export("kzoo.data.DenoisingPretext")
@@ -46,40 +46,9 @@ class DenoisingPretext(ConstructorConfig):
     """
 
     def __init__(self, noise="gaussian", stddev=0.1, mask_fraction=0.25):
-        if noise not in ("gaussian", "masking"):
-            raise ValueError(
-                "`noise` must be 'gaussian' or 'masking'. "
-                f"Received: noise={noise}"
-            )
-        if stddev < 0:
-            raise ValueError(
-                f"`stddev` must be >= 0. Received: stddev={stddev}"
-            )
-        if not 0.0 <= mask_fraction <= 1.0:
-            raise ValueError(
-                "`mask_fraction` must be in [0, 1]. "
-                f"Received: mask_fraction={mask_fraction}"
-            )
-        self.noise = noise
-        self.stddev = float(stddev)
-        self.mask_fraction = float(mask_fraction)
+        self.noise, self.stddev, self.mask_fraction = _check_noise_args(
+            noise, stddev, mask_fraction)
 
     def __call__(self, images, seed):
-        clean = tf.cast(images, tf.float32) / 255.0
-        if clean.shape.rank != 4:
-            raise ValueError(
-                "`images` must be a batch `[B, H, W, C]`. "
-                f"Received: images.shape={tuple(clean.shape)}"
-            )
-        seed = tf.cast(seed, tf.int64)
-        if self.noise == "gaussian":
-            noise = tf.random.stateless_normal(
-                tf.shape(clean), seed, stddev=self.stddev
-            )
-            noisy = tf.clip_by_value(clean + noise, 0.0, 1.0)
-        else:
-            shape = tf.shape(clean)
-            mask = patch_mask(shape[0], shape[1], shape[2], 1,
-                              self.mask_fraction, seed)
-            noisy = clean * (1.0 - mask)
-        return noisy * 255.0, clean
+        return corrupt_images(TF_OPS, images, seed, self.noise, self.stddev,
+                              self.mask_fraction)

@@ -1,11 +1,12 @@
 """Jigsaw puzzle pretext task (Noroozi & Favaro, 2016)."""
 
-import tensorflow as tf
-
 from kzoo._api import kzoo_export
+from kzoo._data_ops import TF_OPS
 from kzoo.data._config import ConstructorConfig
 from kzoo.jigsaw_permutations import _puzzle_setup
 from kzoo.jigsaw_permutations import maximal_hamming_permutations  # noqa: F401
+from kzoo.layers.jigsaw_tiles import jigsaw_puzzles
+from kzoo.layers.jigsaw_tiles import reassemble_tiles
 
 
 @kzoo_export("kzoo.data.JigsawPretext")
@@ -72,44 +73,8 @@ class JigsawPretext(ConstructorConfig):
         _puzzle_setup(self, num_permutations, tile_size, grid, jitter,
                       permutations)
 
-    def _tiles(self, images, seed):
-        """Unshuffled tiles `[B, grid * grid, t, t, 3]`, cells row-major."""
-        grid, cell, tile = self.grid, self.cell_size, self.tile_size
-        num_tiles = grid * grid
-        x = tf.image.resize(
-            tf.cast(images, tf.float32), [grid * cell, grid * cell],
-            method="bilinear", antialias=True,
-        )
-        batch = tf.shape(x)[0]
-        if self.jitter:
-            offsets = tf.random.stateless_uniform(
-                [batch, num_tiles, 2], seed, 0, cell - tile + 1, tf.int32
-            )
-        else:
-            offsets = tf.fill([batch, num_tiles, 2], (cell - tile) // 2)
-        cells = tf.range(num_tiles)
-        top = (cells // grid) * cell + offsets[..., 0]  # [B, T]
-        left = (cells % grid) * cell + offsets[..., 1]
-        rows = top[..., None] + tf.range(tile)  # [B, T, t]
-        cols = left[..., None] + tf.range(tile)
-        x = tf.gather(x, rows, axis=1, batch_dims=1)  # [B, T, t, W, 3]
-        return tf.gather(x, cols, axis=3, batch_dims=2)  # [B, T, t, t, 3]
-
     def __call__(self, images, seed):
-        if len(images.shape) != 4:
-            raise ValueError(
-                "`images` must be a batch `[B, H, W, C]`. "
-                f"Received: images.shape={tuple(images.shape)}"
-            )
-        s_label, s_jitter = tf.unstack(
-            tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2)
-        )
-        tiles = self._tiles(images, s_jitter)
-        labels = tf.random.stateless_uniform(
-            [tf.shape(tiles)[0]], s_label, 0, self.num_permutations, tf.int32
-        )
-        perms = tf.gather(tf.constant(self.permutations), labels)  # [B, T]
-        return tf.gather(tiles, perms, axis=1, batch_dims=1), labels
+        return jigsaw_puzzles(TF_OPS, self, images, seed)
 
     def reassemble(self, tiles, labels, stitch=False):
         """Undoes the shuffle of `__call__`.
@@ -125,20 +90,7 @@ class JigsawPretext(ConstructorConfig):
             The tiles in cell order (row-major) `[B, grid * grid, t, t, C]`,
             or the stitched image.
         """
-        perms = tf.gather(tf.constant(self.permutations),
-                          tf.cast(labels, tf.int32))
-        inverse = tf.argsort(perms, axis=1)
-        tiles = tf.convert_to_tensor(tiles)
-        cells = tf.gather(tiles, inverse, axis=1, batch_dims=1)
-        if not stitch:
-            return cells
-        shape = tf.shape(cells)
-        g = self.grid
-        x = tf.reshape(cells, tf.concat([[shape[0], g, g], shape[2:]], 0))
-        x = tf.transpose(x, [0, 1, 3, 2, 4, 5])  # [B, g, t, g, t, C]
-        return tf.reshape(
-            x, [shape[0], g * shape[2], g * shape[3], shape[4]]
-        )
+        return reassemble_tiles(TF_OPS, self, tiles, labels, stitch)
 
     def get_config(self):
         return {

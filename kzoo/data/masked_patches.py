@@ -1,36 +1,11 @@
 """Masked patch reconstruction pretext task (MAE-style, for CNNs)."""
 
-import tensorflow as tf
-
 from kzoo._api import kzoo_export
+from kzoo._data_ops import TF_OPS
 from kzoo.data._config import ConstructorConfig
-
-
-def _num_masked(count, ratio):
-    # round(ratio * count), halves rounded up, as an int32 scalar tensor.
-    count = tf.cast(count, tf.float64)
-    return tf.cast(tf.floor(ratio * count + 0.5), tf.int32)
-
-
-def _random_subset(batch, count, num_masked, seed):
-    """Boolean `[batch, count]`: exactly `num_masked` True per row, uniform."""
-    scores = tf.random.stateless_uniform([batch, count], seed)
-    # Rank of every score within its row (a random permutation per row).
-    ranks = tf.argsort(tf.argsort(scores, axis=1), axis=1)
-    return ranks < num_masked
-
-
-def _check_patch_args(patch_size, mask_ratio):
-    if int(patch_size) != patch_size or patch_size < 1:
-        raise ValueError(
-            "`patch_size` must be a positive integer. "
-            f"Received: patch_size={patch_size}"
-        )
-    if not 0.0 <= mask_ratio <= 1.0:
-        raise ValueError(
-            "`mask_ratio` must be in [0, 1]. "
-            f"Received: mask_ratio={mask_ratio}"
-        )
+from kzoo.layers.patch_masking import _check_masking_args
+from kzoo.layers.patch_masking import masked_patches
+from kzoo.layers.patch_masking import patch_mask_ops
 
 
 @kzoo_export("kzoo.data.patch_mask")
@@ -41,7 +16,9 @@ def patch_mask(batch, height, width, patch_size, mask_ratio, seed):
     `patch_size x patch_size` patches and masks, for each of the `batch`
     images independently, exactly `round(mask_ratio * num_patches)`
     patches (halves rounded up) chosen uniformly at random: the ranks of
-    random scores per image, vectorised over the batch.
+    random scores per image, vectorised over the batch. The computation of
+    `kzoo.layers.patch_masking.random_patch_mask`, with TensorFlow and a
+    stateless seed (for `tf.data`).
 
     Args:
         batch: number of masks.
@@ -59,23 +36,8 @@ def patch_mask(batch, height, width, patch_size, mask_ratio, seed):
 
     >>> mask = kzoo.data.patch_mask(8, 32, 32, 4, 0.75, tf.constant([1, 2]))
     """
-    _check_patch_args(patch_size, mask_ratio)
-    for name, size in (("height", height), ("width", width)):
-        if isinstance(size, int) and size % patch_size:
-            raise ValueError(
-                f"`{name}` must be a multiple of `patch_size` "
-                f"({patch_size}). Received: {name}={size}"
-            )
-    rows, cols = height // patch_size, width // patch_size
-    count = rows * cols
-    chosen = _random_subset(
-        batch, count, _num_masked(count, mask_ratio), tf.cast(seed, tf.int64)
-    )
-    mask = tf.reshape(tf.cast(chosen, tf.float32), [batch, rows, cols, 1])
-    if patch_size > 1:
-        mask = tf.repeat(tf.repeat(mask, patch_size, axis=1), patch_size,
-                         axis=2)
-    return mask
+    return patch_mask_ops(TF_OPS, batch, height, width, patch_size,
+                          mask_ratio, seed)
 
 
 @kzoo_export("kzoo.data.MaskedPatchPretext")
@@ -123,32 +85,9 @@ class MaskedPatchPretext(ConstructorConfig):
     """
 
     def __init__(self, patch_size=4, mask_ratio=0.75, fill="zero"):
-        _check_patch_args(patch_size, mask_ratio)
-        if fill not in ("zero", "mean"):
-            raise ValueError(
-                f"`fill` must be 'zero' or 'mean'. Received: fill={fill}"
-            )
-        self.patch_size = int(patch_size)
-        self.mask_ratio = float(mask_ratio)
-        self.fill = fill
+        self.patch_size, self.mask_ratio, self.fill = _check_masking_args(
+            patch_size, mask_ratio, fill)
 
     def __call__(self, images, seed):
-        x = tf.cast(images, tf.float32)
-        if x.shape.rank != 4:
-            raise ValueError(
-                "`images` must be a batch `[B, H, W, C]`. "
-                f"Received: images.shape={tuple(x.shape)}"
-            )
-        height, width = x.shape[1], x.shape[2]
-        if height is None or width is None:
-            height, width = tf.shape(x)[1], tf.shape(x)[2]
-        elif height % self.patch_size or width % self.patch_size:
-            raise ValueError(
-                "Image height and width must be multiples of `patch_size` "
-                f"({self.patch_size}). Received: images.shape={tuple(x.shape)}"
-            )
-        mask = patch_mask(tf.shape(x)[0], height, width, self.patch_size,
-                          self.mask_ratio, seed)
-        fill = 0.0 if self.fill == "zero" else 127.5
-        inputs = x * (1.0 - mask) + fill * mask
-        return inputs, tf.concat([x / 255.0, mask], axis=-1)
+        return masked_patches(TF_OPS, images, seed, self.patch_size,
+                              self.mask_ratio, self.fill)

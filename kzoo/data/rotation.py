@@ -1,9 +1,9 @@
 """Rotation prediction pretext task (RotNet)."""
 
-import tensorflow as tf
-
 from kzoo._api import kzoo_export
+from kzoo._data_ops import TF_OPS
 from kzoo.data._config import ConstructorConfig
+from kzoo.layers.quarter_rotations import quarter_rotations
 
 
 @kzoo_export("kzoo.data.RotationPretext")
@@ -30,7 +30,9 @@ class RotationPretext(ConstructorConfig):
     Takes square images `[B, S, S, 3]` of pixels in `[0, 255]` (any dtype)
     and returns `(inputs, labels)`: `float32` pixels in `[0, 255]` and
     `int32` labels, for a 4-way softmax classifier and
-    `SparseCategoricalCrossentropy`.
+    `SparseCategoricalCrossentropy`. The computation is
+    `kzoo.layers.QuarterRotations`' (one implementation, run here with
+    TensorFlow and the pipeline's stateless seed).
 
     Args:
         all_rotations: feed all four rotations of every image (batch of
@@ -52,38 +54,7 @@ class RotationPretext(ConstructorConfig):
     def __init__(self, all_rotations=True):
         self.all_rotations = bool(all_rotations)
 
-    def _check_square(self, images):
-        height, width = images.shape[1], images.shape[2]
-        if height is not None and width is not None and height != width:
-            raise ValueError(
-                "`RotationPretext` needs square images (a quarter turn "
-                "changes the shape of a rectangular one). "
-                f"Received: images.shape={tuple(images.shape)}"
-            )
-
     def __call__(self, images, seed):
-        x = tf.cast(images, tf.float32)
-        if x.shape.rank != 4:
-            raise ValueError(
-                "`images` must be a batch `[B, H, W, C]`. "
-                f"Received: images.shape={tuple(x.shape)}"
-            )
-        self._check_square(x)
-        shape = tf.shape(x)
-        tf.debugging.assert_equal(
-            shape[1], shape[2], message="RotationPretext needs square images"
-        )
-        batch = shape[0]
-        # [B, 4, S, S, C]: the four rotations of each image, adjacent.
-        rotated = tf.stack([tf.image.rot90(x, k) for k in range(4)], axis=1)
-        if self.all_rotations:
-            inputs = tf.reshape(
-                rotated, tf.concat([[4 * batch], shape[1:]], axis=0)
-            )
-            labels = tf.tile(tf.range(4, dtype=tf.int32), [batch])
-            return inputs, labels
-        labels = tf.random.stateless_uniform(
-            [batch], tf.cast(seed, tf.int64), 0, 4, dtype=tf.int32
-        )
-        inputs = tf.gather(rotated, labels, axis=1, batch_dims=1)
-        return inputs, labels
+        return quarter_rotations(TF_OPS, images, seed,
+                                 all_rotations=self.all_rotations,
+                                 name=type(self).__name__)

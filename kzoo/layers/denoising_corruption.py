@@ -1,22 +1,70 @@
 """Denoising autoencoder inputs and targets, as a backend-agnostic layer."""
 
 import keras
-from keras import ops
 
 from kzoo._api import kzoo_export
-from kzoo.layers.patch_masking import random_patch_mask
+from kzoo._data_ops import KERAS_OPS
+from kzoo._data_ops import DataLayerMixin
+from kzoo.layers.patch_masking import patch_mask_ops
+
+
+def _check_noise_args(noise, stddev, mask_fraction):
+    """The checked `(noise, stddev, mask_fraction)` of the denoising task
+    (`DenoisingCorruption`, `kzoo.data.DenoisingPretext`)."""
+    if noise not in ("gaussian", "masking"):
+        raise ValueError(
+            "`noise` must be 'gaussian' or 'masking'. "
+            f"Received: noise={noise}"
+        )
+    if stddev < 0:
+        raise ValueError(
+            f"`stddev` must be >= 0. Received: stddev={stddev}"
+        )
+    if not 0.0 <= mask_fraction <= 1.0:
+        raise ValueError(
+            "`mask_fraction` must be in [0, 1]. "
+            f"Received: mask_fraction={mask_fraction}"
+        )
+    return noise, float(stddev), float(mask_fraction)
+
+
+def _check_images(shape):
+    if len(shape) != 4:
+        raise ValueError(
+            "`images` must be a batch `[B, H, W, C]`. "
+            f"Received: images.shape={tuple(shape)}"
+        )
+
+
+def corrupt_images(o, images, seed, noise, stddev, mask_fraction):
+    """The denoising task written once on the ops namespace `o`
+    (`kzoo._data_ops`): `float32` noisy images in `[0, 255]` and clean
+    ones in `[0, 1]`."""
+    _check_images(images.shape)
+    clean = o.cast(images, "float32") / 255.0
+    shape = o.shape(clean)
+    if noise == "gaussian":
+        noisy = o.clip(clean + o.normal(seed, shape, stddev=stddev), 0.0,
+                       1.0)
+    else:
+        mask = patch_mask_ops(o, shape[0], shape[1], shape[2], 1,
+                              mask_fraction, seed)
+        noisy = clean * (1.0 - mask)
+    return noisy * 255.0, clean
 
 
 @kzoo_export("kzoo.layers.DenoisingCorruption")
-class DenoisingCorruption(keras.layers.Layer):
+class DenoisingCorruption(DataLayerMixin, keras.layers.Layer):
     """Corrupts images with noise, for a denoising autoencoder.
 
     The denoising autoencoder task of Vincent et al. (2008), computed with
     `keras.ops` and `keras.random` so that it runs on any backend
-    (TensorFlow, JAX, PyTorch), inside a training step on an accelerator.
-    It computes what `kzoo.data.DenoisingPretext`, the `tf.data` version,
-    does, with noise of the same distribution (not the same draws). Pixels
-    are corrupted in `[0, 1]` units:
+    (TensorFlow, JAX, PyTorch), inside a training step on an accelerator,
+    and in a `tf.data` map under any backend (with TensorFlow there).
+    `kzoo.data.DenoisingPretext`, the `tf.data` transform, runs the same
+    implementation with a stateless seed per batch (noise of the same
+    distribution, not the same draws). Pixels are corrupted in `[0, 1]`
+    units:
 
     - `noise="gaussian"`: additive isotropic Gaussian noise, independent per
       pixel and channel, of standard deviation `stddev`, then clipped to
@@ -56,51 +104,22 @@ class DenoisingCorruption(keras.layers.Layer):
     def __init__(self, noise="gaussian", stddev=0.1, mask_fraction=0.25,
                  seed=None, **kwargs):
         super().__init__(**kwargs)
-        if noise not in ("gaussian", "masking"):
-            raise ValueError(
-                "`noise` must be 'gaussian' or 'masking'. "
-                f"Received: noise={noise}"
-            )
-        if stddev < 0:
-            raise ValueError(
-                f"`stddev` must be >= 0. Received: stddev={stddev}"
-            )
-        if not 0.0 <= mask_fraction <= 1.0:
-            raise ValueError(
-                "`mask_fraction` must be in [0, 1]. "
-                f"Received: mask_fraction={mask_fraction}"
-            )
-        self.noise = noise
-        self.stddev = float(stddev)
-        self.mask_fraction = float(mask_fraction)
+        self.noise, self.stddev, self.mask_fraction = _check_noise_args(
+            noise, stddev, mask_fraction)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
-    def _check_images(self, shape):
-        if len(shape) != 4:
-            raise ValueError(
-                "`images` must be a batch `[B, H, W, C]`. "
-                f"Received: images.shape={tuple(shape)}"
-            )
-
     def call(self, images):
-        self._check_images(images.shape)
-        clean = ops.cast(images, "float32") / 255.0
-        shape = ops.shape(clean)
-        if self.noise == "gaussian":
-            noise = keras.random.normal(shape, stddev=self.stddev,
-                                        dtype="float32",
-                                        seed=self.seed_generator)
-            noisy = ops.clip(clean + noise, 0.0, 1.0)
-        else:
-            mask = random_patch_mask(shape[0], shape[1], shape[2], 1,
-                                     self.mask_fraction, self.seed_generator)
-            noisy = clean * (1.0 - mask)
-        return (ops.cast(noisy * 255.0, self.compute_dtype),
-                ops.cast(clean, self.compute_dtype))
+        return self._transform(KERAS_OPS, images, self.seed_generator)
+
+    def _transform(self, o, images, seed):
+        noisy, clean = corrupt_images(o, images, seed, self.noise,
+                                      self.stddev, self.mask_fraction)
+        return (o.cast(noisy, self.compute_dtype),
+                o.cast(clean, self.compute_dtype))
 
     def compute_output_spec(self, images):
-        self._check_images(images.shape)
+        _check_images(images.shape)
         spec = keras.KerasTensor(tuple(images.shape), dtype=self.compute_dtype)
         return spec, keras.KerasTensor(spec.shape, dtype=self.compute_dtype)
 

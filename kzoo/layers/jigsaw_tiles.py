@@ -1,23 +1,110 @@
 """Jigsaw puzzle tiles and labels (Noroozi & Favaro, 2016), as a layer."""
 
 import keras
-from keras import ops
 
 from kzoo._api import kzoo_export
+from kzoo._data_ops import KERAS_OPS
+from kzoo._data_ops import DataLayerMixin
 from kzoo.jigsaw_permutations import _puzzle_setup
 
 
+def _check_images(shape):
+    if len(shape) != 4:
+        raise ValueError(
+            "`images` must be a batch `[B, H, W, C]`. "
+            f"Received: images.shape={tuple(shape)}"
+        )
+
+
+def _cells(o, puzzle, images, offsets):
+    """Tiles `[B, grid * grid, t, t, C]` in cell order (row-major).
+
+    `offsets`: `int32 [B, grid * grid, 2]`, the (row, column) of each tile
+    in its cell.
+    """
+    grid, cell, tile = puzzle.grid, puzzle.cell_size, puzzle.tile_size
+    side = grid * cell
+    x = o.cast(images, "float32")
+    if tuple(x.shape[1:3]) != (side, side):
+        x = o.image.resize(x, (side, side), interpolation="bilinear",
+                           antialias=True, data_format="channels_last")
+    shape = o.shape(x)
+    batch, channels = shape[0], shape[3]
+    num_tiles = grid * grid
+    cells = o.arange(num_tiles, dtype="int32")
+    top = (cells // grid) * cell + offsets[..., 0]  # [B, T]
+    left = (cells % grid) * cell + offsets[..., 1]
+    span = o.arange(tile, dtype="int32")
+    rows = top[:, :, None, None] + span[:, None]  # [B, T, t, 1]
+    cols = left[:, :, None, None] + span[None, :]  # [B, T, 1, t]
+    # One gather of whole pixels: index row * side + col of every tile
+    # pixel, [B, T * t * t].
+    index = o.reshape(rows * side + cols, (batch, -1))
+    pixels = o.reshape(x, (batch, side * side, channels))
+    index = o.broadcast_to(index[:, :, None],
+                           (batch, num_tiles * tile * tile, channels))
+    tiles = o.take_along_axis(pixels, index, axis=1)
+    return o.reshape(tiles, (batch, num_tiles, tile, tile, channels))
+
+
+def _shuffle(o, puzzle, tiles, labels, inverse=False):
+    perms = o.take(o.convert_to_tensor(puzzle.permutations, "int32"),
+                   o.cast(labels, "int32"), axis=0)  # [B, T]
+    if inverse:
+        perms = o.argsort(perms, axis=1)
+    shape = o.shape(tiles)
+    flat = o.reshape(tiles, (shape[0], shape[1], -1))
+    index = o.broadcast_to(perms[:, :, None], o.shape(flat))
+    return o.reshape(o.take_along_axis(flat, index, axis=1), shape)
+
+
+def jigsaw_puzzles(o, puzzle, images, seed):
+    """The jigsaw task written once on the ops namespace `o`
+    (`kzoo._data_ops`) for a `puzzle` (a `JigsawTiles` or a
+    `kzoo.data.JigsawPretext`: grid, sizes, jitter, permutations):
+    shuffled `float32` tiles `[B, grid * grid, t, t, C]` and `int32`
+    permutation labels `[B]`."""
+    _check_images(images.shape)
+    s_jitter, s_label = o.split_seed(seed, 2)
+    batch = o.shape(images)[0]
+    num_tiles = puzzle.grid * puzzle.grid
+    if puzzle.jitter:
+        offsets = o.randint(s_jitter, (batch, num_tiles, 2), 0,
+                            puzzle.cell_size - puzzle.tile_size + 1)
+    else:
+        offsets = o.full((batch, num_tiles, 2),
+                         (puzzle.cell_size - puzzle.tile_size) // 2,
+                         dtype="int32")
+    tiles = _cells(o, puzzle, images, offsets)
+    labels = o.randint(s_label, (batch,), 0, puzzle.num_permutations)
+    return _shuffle(o, puzzle, tiles, labels), labels
+
+
+def reassemble_tiles(o, puzzle, tiles, labels, stitch=False):
+    """Undoes `jigsaw_puzzles`' shuffle (see `JigsawTiles.reassemble`)."""
+    cells = _shuffle(o, puzzle, o.convert_to_tensor(tiles), labels,
+                     inverse=True)
+    if not stitch:
+        return cells
+    batch, _, height, width, channels = o.shape(cells)
+    g = puzzle.grid
+    x = o.reshape(cells, (batch, g, g, height, width, channels))
+    x = o.transpose(x, (0, 1, 3, 2, 4, 5))  # [B, g, t, g, t, C]
+    return o.reshape(x, (batch, g * height, g * width, channels))
+
+
 @kzoo_export("kzoo.layers.JigsawTiles")
-class JigsawTiles(keras.layers.Layer):
+class JigsawTiles(DataLayerMixin, keras.layers.Layer):
     """Cuts images into shuffled jigsaw puzzle tiles, labelled by shuffle.
 
     The jigsaw puzzle task of Noroozi & Favaro (2016), computed with
     `keras.ops` and `keras.random` so that it runs on any backend
-    (TensorFlow, JAX, PyTorch), inside a training step on an accelerator.
-    It computes what `kzoo.data.JigsawPretext`, the `tf.data` version, does
-    (the same permutation set; for the same offsets and labels, the same
-    tiles, up to the float32 rounding of the resize), with offsets and
-    labels of the same distribution (not the same draws).
+    (TensorFlow, JAX, PyTorch), inside a training step on an accelerator,
+    and in a `tf.data` map under any backend (with TensorFlow there).
+    `kzoo.data.JigsawPretext`, the `tf.data` transform, runs the same
+    implementation (`jigsaw_puzzles`, the same permutation set) with a
+    stateless seed per batch: offsets and labels of the same distribution
+    (not the same draws).
 
     Each image is resized (bilinear, antialiased) to a square of
     `grid x grid` cells of `cell_size = round(tile_size * 75 / 64)` pixels
@@ -76,70 +163,12 @@ class JigsawTiles(keras.layers.Layer):
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
-    def _check_images(self, shape):
-        if len(shape) != 4:
-            raise ValueError(
-                "`images` must be a batch `[B, H, W, C]`. "
-                f"Received: images.shape={tuple(shape)}"
-            )
-
-    def _cells(self, images, offsets):
-        """Tiles `[B, grid * grid, t, t, C]` in cell order (row-major).
-
-        `offsets`: `int32 [B, grid * grid, 2]`, the (row, column) of each
-        tile in its cell.
-        """
-        grid, cell, tile = self.grid, self.cell_size, self.tile_size
-        side = grid * cell
-        x = ops.cast(images, "float32")
-        if tuple(x.shape[1:3]) != (side, side):
-            x = ops.image.resize(x, (side, side), interpolation="bilinear",
-                                 antialias=True, data_format="channels_last")
-        shape = ops.shape(x)
-        batch, channels = shape[0], shape[3]
-        num_tiles = grid * grid
-        cells = ops.arange(num_tiles, dtype="int32")
-        top = (cells // grid) * cell + offsets[..., 0]  # [B, T]
-        left = (cells % grid) * cell + offsets[..., 1]
-        span = ops.arange(tile, dtype="int32")
-        rows = top[:, :, None, None] + span[:, None]  # [B, T, t, 1]
-        cols = left[:, :, None, None] + span[None, :]  # [B, T, 1, t]
-        # One gather of whole pixels: index row * side + col of every tile
-        # pixel, [B, T * t * t].
-        index = ops.reshape(rows * side + cols, (batch, -1))
-        pixels = ops.reshape(x, (batch, side * side, channels))
-        index = ops.broadcast_to(index[:, :, None],
-                                 (batch, num_tiles * tile * tile, channels))
-        tiles = ops.take_along_axis(pixels, index, axis=1)
-        return ops.reshape(tiles, (batch, num_tiles, tile, tile, channels))
-
     def call(self, images):
-        self._check_images(images.shape)
-        batch = ops.shape(images)[0]
-        num_tiles = self.grid * self.grid
-        if self.jitter:
-            offsets = keras.random.randint(
-                (batch, num_tiles, 2), 0, self.cell_size - self.tile_size + 1,
-                dtype="int32", seed=self.seed_generator)
-        else:
-            offsets = ops.full((batch, num_tiles, 2),
-                               (self.cell_size - self.tile_size) // 2,
-                               dtype="int32")
-        tiles = self._cells(images, offsets)
-        labels = keras.random.randint((batch,), 0, self.num_permutations,
-                                      dtype="int32", seed=self.seed_generator)
-        tiles = self._shuffle(tiles, labels)
-        return ops.cast(tiles, self.compute_dtype), labels
+        return self._transform(KERAS_OPS, images, self.seed_generator)
 
-    def _shuffle(self, tiles, labels, inverse=False):
-        perms = ops.take(ops.convert_to_tensor(self.permutations, "int32"),
-                         ops.cast(labels, "int32"), axis=0)  # [B, T]
-        if inverse:
-            perms = ops.argsort(perms, axis=1)
-        shape = ops.shape(tiles)
-        flat = ops.reshape(tiles, (shape[0], shape[1], -1))
-        index = ops.broadcast_to(perms[:, :, None], ops.shape(flat))
-        return ops.reshape(ops.take_along_axis(flat, index, axis=1), shape)
+    def _transform(self, o, images, seed):
+        tiles, labels = jigsaw_puzzles(o, self, images, seed)
+        return o.cast(tiles, self.compute_dtype), labels
 
     def reassemble(self, tiles, labels, stitch=False):
         """Undoes the shuffle of the layer.
@@ -155,18 +184,10 @@ class JigsawTiles(keras.layers.Layer):
             The tiles in cell order (row-major) `[B, grid * grid, t, t, C]`,
             or the stitched image.
         """
-        cells = self._shuffle(ops.convert_to_tensor(tiles), labels,
-                              inverse=True)
-        if not stitch:
-            return cells
-        batch, _, height, width, channels = ops.shape(cells)
-        g = self.grid
-        x = ops.reshape(cells, (batch, g, g, height, width, channels))
-        x = ops.transpose(x, (0, 1, 3, 2, 4, 5))  # [B, g, t, g, t, C]
-        return ops.reshape(x, (batch, g * height, g * width, channels))
+        return reassemble_tiles(KERAS_OPS, self, tiles, labels, stitch)
 
     def compute_output_spec(self, images):
-        self._check_images(images.shape)
+        _check_images(images.shape)
         t = self.tile_size
         shape = (images.shape[0], self.grid * self.grid, t, t,
                  images.shape[3])

@@ -3,9 +3,10 @@
 import math
 
 import keras
-from keras import ops
 
 from kzoo._api import kzoo_export
+from kzoo._data_ops import KERAS_OPS
+from kzoo._data_ops import DataLayerMixin
 
 
 def _check_patch_args(patch_size, mask_ratio):
@@ -22,25 +23,62 @@ def _check_patch_args(patch_size, mask_ratio):
         )
 
 
-def _num_masked(count, ratio):
+def _check_masking_args(patch_size, mask_ratio, fill):
+    """The checked `(patch_size, mask_ratio, fill)` of the masked-patch
+    task (`PatchMasking`, `kzoo.data.MaskedPatchPretext`)."""
+    _check_patch_args(patch_size, mask_ratio)
+    if fill not in ("zero", "mean"):
+        raise ValueError(
+            f"`fill` must be 'zero' or 'mean'. Received: fill={fill}"
+        )
+    return int(patch_size), float(mask_ratio), fill
+
+
+def _num_masked(o, count, ratio):
     """`round(ratio * count)`, halves rounded up (in float64 when static)."""
     if isinstance(count, int):
         return int(math.floor(ratio * count + 0.5))
     # A dynamic count (TensorFlow graphs with unknown image sizes).
-    count = ops.cast(count, "float32")
-    return ops.cast(ops.floor(ratio * count + 0.5), "int32")
+    count = o.cast(count, "float32")
+    return o.cast(o.floor(ratio * count + 0.5), "int32")
+
+
+def patch_mask_ops(o, batch, height, width, patch_size, mask_ratio, seed):
+    """Random patch masks written once on the ops namespace `o`
+    (`kzoo._data_ops`): `random_patch_mask` runs it with `keras.ops`,
+    `kzoo.data.patch_mask` with TensorFlow and a stateless seed."""
+    _check_patch_args(patch_size, mask_ratio)
+    for name, size in (("height", height), ("width", width)):
+        if isinstance(size, int) and size % patch_size:
+            raise ValueError(
+                f"`{name}` must be a multiple of `patch_size` "
+                f"({patch_size}). Received: {name}={size}"
+            )
+    rows, cols = height // patch_size, width // patch_size
+    count = rows * cols
+    scores = o.uniform(seed, (batch, count))
+    # Rank of every score within its row (a random permutation per row):
+    # exactly `num_masked` ranks per row are below `num_masked`.
+    ranks = o.argsort(o.argsort(scores, axis=1), axis=1)
+    chosen = ranks < _num_masked(o, count, mask_ratio)
+    mask = o.reshape(o.cast(chosen, "float32"), (batch, rows, cols, 1))
+    if patch_size > 1:
+        mask = o.repeat(o.repeat(mask, patch_size, axis=1), patch_size,
+                        axis=2)
+    return mask
 
 
 def random_patch_mask(batch, height, width, patch_size, mask_ratio,
                       seed=None):
     """Random masks of whole square patches, the same count per image.
 
-    The `keras.ops` version of `kzoo.data.patch_mask`, for any backend:
-    splits an image `[height, width]` into a grid of non-overlapping
+    Splits an image `[height, width]` into a grid of non-overlapping
     `patch_size x patch_size` patches and masks, for each of the `batch`
     images independently, exactly `round(mask_ratio * num_patches)`
     patches (halves rounded up) chosen uniformly at random: the ranks of
-    uniform scores per image, vectorised over the batch.
+    uniform scores per image, vectorised over the batch. With `keras.ops`
+    on any backend; `kzoo.data.patch_mask` is the same computation with a
+    stateless TensorFlow seed, for `tf.data`.
 
     Args:
         batch: number of masks.
@@ -62,25 +100,21 @@ def random_patch_mask(batch, height, width, patch_size, mask_ratio,
                                                        seed=1)
     ```
     """
-    _check_patch_args(patch_size, mask_ratio)
-    for name, size in (("height", height), ("width", width)):
-        if isinstance(size, int) and size % patch_size:
-            raise ValueError(
-                f"`{name}` must be a multiple of `patch_size` "
-                f"({patch_size}). Received: {name}={size}"
-            )
-    rows, cols = height // patch_size, width // patch_size
-    count = rows * cols
-    scores = keras.random.uniform((batch, count), seed=seed)
-    # Rank of every score within its row (a random permutation per row):
-    # exactly `num_masked` ranks per row are below `num_masked`.
-    ranks = ops.argsort(ops.argsort(scores, axis=1), axis=1)
-    chosen = ranks < _num_masked(count, mask_ratio)
-    mask = ops.reshape(ops.cast(chosen, "float32"), (batch, rows, cols, 1))
-    if patch_size > 1:
-        mask = ops.repeat(ops.repeat(mask, patch_size, axis=1), patch_size,
-                          axis=2)
-    return mask
+    return patch_mask_ops(KERAS_OPS, batch, height, width, patch_size,
+                          mask_ratio, seed)
+
+
+def masked_patches(o, images, seed, patch_size, mask_ratio, fill):
+    """The masked-patch task written once (see `PatchMasking`): `float32`
+    `(inputs, targets)`."""
+    _check_images(images.shape, patch_size)
+    x = o.cast(images, "float32")
+    shape = o.shape(x)
+    mask = patch_mask_ops(o, shape[0], shape[1], shape[2], patch_size,
+                          mask_ratio, seed)
+    fill = 0.0 if fill == "zero" else 127.5
+    inputs = x * (1.0 - mask) + fill * mask
+    return inputs, o.concatenate([x / 255.0, mask], axis=-1)
 
 
 def _check_images(shape, patch_size):
@@ -99,15 +133,17 @@ def _check_images(shape, patch_size):
 
 
 @kzoo_export("kzoo.layers.PatchMasking")
-class PatchMasking(keras.layers.Layer):
+class PatchMasking(DataLayerMixin, keras.layers.Layer):
     """Masks random patches of images, for masked-patch reconstruction.
 
     The masked autoencoder task of He et al. (2021) for a convolutional
     network that sees the whole masked image, computed with `keras.ops` and
     `keras.random` so that it runs on any backend (TensorFlow, JAX,
-    PyTorch), inside a training step on an accelerator. It computes what
-    `kzoo.data.MaskedPatchPretext`, the `tf.data` version, does, with masks
-    of the same distribution (not the same draws): each image is split into
+    PyTorch), inside a training step on an accelerator, and in a `tf.data`
+    map under any backend (with TensorFlow there).
+    `kzoo.data.MaskedPatchPretext`, the `tf.data` transform, runs the same
+    implementation with a stateless seed per batch (masks of the same
+    distribution, not the same draws): each image is split into
     non-overlapping `patch_size x patch_size` patches, exactly
     `round(mask_ratio * num_patches)` of them (halves rounded up) are
     chosen uniformly at random per image, and their pixels (all channels)
@@ -149,29 +185,19 @@ class PatchMasking(keras.layers.Layer):
     def __init__(self, patch_size=4, mask_ratio=0.75, fill="zero", seed=None,
                  **kwargs):
         super().__init__(**kwargs)
-        _check_patch_args(patch_size, mask_ratio)
-        if fill not in ("zero", "mean"):
-            raise ValueError(
-                f"`fill` must be 'zero' or 'mean'. Received: fill={fill}"
-            )
-        self.patch_size = int(patch_size)
-        self.mask_ratio = float(mask_ratio)
-        self.fill = fill
+        self.patch_size, self.mask_ratio, self.fill = _check_masking_args(
+            patch_size, mask_ratio, fill)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, images):
-        _check_images(images.shape, self.patch_size)
-        x = ops.cast(images, "float32")
-        shape = ops.shape(x)
-        mask = random_patch_mask(shape[0], shape[1], shape[2],
-                                 self.patch_size, self.mask_ratio,
-                                 self.seed_generator)
-        fill = 0.0 if self.fill == "zero" else 127.5
-        inputs = x * (1.0 - mask) + fill * mask
-        targets = ops.concatenate([x / 255.0, mask], axis=-1)
-        return (ops.cast(inputs, self.compute_dtype),
-                ops.cast(targets, self.compute_dtype))
+        return self._transform(KERAS_OPS, images, self.seed_generator)
+
+    def _transform(self, o, images, seed):
+        inputs, targets = masked_patches(o, images, seed, self.patch_size,
+                                         self.mask_ratio, self.fill)
+        return (o.cast(inputs, self.compute_dtype),
+                o.cast(targets, self.compute_dtype))
 
     def compute_output_spec(self, images):
         _check_images(images.shape, self.patch_size)

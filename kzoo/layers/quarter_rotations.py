@@ -1,9 +1,10 @@
 """Rotation prediction (RotNet) inputs and labels, as a layer."""
 
 import keras
-from keras import ops
 
 from kzoo._api import kzoo_export
+from kzoo._data_ops import KERAS_OPS
+from kzoo._data_ops import DataLayerMixin
 
 
 def _check_images(shape, name):
@@ -21,16 +22,46 @@ def _check_images(shape, name):
         )
 
 
+def quarter_rotations(o, images, seed, all_rotations=True,
+                      name="QuarterRotations"):
+    """The rotation task, written once on the ops namespace `o`
+    (`kzoo._data_ops`): `float32` images `[4B or B, S, S, C]` and `int32`
+    labels. `QuarterRotations` runs it with `keras.ops` (a `SeedGenerator`
+    seed), `kzoo.data.RotationPretext` with TensorFlow in `tf.data` (a
+    stateless seed per batch)."""
+    _check_images(images.shape, name)
+    x = o.cast(images, "float32")
+    rotated = [x] + [o.rot90(x, k, axes=(1, 2)) for k in (1, 2, 3)]
+    shape = o.shape(x)
+    batch = shape[0]
+    if all_rotations:
+        # [B, 4, S, S, C]: the four rotations of each image, adjacent.
+        stacked = o.stack(rotated, axis=1)
+        inputs = o.reshape(stacked, (-1,) + tuple(shape[1:]))
+        labels = o.reshape(
+            o.broadcast_to(o.arange(4, dtype="int32")[None, :], (batch, 4)),
+            (-1,))
+        return inputs, labels
+    labels = o.randint(seed, (batch,), 0, 4, dtype="int32")
+    selector = o.reshape(labels, (-1, 1, 1, 1))
+    inputs = rotated[0]
+    for k in (1, 2, 3):
+        inputs = o.where(selector == k, rotated[k], inputs)
+    return inputs, labels
+
+
 @kzoo_export("kzoo.layers.QuarterRotations")
-class QuarterRotations(keras.layers.Layer):
+class QuarterRotations(DataLayerMixin, keras.layers.Layer):
     """Rotates images by quarter turns and labels them with the turn count.
 
     The inputs and labels of the rotation prediction task of Gidaris et al.
     (2018, RotNet), computed with `keras.ops` and `keras.random` so that it
     runs on any backend (TensorFlow, JAX, PyTorch), inside a training step
-    on an accelerator. It gives the same outputs as
-    `kzoo.data.RotationPretext`, the `tf.data` version, and its random
-    labels follow the same distribution (not the same draws).
+    on an accelerator, and in a `tf.data` map under any backend (there it
+    computes with TensorFlow). `kzoo.data.RotationPretext`, the `tf.data`
+    transform, runs the same implementation (`quarter_rotations`) with a
+    stateless seed per batch: same outputs, and random labels from the
+    same distribution (not the same draws).
 
     The label `k` in `{0, 1, 2, 3}` means the image was rotated by `k * 90`
     degrees counter-clockwise (`np.rot90(image, k)`), so
@@ -75,26 +106,13 @@ class QuarterRotations(keras.layers.Layer):
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, images):
-        _check_images(images.shape, type(self).__name__)
-        x = ops.cast(images, "float32")
-        rotated = [x] + [ops.rot90(x, k, axes=(1, 2)) for k in (1, 2, 3)]
-        batch = ops.shape(x)[0]
-        if self.all_rotations:
-            # [B, 4, S, S, C]: the four rotations of each image, adjacent.
-            stacked = ops.stack(rotated, axis=1)
-            inputs = ops.reshape(stacked, (-1,) + tuple(ops.shape(x)[1:]))
-            labels = ops.reshape(
-                ops.broadcast_to(ops.arange(4, dtype="int32")[None, :],
-                                 (batch, 4)),
-                (-1,))
-        else:
-            labels = keras.random.randint(
-                (batch,), 0, 4, dtype="int32", seed=self.seed_generator)
-            selector = ops.reshape(labels, (-1, 1, 1, 1))
-            inputs = rotated[0]
-            for k in (1, 2, 3):
-                inputs = ops.where(selector == k, rotated[k], inputs)
-        return ops.cast(inputs, self.compute_dtype), labels
+        return self._transform(KERAS_OPS, images, self.seed_generator)
+
+    def _transform(self, o, images, seed):
+        inputs, labels = quarter_rotations(
+            o, images, seed, all_rotations=self.all_rotations,
+            name=type(self).__name__)
+        return o.cast(inputs, self.compute_dtype), labels
 
     def compute_output_spec(self, images):
         _check_images(images.shape, type(self).__name__)

@@ -420,3 +420,64 @@ def test_dynamic_shapes_in_a_tf_function():
     masked = tf.function(PatchMasking(2, 0.5, seed=0).__call__,
                          input_signature=[spec])(_images(3, 8))[1]
     assert np.all(masked.numpy()[..., 3].sum((1, 2)) == 32)  # 8 of 16
+
+
+# --- one implementation, in tf.data and in the step -------------------------
+
+
+@pytest.mark.parametrize("cls", list(LAYERS), ids=lambda c: c.__name__)
+def test_layer_runs_in_a_tf_data_map_on_every_backend(cls):
+    # Under JAX / PyTorch the layer computes with TensorFlow inside the map
+    # (kzoo._data_ops.TF_OPS); the tf.data transform runs the same function.
+    _, kwargs = LAYERS[cls]
+    kwargs = dict(kwargs, seed=5) if cls is not ColorizationSplit else kwargs
+    x = _images(6)
+    ds = tf.data.Dataset.from_tensor_slices(x).batch(3).map(cls(**kwargs))
+    batches = list(ds)
+    assert len(batches) == 2
+    eager = _call(cls(**kwargs), x[:3])
+    for got, want in zip(batches[0], eager):
+        got = got.numpy()
+        assert got.shape == want.shape and got.dtype == want.dtype
+    if cls is ColorizationSplit:  # deterministic: the same values
+        for got, want in zip(batches[0], eager):
+            np.testing.assert_allclose(got.numpy(), want, atol=1e-4)
+    if cls is QuarterRotations:  # a random rotation of each image
+        inputs, labels = (t.numpy() for t in batches[1])
+        for image, rotated, k in zip(x[3:], inputs, labels):
+            np.testing.assert_array_equal(rotated, np.rot90(image, k))
+
+
+def test_tf_data_transforms_have_no_tensorflow_twin():
+    # kzoo.data's pretext transforms call the layers' implementation: the
+    # modules import no TensorFlow of their own.
+    import importlib
+
+    for name in ("rotation", "jigsaw", "colorization", "denoising",
+                 "masked_patches"):
+        source = inspect.getsource(importlib.import_module(f"kzoo.data.{name}"))
+        assert "import tensorflow" not in source, name
+        assert "from kzoo._data_ops import TF_OPS" in source, name
+
+
+@pytest.mark.parametrize("name,kwargs", [
+    ("RotationPretext", dict(all_rotations=False)),
+    ("JigsawPretext", dict(num_permutations=4, tile_size=2, grid=2)),
+    ("DenoisingPretext", dict()),
+    ("DenoisingPretext", dict(noise="masking")),
+    ("MaskedPatchPretext", dict(patch_size=2)),
+    ("ColorizationPretext", dict()),
+])
+def test_tf_data_transform_is_a_function_of_its_stateless_seed(name, kwargs):
+    # The tf.data side computes with TensorFlow whatever Keras' backend is
+    # (this file also runs under JAX): the same stateless seed gives the
+    # same batch, another seed another one.
+    transform = getattr(kzoo.data, name)(**kwargs)
+    x = _images(5, 8, seed=4)
+    inputs, targets = transform(x, SEED)
+    again = transform(x, SEED)
+    np.testing.assert_array_equal(inputs.numpy(), again[0].numpy())
+    np.testing.assert_array_equal(targets.numpy(), again[1].numpy())
+    other = transform(x, tf.constant([5, 6], tf.int64))
+    if name != "ColorizationPretext":
+        assert not np.array_equal(inputs.numpy(), other[0].numpy())
