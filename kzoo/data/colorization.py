@@ -1,8 +1,11 @@
 """Colourisation pretext task and sRGB <-> CIE Lab conversions."""
 
 from kzoo._api import kzoo_export
+from kzoo._docs import fill_doc
 from kzoo._data_ops import TF_OPS
 from kzoo.data._config import ConstructorConfig
+from kzoo.layers.colorization_split import COLORIZE_DOC
+from kzoo.layers.colorization_split import RGB_TO_LAB_DOC
 from kzoo.layers.colorization_split import _check_target
 from kzoo.layers.colorization_split import colorization_split
 from kzoo.layers.colorization_split import colorize_ops
@@ -10,6 +13,7 @@ from kzoo.layers.colorization_split import lab_to_rgb_ops
 from kzoo.layers.colorization_split import rgb_to_lab_ops
 
 @kzoo_export("kzoo.data.rgb_to_lab")
+@fill_doc(rgb_to_lab_doc=RGB_TO_LAB_DOC)
 def rgb_to_lab(rgb):
     """Converts sRGB colours to CIE L*a*b* (D65 white).
 
@@ -19,13 +23,7 @@ def rgb_to_lab(rgb):
     With TensorFlow (for `tf.data`); the computation is
     `kzoo.layers.colorization_split.rgb_to_lab`'s.
 
-    Args:
-        rgb: tensor `[..., 3]` of sRGB colours in `[0, 1]` (any float or
-            integer dtype; not rescaled).
-
-    Returns:
-        `float32` tensor `[..., 3]` of `(L, a, b)`: `L` in `[0, 100]`,
-        `a` and `b` roughly in `[-128, 127]`.
+    {rgb_to_lab_doc}
 
     Example:
 
@@ -107,16 +105,10 @@ class ColorizationPretext(ConstructorConfig):
                                   name=type(self).__name__)
 
     @staticmethod
+    @fill_doc(colorize_doc=COLORIZE_DOC)
     def colorize(inputs, ab):
         """sRGB `float32` pixels in `[0, 255]` from a grey input and ab / 128.
 
-        Args:
-            inputs: grey images `[B, H, W, 3]` in `[0, 255]`, as returned by
-                the pretext (only the first channel is read).
-            ab: `[B, H, W, 2]` chrominance divided by 128 (a `"lab"`
-                target or a prediction of it).
-
-        Returns:
-            `float32` sRGB images `[B, H, W, 3]` in `[0, 255]`.
+        {colorize_doc}
         """
         return colorize_ops(TF_OPS, inputs, ab)

@@ -1,13 +1,17 @@
 """Denoising autoencoder pretext task (Vincent et al., 2008)."""
 
 from kzoo._api import kzoo_export
+from kzoo._docs import fill_doc
 from kzoo._data_ops import TF_OPS
 from kzoo.data._config import ConstructorConfig
+from kzoo.layers.denoising_corruption import NOISE_ARGS
+from kzoo.layers.denoising_corruption import NOISE_DOC
 from kzoo.layers.denoising_corruption import _check_noise_args
 from kzoo.layers.denoising_corruption import corrupt_images
 
 
 @kzoo_export("kzoo.data.DenoisingPretext")
+@fill_doc(noise_doc=NOISE_DOC, noise_args=NOISE_ARGS)
 class DenoisingPretext(ConstructorConfig):
     """Denoising inputs and targets for a batch of images.
 
@@ -15,12 +19,7 @@ class DenoisingPretext(ConstructorConfig):
     reconstructs a clean image from a corrupted one. Pixels are corrupted
     in `[0, 1]` units:
 
-    - `noise="gaussian"`: additive isotropic Gaussian noise, independent per
-      pixel and channel, of standard deviation `stddev`, then clipped to
-      `[0, 1]`.
-    - `noise="masking"`: Vincent et al.'s masking noise, exactly
-      `round(mask_fraction * H * W)` pixels per image (halves rounded up),
-      chosen uniformly, set to `0` in all their channels.
+    {noise_doc}
 
     Returns `(inputs, targets)`: the corrupted image as `float32` pixels in
     `[0, 255]` and the clean image as `float32` in `[0, 1]` (the scale of
@@ -28,11 +27,7 @@ class DenoisingPretext(ConstructorConfig):
     mean squared error).
 
     Args:
-        noise: `"gaussian"` or `"masking"`. Defaults to `"gaussian"`.
-        stddev: standard deviation of the Gaussian noise, in `[0, 1]` pixel
-            units. Defaults to `0.1`.
-        mask_fraction: fraction of the pixels zeroed by the masking noise,
-            in `[0, 1]`. Defaults to `0.25`.
+        {noise_args}
 
     Example:
 

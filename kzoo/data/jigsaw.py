@@ -1,15 +1,19 @@
 """Jigsaw puzzle pretext task (Noroozi & Favaro, 2016)."""
 
 from kzoo._api import kzoo_export
+from kzoo._docs import fill_doc
 from kzoo._data_ops import TF_OPS
 from kzoo.data._config import ConstructorConfig
 from kzoo.jigsaw_permutations import _puzzle_setup
 from kzoo.jigsaw_permutations import maximal_hamming_permutations  # noqa: F401
+from kzoo.layers.jigsaw_tiles import JIGSAW_ARGS
+from kzoo.layers.jigsaw_tiles import REASSEMBLE_DOC
 from kzoo.layers.jigsaw_tiles import jigsaw_puzzles
 from kzoo.layers.jigsaw_tiles import reassemble_tiles
 
 
 @kzoo_export("kzoo.data.JigsawPretext")
+@fill_doc(jigsaw_args=JIGSAW_ARGS)
 class JigsawPretext(ConstructorConfig):
     """Jigsaw puzzle inputs and labels for a batch of images.
 
@@ -44,16 +48,7 @@ class JigsawPretext(ConstructorConfig):
     labels in `[0, num_permutations)`.
 
     Args:
-        num_permutations: size of the permutation set, the number of
-            classes. Defaults to `1000` (the paper's best setting).
-        tile_size: side of a tile in pixels. Defaults to `32`.
-        grid: tiles per side. Defaults to `3`.
-        jitter: cut each tile at a random offset in its cell; otherwise at
-            its centre. Defaults to `True`.
-        permutations: explicit integer array `[P, grid * grid]` of distinct
-            permutations; its length overrides `num_permutations`. Defaults
-            to `None`: `kzoo.data.maximal_hamming_permutations(
-            num_permutations, grid * grid, seed=0)`.
+        {jigsaw_args}
 
     Example:
 
@@ -76,19 +71,11 @@ class JigsawPretext(ConstructorConfig):
     def __call__(self, images, seed):
         return jigsaw_puzzles(TF_OPS, self, images, seed)
 
+    @fill_doc(reassemble_doc=REASSEMBLE_DOC)
     def reassemble(self, tiles, labels, stitch=False):
         """Undoes the shuffle of `__call__`.
 
-        Args:
-            tiles: shuffled tiles `[B, grid * grid, t, t, C]`.
-            labels: their permutation indices `[B]`.
-            stitch: return the tiles laid out side by side as one image
-                `[B, grid * t, grid * t, C]` instead of a list of tiles.
-                Defaults to `False`.
-
-        Returns:
-            The tiles in cell order (row-major) `[B, grid * grid, t, t, C]`,
-            or the stitched image.
+        {reassemble_doc}
         """
         return reassemble_tiles(TF_OPS, self, tiles, labels, stitch)
 

@@ -1,14 +1,19 @@
 """Masked patch reconstruction pretext task (MAE-style, for CNNs)."""
 
 from kzoo._api import kzoo_export
+from kzoo._docs import fill_doc
 from kzoo._data_ops import TF_OPS
 from kzoo.data._config import ConstructorConfig
+from kzoo.layers.patch_masking import MASK_ARGS
+from kzoo.layers.patch_masking import MASK_RETURNS
+from kzoo.layers.patch_masking import MASKING_ARGS
 from kzoo.layers.patch_masking import _check_masking_args
 from kzoo.layers.patch_masking import masked_patches
 from kzoo.layers.patch_masking import patch_mask_ops
 
 
 @kzoo_export("kzoo.data.patch_mask")
+@fill_doc(mask_args=MASK_ARGS, mask_returns=MASK_RETURNS)
 def patch_mask(batch, height, width, patch_size, mask_ratio, seed):
     """Random masks of whole square patches, the same count per image.
 
@@ -21,16 +26,10 @@ def patch_mask(batch, height, width, patch_size, mask_ratio, seed):
     stateless seed (for `tf.data`).
 
     Args:
-        batch: number of masks.
-        height: image height, a multiple of `patch_size`.
-        width: image width, a multiple of `patch_size`.
-        patch_size: side of a patch in pixels; `1` masks single pixels.
-        mask_ratio: fraction of the patches to mask, in `[0, 1]`.
+        {mask_args}
         seed: stateless seed, shape `[2]`.
 
-    Returns:
-        `float32` mask `[batch, height, width, 1]`, `1` on masked pixels and
-        `0` elsewhere.
+    {mask_returns}
 
     Example:
 
@@ -41,6 +40,7 @@ def patch_mask(batch, height, width, patch_size, mask_ratio, seed):
 
 
 @kzoo_export("kzoo.data.MaskedPatchPretext")
+@fill_doc(masking_args=MASKING_ARGS)
 class MaskedPatchPretext(ConstructorConfig):
     """Masked-patch reconstruction inputs and targets for a batch of images.
 
@@ -65,12 +65,7 @@ class MaskedPatchPretext(ConstructorConfig):
     Image height and width must be multiples of `patch_size`.
 
     Args:
-        patch_size: side of a patch in pixels. Defaults to `4` (an 8x8
-            grid of patches on 32x32 images).
-        mask_ratio: fraction of the patches masked per image, in `[0, 1]`.
-            Defaults to `0.75` (MAE's).
-        fill: value of the masked pixels: `"zero"` (`0`) or `"mean"`
-            (`127.5`). Defaults to `"zero"`.
+        {masking_args}
 
     Example:
 

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 
 from kzoo._api import kzoo_export
+from kzoo._docs import fill_doc
 from kzoo._data_ops import KERAS_OPS
 from kzoo._data_ops import DataLayerMixin
 
@@ -22,6 +23,23 @@ _RGB_FROM_XYZ = tuple(
 _D65 = (0.95047, 1.0, 1.08883)
 _EPSILON = 0.008856  # (6 / 29) ** 3, as rounded by the CIE formulas
 _KAPPA = 7.787  # (29 / 6) ** 2 / 3
+
+
+RGB_TO_LAB_DOC = """Args:
+    rgb: tensor `[..., 3]` of sRGB colours in `[0, 1]` (any float or
+        integer dtype; not rescaled).
+
+Returns:
+    `float32` tensor `[..., 3]` of `(L, a, b)`: `L` in `[0, 100]`, `a` and
+    `b` roughly in `[-128, 127]`."""
+COLORIZE_DOC = """Args:
+    inputs: grey images `[B, H, W, 3]` in `[0, 255]`, as returned by the
+        task (only the first channel is read).
+    ab: `[B, H, W, 2]` chrominance divided by 128 (a `"lab"` target or a
+        prediction of it).
+
+Returns:
+    `float32` sRGB images `[B, H, W, 3]` in `[0, 255]`."""
 
 
 def _srgb_to_linear(o, c):
@@ -63,6 +81,7 @@ def _matvec(matrix, x, y, z):
     return [row[0] * x + row[1] * y + row[2] * z for row in matrix]
 
 
+@fill_doc(rgb_to_lab_doc=RGB_TO_LAB_DOC)
 def rgb_to_lab(rgb):
     """Converts sRGB colours to CIE L*a*b* (D65 white), with `keras.ops`.
 
@@ -71,13 +90,7 @@ def rgb_to_lab(rgb):
     observer, as scikit-image's `rgb2lab`. `kzoo.data.rgb_to_lab` is the
     same computation with TensorFlow (for `tf.data`).
 
-    Args:
-        rgb: tensor `[..., 3]` of sRGB colours in `[0, 1]` (any float or
-            integer dtype; not rescaled).
-
-    Returns:
-        `float32` tensor `[..., 3]` of `(L, a, b)`: `L` in `[0, 100]`,
-        `a` and `b` roughly in `[-128, 127]`.
+    {rgb_to_lab_doc}
 
     Example:
 
@@ -229,17 +242,11 @@ class ColorizationSplit(DataLayerMixin, keras.layers.Layer):
                 o.cast(targets, self.compute_dtype))
 
     @staticmethod
+    @fill_doc(colorize_doc=COLORIZE_DOC)
     def colorize(inputs, ab):
         """sRGB `float32` pixels in `[0, 255]` from a grey input and ab / 128.
 
-        Args:
-            inputs: grey images `[B, H, W, 3]` in `[0, 255]`, as returned by
-                the layer (only the first channel is read).
-            ab: `[B, H, W, 2]` chrominance divided by 128 (a `"lab"`
-                target or a prediction of it).
-
-        Returns:
-            `float32` sRGB images `[B, H, W, 3]` in `[0, 255]`.
+        {colorize_doc}
         """
         return colorize_ops(KERAS_OPS, inputs, ab)
 

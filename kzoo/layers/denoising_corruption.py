@@ -3,9 +3,23 @@
 import keras
 
 from kzoo._api import kzoo_export
+from kzoo._docs import fill_doc
 from kzoo._data_ops import KERAS_OPS
 from kzoo._data_ops import DataLayerMixin
 from kzoo.layers.patch_masking import patch_mask_ops
+
+
+NOISE_ARGS = """noise: `"gaussian"` or `"masking"`. Defaults to `"gaussian"`.
+stddev: standard deviation of the Gaussian noise, in `[0, 1]` pixel units.
+    Defaults to `0.1`.
+mask_fraction: fraction of the pixels zeroed by the masking noise, in
+    `[0, 1]`. Defaults to `0.25`."""
+NOISE_DOC = """- `noise="gaussian"`: additive isotropic Gaussian noise, independent per
+  pixel and channel, of standard deviation `stddev`, then clipped to
+  `[0, 1]`.
+- `noise="masking"`: Vincent et al.'s masking noise, exactly
+  `round(mask_fraction * H * W)` pixels per image (halves rounded up),
+  chosen uniformly, set to `0` in all their channels."""
 
 
 def _check_noise_args(noise, stddev, mask_fraction):
@@ -54,6 +68,7 @@ def corrupt_images(o, images, seed, noise, stddev, mask_fraction):
 
 
 @kzoo_export("kzoo.layers.DenoisingCorruption")
+@fill_doc(noise_doc=NOISE_DOC, noise_args=NOISE_ARGS)
 class DenoisingCorruption(DataLayerMixin, keras.layers.Layer):
     """Corrupts images with noise, for a denoising autoencoder.
 
@@ -66,12 +81,7 @@ class DenoisingCorruption(DataLayerMixin, keras.layers.Layer):
     distribution, not the same draws). Pixels are corrupted in `[0, 1]`
     units:
 
-    - `noise="gaussian"`: additive isotropic Gaussian noise, independent per
-      pixel and channel, of standard deviation `stddev`, then clipped to
-      `[0, 1]`.
-    - `noise="masking"`: Vincent et al.'s masking noise, exactly
-      `round(mask_fraction * H * W)` pixels per image (halves rounded up),
-      chosen uniformly, set to `0` in all their channels.
+    {noise_doc}
 
     Input: images `[B, H, W, C]` of pixels in `[0, 255]` (any dtype).
     Output: a tuple `(inputs, targets)`, floats of the layer's compute
@@ -80,11 +90,7 @@ class DenoisingCorruption(DataLayerMixin, keras.layers.Layer):
     alike (its outputs define the task).
 
     Args:
-        noise: `"gaussian"` or `"masking"`. Defaults to `"gaussian"`.
-        stddev: standard deviation of the Gaussian noise, in `[0, 1]` pixel
-            units. Defaults to `0.1`.
-        mask_fraction: fraction of the pixels zeroed by the masking noise,
-            in `[0, 1]`. Defaults to `0.25`.
+        {noise_args}
         seed: seed of the noise. Defaults to `None`.
         **kwargs: base layer arguments.
 

@@ -3,9 +3,32 @@
 import keras
 
 from kzoo._api import kzoo_export
+from kzoo._docs import fill_doc
 from kzoo._data_ops import KERAS_OPS
 from kzoo._data_ops import DataLayerMixin
 from kzoo.jigsaw_permutations import _puzzle_setup
+
+
+JIGSAW_ARGS = """num_permutations: size of the permutation set, the number of classes.
+    Defaults to `1000` (the paper's best setting).
+tile_size: side of a tile in pixels. Defaults to `32`.
+grid: tiles per side. Defaults to `3`.
+jitter: cut each tile at a random offset in its cell; otherwise at its
+    centre. Defaults to `True`.
+permutations: explicit integer array `[P, grid * grid]` of distinct
+    permutations; its length overrides `num_permutations`. Defaults to
+    `None`: `kzoo.data.maximal_hamming_permutations(num_permutations,
+    grid * grid, seed=0)` (numpy, cached per process)."""
+REASSEMBLE_DOC = """Args:
+    tiles: shuffled tiles `[B, grid * grid, t, t, C]`.
+    labels: their permutation indices `[B]`.
+    stitch: return the tiles laid out side by side as one image
+        `[B, grid * t, grid * t, C]` instead of a list of tiles.
+        Defaults to `False`.
+
+Returns:
+    The tiles in cell order (row-major) `[B, grid * grid, t, t, C]`, or the
+    stitched image."""
 
 
 def _check_images(shape):
@@ -94,6 +117,7 @@ def reassemble_tiles(o, puzzle, tiles, labels, stitch=False):
 
 
 @kzoo_export("kzoo.layers.JigsawTiles")
+@fill_doc(jigsaw_args=JIGSAW_ARGS)
 class JigsawTiles(DataLayerMixin, keras.layers.Layer):
     """Cuts images into shuffled jigsaw puzzle tiles, labelled by shuffle.
 
@@ -127,17 +151,7 @@ class JigsawTiles(DataLayerMixin, keras.layers.Layer):
     task).
 
     Args:
-        num_permutations: size of the permutation set, the number of
-            classes. Defaults to `1000` (the paper's best setting).
-        tile_size: side of a tile in pixels. Defaults to `32`.
-        grid: tiles per side. Defaults to `3`.
-        jitter: cut each tile at a random offset in its cell; otherwise at
-            its centre. Defaults to `True`.
-        permutations: explicit integer array `[P, grid * grid]` of distinct
-            permutations; its length overrides `num_permutations`. Defaults
-            to `None`: `kzoo.data.maximal_hamming_permutations(
-            num_permutations, grid * grid, seed=0)`, the set of the
-            `tf.data` version (numpy, cached per process).
+        {jigsaw_args}
         seed: seed of the offsets and labels. Defaults to `None`.
         **kwargs: base layer arguments.
 
@@ -170,19 +184,11 @@ class JigsawTiles(DataLayerMixin, keras.layers.Layer):
         tiles, labels = jigsaw_puzzles(o, self, images, seed)
         return o.cast(tiles, self.compute_dtype), labels
 
+    @fill_doc(reassemble_doc=REASSEMBLE_DOC)
     def reassemble(self, tiles, labels, stitch=False):
         """Undoes the shuffle of the layer.
 
-        Args:
-            tiles: shuffled tiles `[B, grid * grid, t, t, C]`.
-            labels: their permutation indices `[B]`.
-            stitch: return the tiles laid out side by side as one image
-                `[B, grid * t, grid * t, C]` instead of a list of tiles.
-                Defaults to `False`.
-
-        Returns:
-            The tiles in cell order (row-major) `[B, grid * grid, t, t, C]`,
-            or the stitched image.
+        {reassemble_doc}
         """
         return reassemble_tiles(KERAS_OPS, self, tiles, labels, stitch)
 

@@ -5,8 +5,25 @@ import math
 import keras
 
 from kzoo._api import kzoo_export
+from kzoo._docs import fill_doc
 from kzoo._data_ops import KERAS_OPS
 from kzoo._data_ops import DataLayerMixin
+
+
+MASK_ARGS = """batch: number of masks.
+height: image height, a multiple of `patch_size`.
+width: image width, a multiple of `patch_size`.
+patch_size: side of a patch in pixels; `1` masks single pixels.
+mask_ratio: fraction of the patches to mask, in `[0, 1]`."""
+MASKING_ARGS = """patch_size: side of a patch in pixels. Defaults to `4` (an 8x8 grid of
+    patches on 32x32 images).
+mask_ratio: fraction of the patches masked per image, in `[0, 1]`.
+    Defaults to `0.75` (MAE's).
+fill: value of the masked pixels: `"zero"` (`0`) or `"mean"` (`127.5`).
+    Defaults to `"zero"`."""
+MASK_RETURNS = """Returns:
+    `float32` mask `[batch, height, width, 1]`, `1` on masked pixels and
+    `0` elsewhere."""
 
 
 def _check_patch_args(patch_size, mask_ratio):
@@ -68,6 +85,7 @@ def patch_mask_ops(o, batch, height, width, patch_size, mask_ratio, seed):
     return mask
 
 
+@fill_doc(mask_args=MASK_ARGS, mask_returns=MASK_RETURNS)
 def random_patch_mask(batch, height, width, patch_size, mask_ratio,
                       seed=None):
     """Random masks of whole square patches, the same count per image.
@@ -81,17 +99,11 @@ def random_patch_mask(batch, height, width, patch_size, mask_ratio,
     stateless TensorFlow seed, for `tf.data`.
 
     Args:
-        batch: number of masks.
-        height: image height, a multiple of `patch_size`.
-        width: image width, a multiple of `patch_size`.
-        patch_size: side of a patch in pixels; `1` masks single pixels.
-        mask_ratio: fraction of the patches to mask, in `[0, 1]`.
+        {mask_args}
         seed: a `keras.random.SeedGenerator`, an integer or `None` (see
             `keras.random.uniform`). Defaults to `None`.
 
-    Returns:
-        `float32` mask `[batch, height, width, 1]`, `1` on masked pixels and
-        `0` elsewhere.
+    {mask_returns}
 
     Example:
 
@@ -133,6 +145,7 @@ def _check_images(shape, patch_size):
 
 
 @kzoo_export("kzoo.layers.PatchMasking")
+@fill_doc(masking_args=MASKING_ARGS)
 class PatchMasking(DataLayerMixin, keras.layers.Layer):
     """Masks random patches of images, for masked-patch reconstruction.
 
@@ -160,12 +173,7 @@ class PatchMasking(DataLayerMixin, keras.layers.Layer):
     applied in training and inference alike (its outputs define the task).
 
     Args:
-        patch_size: side of a patch in pixels. Defaults to `4` (an 8x8
-            grid of patches on 32x32 images).
-        mask_ratio: fraction of the patches masked per image, in `[0, 1]`.
-            Defaults to `0.75` (MAE's).
-        fill: value of the masked pixels: `"zero"` (`0`) or `"mean"`
-            (`127.5`). Defaults to `"zero"`.
+        {masking_args}
         seed: seed of the masks. Defaults to `None`.
         **kwargs: base layer arguments.
 
