@@ -71,7 +71,8 @@ class _TensorFlowOps:
         self._cache = {}
 
     def _backend(self, module):
-        return importlib.import_module(f"keras.src.backend.tensorflow.{module}")
+        return importlib.import_module(
+            f"keras.src.backend.tensorflow.{module}")
 
     def __getattr__(self, name):
         if name.startswith("_"):

@@ -3,23 +3,27 @@
 Every op here takes a whole batch `[B, H, W, 3]` and draws one set of random
 parameters per image with stateless random ops from an explicit `seed`
 (shape `[2]`, int), so a pipeline is reproducible whatever the
-parallelism of `tf.data`. These run inside `tf.data` (TensorFlow ops).
+parallelism of `tf.data`. They run inside `tf.data`, with TensorFlow,
+whatever Keras' backend is. Each is the function its layer
+(`kzoo.layers.RandomResizedCrop`, `RandomColorJitter`, `SimSiamAugment`)
+runs in a model: one implementation, on the ops namespace of
+`kzoo._data_ops` (`TF_OPS` here).
 """
 
-import tensorflow as tf
-
 from kzoo._api import kzoo_export
+from kzoo._data_ops import TF_OPS
 from kzoo.data._config import ConstructorConfig
+from kzoo.layers.random_color_jitter import color_jitter
+from kzoo.layers.random_color_jitter import grayscale
+from kzoo.layers.random_resized_crop import resized_crop
+from kzoo.layers.simsiam_augment import check_view_args
+from kzoo.layers.simsiam_augment import flip_and_translate
+from kzoo.layers.simsiam_augment import flip_left_right
+from kzoo.layers.simsiam_augment import simsiam_views
 
 
-def _uniform(shape, seed, minval=0.0, maxval=1.0):
-    return tf.random.stateless_uniform(shape, seed, minval=minval, maxval=maxval)
-
-
-def _gray(images):
-    # ITU-R 601 luma, as tf.image.rgb_to_grayscale and torchvision use.
-    weights = tf.constant([0.2989, 0.5870, 0.1140], images.dtype)
-    return tf.reduce_sum(images * weights, axis=-1, keepdims=True)
+def _floats(images):
+    return TF_OPS.cast(images, "float32")
 
 
 @kzoo_export("kzoo.data.random_resized_crop")
@@ -32,36 +36,13 @@ def random_resized_crop(images, seed, size=None, scale=(0.2, 1.0),
     (torchvision's `RandomResizedCrop` parameters; when the box would not fit
     it is clipped to the image instead of resampled).
     """
-    shape = tf.shape(images)
-    batch = shape[0]
-    size = size or (images.shape[1], images.shape[2])
-    s1, s2, s3, s4 = tf.unstack(tf.random.experimental.stateless_split(seed, 4))
-    area = _uniform([batch], s1, scale[0], scale[1])
-    log_ratio = _uniform(
-        [batch], s2, tf.math.log(ratio[0]), tf.math.log(ratio[1])
-    )
-    aspect = tf.exp(log_ratio)
-    w = tf.minimum(tf.sqrt(area * aspect), 1.0)
-    h = tf.minimum(tf.sqrt(area / aspect), 1.0)
-    x0 = _uniform([batch], s3) * (1.0 - w)
-    y0 = _uniform([batch], s4) * (1.0 - h)
-    boxes = tf.stack([y0, x0, y0 + h, x0 + w], axis=-1)
-    return tf.image.crop_and_resize(
-        images, boxes, tf.range(batch), size, method="bilinear"
-    )
+    return resized_crop(TF_OPS, _floats(images), seed, size, scale, ratio)
 
 
 @kzoo_export("kzoo.data.random_flip_left_right")
 def random_flip_left_right(images, seed, probability=0.5):
     """Mirrors each image horizontally with `probability`."""
-    flip = _uniform([tf.shape(images)[0]], seed) < probability
-    return tf.where(flip[:, None, None, None], tf.reverse(images, [2]), images)
-
-
-def _rgb_hue_shift(images, delta):
-    hsv = tf.image.rgb_to_hsv(images)
-    h = tf.math.floormod(hsv[..., 0] + delta[:, None, None], 1.0)
-    return tf.image.hsv_to_rgb(tf.stack([h, hsv[..., 1], hsv[..., 2]], -1))
+    return flip_left_right(TF_OPS, images, seed, probability)
 
 
 @kzoo_export("kzoo.data.random_color_jitter")
@@ -77,38 +58,14 @@ def random_color_jitter(images, seed, brightness=0.4, contrast=0.4,
     `[-hue, hue]` of the colour wheel; results are clipped to `[0, 1]`.
     Images are floats in `[0, 1]`.
     """
-    batch = tf.shape(images)[0]
-    seeds = tf.unstack(tf.random.experimental.stateless_split(seed, 5))
-    x = images
-
-    def factor(s, strength):
-        return _uniform([batch], s, 1.0 - strength, 1.0 + strength)[
-            :, None, None, None
-        ]
-
-    if brightness:
-        x = tf.clip_by_value(x * factor(seeds[0], brightness), 0.0, 1.0)
-    if contrast:
-        mean = tf.reduce_mean(_gray(x), axis=[1, 2, 3], keepdims=True)
-        x = tf.clip_by_value(
-            mean + (x - mean) * factor(seeds[1], contrast), 0.0, 1.0
-        )
-    if saturation:
-        g = _gray(x)
-        x = tf.clip_by_value(g + (x - g) * factor(seeds[2], saturation), 0.0, 1.0)
-    if hue:
-        x = _rgb_hue_shift(x, _uniform([batch], seeds[3], -hue, hue))
-    apply = _uniform([batch], seeds[4]) < probability
-    return tf.where(apply[:, None, None, None], x, images)
+    return color_jitter(TF_OPS, _floats(images), seed, brightness, contrast,
+                        saturation, hue, probability)
 
 
 @kzoo_export("kzoo.data.random_grayscale")
 def random_grayscale(images, seed, probability=0.2):
     """Replaces each image by its (3-channel) greyscale with `probability`."""
-    apply = _uniform([tf.shape(images)[0]], seed) < probability
-    gray = tf.repeat(_gray(images), 3, axis=-1)
-    return tf.where(apply[:, None, None, None], gray, images)
-
+    return grayscale(TF_OPS, _floats(images), seed, probability)
 
 
 @kzoo_export("kzoo.data.random_flip_and_translate")
@@ -129,17 +86,8 @@ def random_flip_and_translate(images, seed, pad=4):
     Returns:
         The augmented batch, same shape and dtype.
     """
-    s_flip, s_y, s_x = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
-    images = random_flip_left_right(images, s_flip)
-    shape = tf.shape(images)
-    batch, height, width = shape[0], shape[1], shape[2]
-    dy = tf.random.stateless_uniform([batch], s_y, 0, 2 * pad + 1, tf.int32)
-    dx = tf.random.stateless_uniform([batch], s_x, 0, 2 * pad + 1, tf.int32)
-    padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
-    rows = dy[:, None] + tf.range(height)[None, :]
-    cols = dx[:, None] + tf.range(width)[None, :]
-    shifted = tf.gather(padded, rows, axis=1, batch_dims=1)
-    return tf.gather(shifted, cols, axis=2, batch_dims=1)
+    return flip_and_translate(TF_OPS, images, seed, pad)
+
 
 @kzoo_export("kzoo.data.SimSiamAugmentation")
 class SimSiamAugmentation(ConstructorConfig):
@@ -182,42 +130,14 @@ class SimSiamAugmentation(ConstructorConfig):
     def __init__(self, crop_scale=(0.2, 1.0), flip=True,
                  jitter=(0.4, 0.4, 0.4, 0.1), jitter_probability=0.8,
                  grayscale_probability=0.2):
-        for name, p in (("jitter_probability", jitter_probability),
-                        ("grayscale_probability", grayscale_probability)):
-            if not 0.0 <= p <= 1.0:
-                raise ValueError(
-                    f"`{name}` must be in [0, 1]. Received: {name}={p}"
-                )
-        if crop_scale is not None and not (
-            0.0 < crop_scale[0] <= crop_scale[1] <= 1.0
-        ):
-            raise ValueError(
-                "`crop_scale` must satisfy 0 < min <= max <= 1. "
-                f"Received: crop_scale={crop_scale}"
-            )
-        if len(jitter) != 4 or any(j < 0 for j in jitter) or jitter[3] > 0.5:
-            raise ValueError(
-                "`jitter` must be 4 non-negative strengths (brightness, "
-                f"contrast, saturation, hue <= 0.5). Received: jitter={jitter}"
-            )
-        self.crop_scale = None if crop_scale is None else tuple(crop_scale)
-        self.flip = flip
-        self.jitter = tuple(jitter)
-        self.jitter_probability = jitter_probability
-        self.grayscale_probability = grayscale_probability
+        (self.crop_scale, self.flip, self.jitter, self.jitter_probability,
+         self.grayscale_probability) = check_view_args(
+            crop_scale, flip, jitter, jitter_probability,
+            grayscale_probability)
 
     def __call__(self, images, seed):
-        seeds = tf.unstack(tf.random.experimental.stateless_split(
-            tf.cast(seed, tf.int64), 4))
-        x = tf.cast(images, tf.float32) / 255.0
-        if self.crop_scale is not None:
-            x = random_resized_crop(x, seeds[0], scale=self.crop_scale)
-        if self.flip:
-            x = random_flip_left_right(x, seeds[1])
-        if self.jitter_probability > 0 and any(self.jitter):
-            b, c, s, h = self.jitter
-            x = random_color_jitter(x, seeds[2], b, c, s, h,
-                                    self.jitter_probability)
-        if self.grayscale_probability > 0:
-            x = random_grayscale(x, seeds[3], self.grayscale_probability)
-        return x * 255.0
+        views = simsiam_views(
+            TF_OPS, _floats(images) / 255.0, seed, self.crop_scale,
+            self.flip, self.jitter, self.jitter_probability,
+            self.grayscale_probability)
+        return views * 255.0

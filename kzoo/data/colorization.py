@@ -1,8 +1,8 @@
 """Colourisation pretext task and sRGB <-> CIE Lab conversions."""
 
 from kzoo._api import kzoo_export
-from kzoo._docs import fill_doc
 from kzoo._data_ops import TF_OPS
+from kzoo._docs import fill_doc
 from kzoo.data._config import ConstructorConfig
 from kzoo.layers.colorization_split import COLORIZE_DOC
 from kzoo.layers.colorization_split import RGB_TO_LAB_DOC
@@ -11,6 +11,7 @@ from kzoo.layers.colorization_split import colorization_split
 from kzoo.layers.colorization_split import colorize_ops
 from kzoo.layers.colorization_split import lab_to_rgb_ops
 from kzoo.layers.colorization_split import rgb_to_lab_ops
+
 
 @kzoo_export("kzoo.data.rgb_to_lab")
 @fill_doc(rgb_to_lab_doc=RGB_TO_LAB_DOC)

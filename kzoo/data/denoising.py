@@ -1,8 +1,8 @@
 """Denoising autoencoder pretext task (Vincent et al., 2008)."""
 
 from kzoo._api import kzoo_export
-from kzoo._docs import fill_doc
 from kzoo._data_ops import TF_OPS
+from kzoo._docs import fill_doc
 from kzoo.data._config import ConstructorConfig
 from kzoo.layers.denoising_corruption import NOISE_ARGS
 from kzoo.layers.denoising_corruption import NOISE_DOC

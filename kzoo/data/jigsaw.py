@@ -1,8 +1,8 @@
 """Jigsaw puzzle pretext task (Noroozi & Favaro, 2016)."""
 
 from kzoo._api import kzoo_export
-from kzoo._docs import fill_doc
 from kzoo._data_ops import TF_OPS
+from kzoo._docs import fill_doc
 from kzoo.data._config import ConstructorConfig
 from kzoo.jigsaw_permutations import _puzzle_setup
 from kzoo.jigsaw_permutations import maximal_hamming_permutations  # noqa: F401

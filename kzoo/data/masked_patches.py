@@ -1,8 +1,8 @@
 """Masked patch reconstruction pretext task (MAE-style, for CNNs)."""
 
 from kzoo._api import kzoo_export
-from kzoo._docs import fill_doc
 from kzoo._data_ops import TF_OPS
+from kzoo._docs import fill_doc
 from kzoo.data._config import ConstructorConfig
 from kzoo.layers.patch_masking import MASK_ARGS
 from kzoo.layers.patch_masking import MASK_RETURNS

@@ -4,9 +4,9 @@ import keras
 import numpy as np
 
 from kzoo._api import kzoo_export
-from kzoo._docs import fill_doc
 from kzoo._data_ops import KERAS_OPS
 from kzoo._data_ops import DataLayerMixin
+from kzoo._docs import fill_doc
 
 # scikit-image's `rgb2lab` constants:
 # sRGB (linear) -> CIE XYZ and the D65 (2 degree observer) white point.

@@ -3,20 +3,19 @@
 import keras
 
 from kzoo._api import kzoo_export
-from kzoo._docs import fill_doc
 from kzoo._data_ops import KERAS_OPS
 from kzoo._data_ops import DataLayerMixin
+from kzoo._docs import fill_doc
 from kzoo.layers.patch_masking import patch_mask_ops
-
 
 NOISE_ARGS = """noise: `"gaussian"` or `"masking"`. Defaults to `"gaussian"`.
 stddev: standard deviation of the Gaussian noise, in `[0, 1]` pixel units.
     Defaults to `0.1`.
 mask_fraction: fraction of the pixels zeroed by the masking noise, in
     `[0, 1]`. Defaults to `0.25`."""
-NOISE_DOC = """- `noise="gaussian"`: additive isotropic Gaussian noise, independent per
-  pixel and channel, of standard deviation `stddev`, then clipped to
-  `[0, 1]`.
+NOISE_DOC = """- `noise="gaussian"`: additive isotropic Gaussian noise,
+  independent per pixel and channel, of standard deviation `stddev`, then
+  clipped to `[0, 1]`.
 - `noise="masking"`: Vincent et al.'s masking noise, exactly
   `round(mask_fraction * H * W)` pixels per image (halves rounded up),
   chosen uniformly, set to `0` in all their channels."""

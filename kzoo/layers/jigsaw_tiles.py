@@ -3,14 +3,13 @@
 import keras
 
 from kzoo._api import kzoo_export
-from kzoo._docs import fill_doc
 from kzoo._data_ops import KERAS_OPS
 from kzoo._data_ops import DataLayerMixin
+from kzoo._docs import fill_doc
 from kzoo.jigsaw_permutations import _puzzle_setup
 
-
-JIGSAW_ARGS = """num_permutations: size of the permutation set, the number of classes.
-    Defaults to `1000` (the paper's best setting).
+JIGSAW_ARGS = """num_permutations: size of the permutation set, the number of
+    classes. Defaults to `1000` (the paper's best setting).
 tile_size: side of a tile in pixels. Defaults to `32`.
 grid: tiles per side. Defaults to `3`.
 jitter: cut each tile at a random offset in its cell; otherwise at its

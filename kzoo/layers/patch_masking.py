@@ -5,10 +5,9 @@ import math
 import keras
 
 from kzoo._api import kzoo_export
-from kzoo._docs import fill_doc
 from kzoo._data_ops import KERAS_OPS
 from kzoo._data_ops import DataLayerMixin
-
+from kzoo._docs import fill_doc
 
 MASK_ARGS = """batch: number of masks.
 height: image height, a multiple of `patch_size`.

@@ -1,20 +1,70 @@
 """torchvision-style colour jitter with an apply probability, as a layer."""
 
-import keras
-from keras import ops
-
 from kzoo._api import kzoo_export
+from kzoo._data_ops import KERAS_OPS
 from kzoo.layers._image_augmentation_layer import ImageAugmentationLayer
 
 # ITU-R 601 luma, as tf.image.rgb_to_grayscale, keras.ops.image and
-# torchvision use (and kzoo.data.augment).
+# torchvision use.
 _LUMA = (0.2989, 0.5870, 0.1140)
 
 
-def gray(images):
+def gray(images, o=KERAS_OPS):
     """`[B, H, W, 1]` luma of `[B, H, W, 3]` images."""
-    weights = ops.convert_to_tensor(_LUMA, images.dtype)
-    return ops.sum(images * weights, axis=-1, keepdims=True)
+    weights = o.convert_to_tensor(_LUMA, images.dtype)
+    return o.sum(images * weights, axis=-1, keepdims=True)
+
+
+def hue_shift(o, images, delta):
+    """`[B, H, W, 3]` images with their HSV hue rotated by `delta[b]` of a
+    turn (on the ops namespace `o`)."""
+    hsv = o.image.rgb_to_hsv(images, data_format="channels_last")
+    h = o.mod(hsv[..., 0] + delta[:, None, None], 1.0)
+    return o.image.hsv_to_rgb(
+        o.stack([h, hsv[..., 1], hsv[..., 2]], axis=-1),
+        data_format="channels_last")
+
+
+def color_jitter(o, images, seed, brightness=0.4, contrast=0.4,
+                 saturation=0.4, hue=0.1, probability=0.8):
+    """The colour jitter, written once on the ops namespace `o`
+    (`kzoo._data_ops`): `RandomColorJitter` runs it with `keras.ops`,
+    `kzoo.data.random_color_jitter` with TensorFlow and a stateless seed.
+    `images`: floats `[B, H, W, 3]` in `[0, 1]`."""
+    if not (probability > 0.0
+            and any((brightness, contrast, saturation, hue))):
+        return images
+    batch = o.shape(images)[0]
+    dtype = images.dtype
+    seeds = o.split_seed(seed, 5)
+
+    def factor(s, strength):
+        return o.uniform(s, (batch, 1, 1, 1), 1.0 - strength,
+                         1.0 + strength, dtype=dtype)
+
+    x = images
+    if brightness:
+        x = o.clip(x * factor(seeds[0], brightness), 0.0, 1.0)
+    if contrast:
+        mean = o.mean(gray(x, o), axis=(1, 2, 3), keepdims=True)
+        x = o.clip(mean + (x - mean) * factor(seeds[1], contrast), 0.0, 1.0)
+    if saturation:
+        g = gray(x, o)
+        x = o.clip(g + (x - g) * factor(seeds[2], saturation), 0.0, 1.0)
+    if hue:
+        x = hue_shift(o, x, o.uniform(seeds[3], (batch,), -hue, hue,
+                                      dtype=dtype))
+    apply = o.uniform(seeds[4], (batch, 1, 1, 1), dtype=dtype) < probability
+    return o.where(apply, x, images)
+
+
+def grayscale(o, images, seed, probability=0.2):
+    """Each image replaced by its 3-channel ITU-R 601 greyscale with
+    `probability`, written once on the ops namespace `o`."""
+    batch = o.shape(images)[0]
+    apply = o.uniform(seed, (batch, 1, 1, 1), dtype=images.dtype) < \
+        probability
+    return o.where(apply, o.repeat(gray(images, o), 3, axis=-1), images)
 
 
 @kzoo_export("kzoo.layers.RandomColorJitter")
@@ -33,11 +83,11 @@ class RandomColorJitter(ImageAugmentationLayer):
     - hue: rotate the hue (HSV) by a shift in `[-hue, hue]` of a turn;
 
     each factor uniform, the results clipped to `[0, 1]`. Greys are ITU-R
-    601 luma (`0.2989 R + 0.587 G + 0.114 B`). This is the layer form of
-    `kzoo.data.random_color_jitter` (same parameters and distribution); it
-    runs with `keras.ops` on any backend (inside a compiled training step,
-    on an accelerator) and inside `tf.data` (under the JAX and PyTorch
-    backends too).
+    601 luma (`0.2989 R + 0.587 G + 0.114 B`). One implementation
+    (`color_jitter`) with `kzoo.data.random_color_jitter`; the layer runs
+    it with `keras.ops` on any backend (inside a compiled training step,
+    on an accelerator) and inside `tf.data` (with TensorFlow there, under
+    every backend).
 
     Unlike `keras.layers.RandomColorJitter`, whose brightness is additive,
     whose contrast blends each channel with its own mean, whose saturation
@@ -99,50 +149,9 @@ class RandomColorJitter(ImageAugmentationLayer):
         self.hue = float(hue)
         self.probability = float(probability)
 
-    def _active(self):
-        return self.probability > 0.0 and any(
-            (self.brightness, self.contrast, self.saturation, self.hue))
-
-    def _augment(self, images):
-        if not self._active():
-            return images
-        batch = ops.shape(images)[0]
-        dtype = images.dtype
-
-        def uniform(low, high):
-            return keras.random.uniform((batch, 1, 1, 1), low, high,
-                                        dtype=dtype, seed=self.seed_generator)
-
-        def factor(strength):
-            return uniform(1.0 - strength, 1.0 + strength)
-
-        x = images
-        if self.brightness:
-            x = ops.clip(x * factor(self.brightness), 0.0, 1.0)
-        if self.contrast:
-            mean = ops.mean(gray(x), axis=(1, 2, 3), keepdims=True)
-            x = ops.clip(mean + (x - mean) * factor(self.contrast), 0.0, 1.0)
-        if self.saturation:
-            g = gray(x)
-            x = ops.clip(g + (x - g) * factor(self.saturation), 0.0, 1.0)
-        if self.hue:
-            delta = uniform(-self.hue, self.hue)[..., 0]
-            hsv = ops.image.rgb_to_hsv(x, data_format="channels_last")
-            h = ops.mod(hsv[..., 0] + delta, 1.0)
-            x = ops.image.hsv_to_rgb(
-                ops.stack([h, hsv[..., 1], hsv[..., 2]], axis=-1),
-                data_format="channels_last")
-        apply = uniform(0.0, 1.0) < self.probability
-        return ops.where(apply, x, images)
-
-    def _tf_augment(self, images):
-        if not self._active():
-            return images
-        from kzoo.data.augment import random_color_jitter
-
-        return random_color_jitter(
-            images, self._tf_seed(), self.brightness, self.contrast,
-            self.saturation, self.hue, self.probability)
+    def _augment(self, o, images, seed):
+        return color_jitter(o, images, seed, self.brightness, self.contrast,
+                            self.saturation, self.hue, self.probability)
 
     def get_config(self):
         config = super().get_config()

@@ -60,6 +60,43 @@ def crop_and_resize(images, boxes, size):
     return interpolate_axis(images, cols, axis=2)
 
 
+def crop_boxes(o, images, boxes, size):
+    """Bilinear crop-and-resize of one normalised `(y0, x0, y1, x1)` box
+    per image on the ops namespace `o`: TensorFlow's kernel
+    (`tf.image.crop_and_resize`) in `tf.data`, the separable `keras.ops`
+    version (`crop_and_resize`, the same sampling) on other backends and
+    inside the step."""
+    if o.name == "tensorflow":
+        import tensorflow as tf
+
+        return tf.image.crop_and_resize(
+            images, o.cast(boxes, images.dtype),
+            tf.range(tf.shape(images)[0]), size, method="bilinear")
+    return crop_and_resize(images, boxes, size)
+
+
+def resized_crop(o, images, seed, size=None, scale=(0.2, 1.0),
+                 ratio=(3.0 / 4.0, 4.0 / 3.0)):
+    """The random resized crop, written once on the ops namespace `o`
+    (`kzoo._data_ops`): `RandomResizedCrop` runs it with `keras.ops`,
+    `kzoo.data.random_resized_crop` with TensorFlow and a stateless seed.
+    `images`: floats `[B, H, W, C]`."""
+    shape = o.shape(images)
+    batch = shape[0]
+    dtype = images.dtype
+    s_area, s_ratio, s_x, s_y = o.split_seed(seed, 4)
+    area = o.uniform(s_area, (batch,), scale[0], scale[1], dtype=dtype)
+    aspect = o.exp(o.uniform(s_ratio, (batch,), math.log(ratio[0]),
+                             math.log(ratio[1]), dtype=dtype))
+    width = o.minimum(o.sqrt(area * aspect), 1.0)
+    height = o.minimum(o.sqrt(area / aspect), 1.0)
+    x0 = o.uniform(s_x, (batch,), dtype=dtype) * (1.0 - width)
+    y0 = o.uniform(s_y, (batch,), dtype=dtype) * (1.0 - height)
+    boxes = o.stack([y0, x0, y0 + height, x0 + width], axis=-1)
+    return crop_boxes(o, images, boxes,
+                      size if size is not None else (shape[1], shape[2]))
+
+
 @kzoo_export("kzoo.layers.RandomResizedCrop")
 class RandomResizedCrop(ImageAugmentationLayer):
     """Crops a random box of each image and resizes it (bilinear).
@@ -71,10 +108,11 @@ class RandomResizedCrop(ImageAugmentationLayer):
     at a uniform position; a box that would not fit is clipped to the image
     (torchvision instead resamples it). The box is then resized to `size`
     with bilinear interpolation (`tf.image.crop_and_resize`'s sampling).
-    This is the layer form of `kzoo.data.random_resized_crop`, with the
-    same parameters and distribution; it runs with `keras.ops` on any
-    backend (inside a compiled training step, on an accelerator) and inside
-    `tf.data` (under the JAX and PyTorch backends too).
+    `kzoo.data.random_resized_crop` runs the same implementation
+    (`resized_crop`) with a stateless seed; the layer runs it with
+    `keras.ops` on any backend (inside a compiled training step, on an
+    accelerator) and inside `tf.data` (with TensorFlow there, under every
+    backend).
 
     Input: `[B, H, W, 3]` images (or one `[H, W, 3]` image), floats in
     `[0, 1]` or `uint8` in `[0, 255]` (converted to floats in `[0, 1]`).
@@ -134,53 +172,17 @@ class RandomResizedCrop(ImageAugmentationLayer):
         self.scale = tuple(float(s) for s in scale)
         self.ratio = tuple(float(r) for r in ratio)
 
-    def _output_size(self, images):
-        if self.size is not None:
-            return self.size
-        shape = ops.shape(images)
-        return shape[1], shape[2]
-
-    def _inference(self, images):
+    def _inference(self, o, images):
         if self.size is None:
             return images
-        batch = ops.shape(images)[0]
-        boxes = ops.tile(ops.convert_to_tensor([[0.0, 0.0, 1.0, 1.0]],
-                                               images.dtype), [batch, 1])
-        return crop_and_resize(images, boxes, self.size)
+        batch = o.shape(images)[0]
+        boxes = o.tile(o.convert_to_tensor([[0.0, 0.0, 1.0, 1.0]],
+                                           images.dtype), [batch, 1])
+        return crop_boxes(o, images, boxes, self.size)
 
-    def _augment(self, images):
-        batch = ops.shape(images)[0]
-        dtype = images.dtype
-
-        def uniform(low=0.0, high=1.0):
-            return keras.random.uniform((batch,), low, high, dtype=dtype,
-                                        seed=self.seed_generator)
-
-        area = uniform(*self.scale)
-        aspect = ops.exp(uniform(math.log(self.ratio[0]),
-                                 math.log(self.ratio[1])))
-        width = ops.minimum(ops.sqrt(area * aspect), 1.0)
-        height = ops.minimum(ops.sqrt(area / aspect), 1.0)
-        x0 = uniform() * (1.0 - width)
-        y0 = uniform() * (1.0 - height)
-        boxes = ops.stack([y0, x0, y0 + height, x0 + width], axis=-1)
-        return crop_and_resize(images, boxes, self._output_size(images))
-
-    def _tf_inference(self, images):
-        if self.size is None:
-            return images
-        import tensorflow as tf
-
-        batch = tf.shape(images)[0]
-        boxes = tf.tile(tf.constant([[0.0, 0.0, 1.0, 1.0]]), [batch, 1])
-        return tf.image.crop_and_resize(images, boxes, tf.range(batch),
-                                        self.size)
-
-    def _tf_augment(self, images):
-        from kzoo.data.augment import random_resized_crop
-
-        return random_resized_crop(images, self._tf_seed(), size=self.size,
-                                   scale=self.scale, ratio=self.ratio)
+    def _augment(self, o, images, seed):
+        return resized_crop(o, images, seed, self.size, self.scale,
+                            self.ratio)
 
     def compute_output_shape(self, input_shape):
         if self.size is None:

@@ -1,10 +1,10 @@
 """RandomResizedCrop, RandomColorJitter, SimSiamAugment: the layer form of
-kzoo.data.augment, on every backend, in a model and in tf.data, with the
-same distribution as the tf.data version (two-sample Kolmogorov-Smirnov).
+kzoo.data.augment (one implementation), on every backend, in a model and
+in tf.data, with the distribution of an independent NumPy sampler of the
+augmentation's parameters (two-sample Kolmogorov-Smirnov).
 
 Run under KERAS_BACKEND=tensorflow, jax and torch. TensorFlow is imported
-under every backend: it runs the reference (kzoo.data.augment) and the
-tf.data pipelines.
+under every backend: it runs the tf.data pipelines.
 """
 
 import math
@@ -225,10 +225,10 @@ def test_invalid_arguments(make, match):
         make()
 
 
-# ------------------------------------------- same distribution as tf.data
+# ------------------------------- same distribution as a NumPy reference
 #
-# Each statistic is compared between the layer and kzoo.data's version
-# (SimSiamAugmentation, on the same images) with a two-sample
+# Each statistic is compared between the layer (and kzoo.data's
+# SimSiamAugmentation) and NumPy draws of the parameters with a two-sample
 # Kolmogorov-Smirnov test: the largest gap between the two empirical CDFs
 # must stay under the critical value at ALPHA. N draws per side; with
 # N = 3000 and ALPHA = 1e-5 the critical gap is 0.064, while a wrong
@@ -361,19 +361,54 @@ def colour_statistics(out):
     }
 
 
+def numpy_statistics(n=N, crop_scale=(0.2, 1.0), flip=True,
+                     jitter=(0.4, 0.4, 0.4, 0.1), jitter_probability=0.8,
+                     grayscale_probability=0.2, seed=0):
+    """The statistics above drawn directly from the augmentation's
+    parameter distributions with NumPy (an independent reference: no image
+    is augmented): torchvision's crop box (area uniform in `crop_scale`,
+    log aspect uniform in log(3/4, 4/3), clipped to the image, uniform
+    position), a flip with probability 0.5, per jittered image (probability
+    `jitter_probability`) uniform brightness / contrast / saturation
+    factors and hue shift, greyscale with probability
+    `grayscale_probability`."""
+    rng = np.random.default_rng(seed)
+    area = rng.uniform(*crop_scale, n)
+    aspect = np.exp(rng.uniform(math.log(3 / 4), math.log(4 / 3), n))
+    width = np.minimum(np.sqrt(area * aspect), 1.0)
+    height = np.minimum(np.sqrt(area / aspect), 1.0)
+    x0 = rng.uniform(size=n) * (1.0 - width)
+    y0 = rng.uniform(size=n) * (1.0 - height)
+    flipped = rng.uniform(size=n) < (0.5 if flip else 0.0)
+    crops = {"area": width * height, "log_aspect": np.log(width / height),
+             "center_x": x0 + width / 2, "center_y": y0 + height / 2,
+             "flipped": flipped.astype("float32")}
+    jittered = rng.uniform(size=n) < jitter_probability
+
+    def factor(strength):
+        return np.where(jittered, rng.uniform(1 - strength, 1 + strength, n),
+                        1.0).round(4)
+
+    brightness, contrast, saturation = (factor(j) for j in jitter[:3])
+    hue = np.where(jittered, rng.uniform(-jitter[3], jitter[3], n),
+                   0.0).round(4)
+    gray = rng.uniform(size=n) < grayscale_probability
+    colours = {"brightness": brightness, "contrast": contrast,
+               "jittered": jittered.astype("float32"),
+               "saturation": saturation[~gray], "hue": hue[~gray],
+               "grayscale": gray.astype("float32")}
+    return crops, colours
+
+
 @pytest.fixture(scope="module")
 def reference():
-    """kzoo.data.SimSiamAugmentation's statistics (on [0, 255] pixels)."""
-    crop = kzoo.data.SimSiamAugmentation(jitter_probability=0.0,
-                                         grayscale_probability=0.0)
-    colour = kzoo.data.SimSiamAugmentation(crop_scale=None, flip=False)
-    seed = tf.constant([11, 12], tf.int64)
-    crops = crop(_coordinate_images() * 255.0, seed).numpy() / 255.0
-    colours = colour(_colour_images() * 255.0, seed).numpy() / 255.0
-    return crop_statistics(crops), colour_statistics(colours)
+    return numpy_statistics()
 
 
 def _augment(images, mode, **kwargs):
+    if mode == "kzoo.data":  # the tf.data transform, on [0, 255] pixels
+        augment = kzoo.data.SimSiamAugmentation(**kwargs)
+        return augment(images * 255.0, tf.constant([11, 12])).numpy() / 255.0
     layer = SimSiamAugment(seed=5, **kwargs)
     if mode == "tf.data":
         return next(iter(tf.data.Dataset.from_tensors(images).map(layer)))
@@ -403,8 +438,19 @@ def test_recovered_parameters_are_in_range(reference):
         assert np.abs(colours["hue"]).max() < 0.1 + 1e-3
 
 
-@pytest.mark.parametrize("mode", ["eager", "tf.data"])
-def test_same_distribution_as_the_tf_data_version(reference, mode):
+def test_the_numpy_reference_tells_a_wrong_parameter():
+    # Two NumPy draws with the same parameters agree; a wrong parameter
+    # moves its statistic's CDF past the critical gap.
+    crops, colours = numpy_statistics(seed=1)
+    right = {**crops, **colours}
+    reference = {**numpy_statistics()[0], **numpy_statistics()[1]}
+    assert not ks_failures(right, reference)
+    wrong = {**numpy_statistics(crop_scale=(0.5, 1.0), seed=2)[0]}
+    assert "area" in ks_failures(wrong, numpy_statistics()[0])
+
+
+@pytest.mark.parametrize("mode", ["eager", "tf.data", "kzoo.data"])
+def test_same_distribution_as_the_numpy_reference(reference, mode):
     crops, colours = _layer_statistics(mode)
     failures = {**ks_failures(crops, reference[0]),
                 **ks_failures(colours, reference[1])}
