@@ -58,6 +58,7 @@ test-torch: $(STAMP)
 
 bench: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) benchmarks/bench_simsiam.py
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) benchmarks/bench_two_view.py
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) benchmarks/bench_triplet.py
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) benchmarks/bench_nms.py
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) benchmarks/bench_detection_map.py
