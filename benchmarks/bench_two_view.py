@@ -9,9 +9,9 @@ runs in `tf.data` (with TensorFlow) and inside the training step (with
   data, timed in interleaved rounds (median of `--rounds`):
   - kzoo: `kzoo.data.two_view_dataset` with `SimSiamAugmentation` (the one
     implementation, TensorFlow ops in `tf.data`);
-  - kzoo before: the same pipeline with the TensorFlow twin that the one
-    implementation replaced, read from git at `--baseline-commit`
-    (skipped, and said so, outside a git checkout);
+  - kzoo before: kzoo's pipeline and TensorFlow-only augmentation as they
+    were before the one implementation, read from git at
+    `--baseline-commit` (skipped, and said so, outside a git checkout);
   - keras-io: its SimSiam pipeline, a per-example `tf.image` augmentation
     mapped over each example, two zipped datasets
     (`benchmarks/bench_simsiam.py`'s `per_example_pipeline`; its crop is
@@ -54,23 +54,40 @@ from bench_simsiam import time_pipeline  # noqa: E402
 BASELINE_COMMIT = "4393a57"
 
 
-def baseline_augmentation(commit):
-    """`SimSiamAugmentation` of kzoo at `commit` (its own TensorFlow code),
-    or `None` with the reason when git cannot give it."""
-    try:
-        source = subprocess.run(
-            ["git", "show", f"{commit}:kzoo/data/augment.py"], cwd=ROOT,
-            capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError) as error:
-        return None, f"git show {commit} failed: {error}"
+def _module_at(commit, path, replace, namespace=None):
+    """The module `path` of kzoo at `commit`, executed from git's copy with
+    the import lines in `replace` swapped for the given code."""
+    source = subprocess.run(["git", "show", f"{commit}:{path}"], cwd=ROOT,
+                            capture_output=True, text=True,
+                            check=True).stdout
+    for old, new in replace.items():
+        if old not in source:
+            raise ValueError(f"{commit}:{path} has no line {old!r}")
+        source = source.replace(old, new)
+    module = types.ModuleType(f"kzoo_baseline_{os.path.basename(path)}")
+    module.__dict__.update(namespace or {})
+    exec(compile(source, f"{commit}:{path}", "exec"), module.__dict__)
+    return module
+
+
+def baseline_pipeline(commit):
+    """`two_view_dataset` of kzoo at `commit` (its own pipeline and
+    TensorFlow augmentation), or `None` with the reason when git cannot
+    give it."""
     # Its registration decorator would clash with today's names.
-    source = source.replace(
-        "from kzoo._api import kzoo_export",
-        "def kzoo_export(*args, **kwargs):\n    return lambda obj: obj")
-    module = types.ModuleType("kzoo_baseline_augment")
-    exec(compile(source, f"{commit}:kzoo/data/augment.py", "exec"),
-         module.__dict__)
-    return module.SimSiamAugmentation(), None
+    no_export = {"from kzoo._api import kzoo_export":
+                 "def kzoo_export(*args, **kwargs):\n"
+                 "    return lambda obj: obj"}
+    try:
+        augment = _module_at(commit, "kzoo/data/augment.py", no_export)
+        pipelines = _module_at(
+            commit, "kzoo/data/pipelines.py",
+            {**no_export,
+             "from kzoo.data.augment import SimSiamAugmentation": ""},
+            {"SimSiamAugmentation": augment.SimSiamAugmentation})
+    except (OSError, ValueError, subprocess.CalledProcessError) as error:
+        return None, f"kzoo at {commit} unavailable: {error}"
+    return pipelines.two_view_dataset, None
 
 
 def cpu_name():
@@ -135,12 +152,11 @@ def main():
         "kzoo": lambda: kzoo.data.two_view_dataset(images, b, seed=0),
         "keras_io_per_example": lambda: per_example_pipeline(images, b, 0),
     }
-    baseline, why_not = baseline_augmentation(args.baseline_commit)
+    baseline, why_not = baseline_pipeline(args.baseline_commit)
     if baseline is None:
         print(f"kzoo before: skipped ({why_not})")
     else:
-        pipelines["kzoo_before"] = lambda: kzoo.data.two_view_dataset(
-            images, b, augment=baseline, seed=0)
+        pipelines["kzoo_before"] = lambda: baseline(images, b, seed=0)
     rates = {name: [] for name in pipelines}
     for _ in range(args.rounds):
         for name, make in pipelines.items():

@@ -34,10 +34,15 @@ def seeded_batches(images, batch_size, seed=None, shuffle=True,
             f"The dataset has {n} images, fewer than one batch, and "
             f"drop_remainder=True. Received: batch_size={batch_size}"
         )
-    ds = tf.data.Dataset.from_tensor_slices(images)
+    # Shuffled indices, batched, then one gather per batch: the images are
+    # copied once per batch, not element by element through the shuffle
+    # buffer (the same order as shuffling the images themselves).
+    ds = tf.data.Dataset.range(n)
     if shuffle:
         ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    source = tf.constant(images)
+    ds = ds.map(lambda index: tf.gather(source, index))
     seeds = tf.data.Dataset.random(
         seed=seed, rerandomize_each_iteration=True
     ).batch(2 * seeds_per_batch).map(
