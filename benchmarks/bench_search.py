@@ -21,7 +21,6 @@ the same neighbours. Prints a table and writes
 import argparse
 import json
 import os
-import platform
 import time
 
 import numpy as np
@@ -45,22 +44,12 @@ def best_time(fn, repeats):
     return best, out
 
 
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main():
     import sys
 
     sys.path.insert(0, ROOT)
     from kzoo import search
+    from kzoo.presets.build import cpu_description
 
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.
@@ -112,7 +101,7 @@ def main():
         rows.append(row)
         print(json.dumps(row), flush=True)
 
-    print(f"\nCPU: {cpu_name()}, {os.cpu_count()} cores; {args.queries} "
+    print(f"\nCPU: {cpu_description()}; {args.queries} "
           f"queries, k={args.k}, dimension {args.dim}\n")
     print("| gallery | exact (NumPy) | FAISS exact | HNSW build | HNSW "
           "search | HNSW Recall@10 |")
@@ -127,7 +116,7 @@ def main():
                  if have_faiss else "- | - | - | - |"))
     os.makedirs(os.path.dirname(args.results), exist_ok=True)
     with open(args.results, "w") as f:
-        json.dump({"cpu": cpu_name(), "cores": os.cpu_count(),
+        json.dump({"cpu": cpu_description(), "cores": os.cpu_count(),
                    "command": "python benchmarks/bench_search.py "
                               + " ".join(sys.argv[1:]),
                    "faiss": have_faiss, "rows": rows}, f, indent=2)

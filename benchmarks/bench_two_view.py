@@ -30,7 +30,6 @@ result. Writes `benchmarks/results/bench_two_view.json`. Usage:
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -49,6 +48,7 @@ import tensorflow as tf  # noqa: E402
 import kzoo  # noqa: E402
 from bench_simsiam import per_example_pipeline  # noqa: E402
 from bench_simsiam import time_pipeline  # noqa: E402
+from kzoo.presets.build import cpu_description  # noqa: E402
 
 # The last commit with kzoo.data.augment's TensorFlow twin.
 BASELINE_COMMIT = "4393a57"
@@ -88,17 +88,6 @@ def baseline_pipeline(commit):
     except (OSError, ValueError, subprocess.CalledProcessError) as error:
         return None, f"kzoo at {commit} unavailable: {error}"
     return pipelines.two_view_dataset, None
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def time_fit(model, ds, steps):
@@ -144,7 +133,7 @@ def main():
     b = args.batch_size
     images = kzoo.data.load_dataset("cifar10", "train", args.data_dir,
                                     limit=args.images).images
-    print(f"CPU: {cpu_name()}, {os.cpu_count()} cores; TF {tf.__version__}, "
+    print(f"CPU: {cpu_description()}; TF {tf.__version__}, "
           f"Keras {keras.__version__}; {len(images)} CIFAR-10 images, "
           f"batch {b}")
 
@@ -183,7 +172,7 @@ def main():
     results = {
         "command": "python benchmarks/bench_two_view.py " + " ".join(
             sys.argv[1:]),
-        "cpu": cpu_name(), "cores": os.cpu_count(),
+        "cpu": cpu_description(),
         "tensorflow": tf.__version__, "keras": keras.__version__,
         "backend": keras.backend.backend(),
         "images": int(len(images)), "batch_size": b,
