@@ -161,20 +161,3 @@ class TFSeedStream:
                     if self.seed is None
                     else tf.random.Generator.from_seed(self.seed))
         return self._generator.make_seeds(1)[:, 0]
-
-
-class DataLayerMixin:
-    """For a layer whose `call` is `self._transform(KERAS_OPS, inputs,
-    self.seed_generator)`: in a `tf.data` graph under another backend,
-    `__call__` runs `self._transform(TF_OPS, inputs, <stateless seed>)`
-    instead of Keras' `Layer.__call__` (which cannot take TensorFlow
-    tensors there). Subclasses set `self.seed` before calling this."""
-
-    def __call__(self, inputs, *args, **kwargs):
-        if in_tf_graph(inputs):
-            stream = self.__dict__.get("_tf_seed_stream")
-            if stream is None:
-                stream = TFSeedStream(getattr(self, "seed", None))
-                object.__setattr__(self, "_tf_seed_stream", stream)
-            return self._transform(TF_OPS, inputs, stream.next())
-        return super().__call__(inputs, *args, **kwargs)

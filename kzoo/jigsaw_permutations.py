@@ -145,6 +145,19 @@ def _check_permutations(permutations, num_tiles):
     return perms.astype(np.int32)
 
 
+def _puzzle_config(puzzle):
+    """The constructor arguments of a puzzle made by `_puzzle_setup` (the
+    permutation set only when it was given)."""
+    return {
+        "num_permutations": puzzle.num_permutations,
+        "tile_size": puzzle.tile_size,
+        "grid": puzzle.grid,
+        "jitter": puzzle.jitter,
+        "permutations": (
+            puzzle.permutations.tolist() if puzzle._explicit else None),
+    }
+
+
 def _puzzle_setup(puzzle, num_permutations, tile_size, grid, jitter,
                   permutations):
     """Checks and stores a puzzle's arguments on `puzzle` (the tf.data

@@ -4,6 +4,7 @@ from kzoo._api import kzoo_export
 from kzoo._data_ops import TF_OPS
 from kzoo._docs import fill_doc
 from kzoo.data._config import ConstructorConfig
+from kzoo.jigsaw_permutations import _puzzle_config
 from kzoo.jigsaw_permutations import _puzzle_setup
 from kzoo.jigsaw_permutations import maximal_hamming_permutations  # noqa: F401
 from kzoo.layers.jigsaw_tiles import JIGSAW_ARGS
@@ -80,12 +81,4 @@ class JigsawPretext(ConstructorConfig):
         return reassemble_tiles(TF_OPS, self, tiles, labels, stitch)
 
     def get_config(self):
-        return {
-            "num_permutations": self.num_permutations,
-            "tile_size": self.tile_size,
-            "grid": self.grid,
-            "jitter": self.jitter,
-            "permutations": (
-                self.permutations.tolist() if self._explicit else None
-            ),
-        }
+        return _puzzle_config(self)

@@ -5,8 +5,8 @@ import numpy as np
 
 from kzoo._api import kzoo_export
 from kzoo._data_ops import KERAS_OPS
-from kzoo._data_ops import DataLayerMixin
 from kzoo._docs import fill_doc
+from kzoo.layers._pretext_layer import PretextLayer
 
 # scikit-image's `rgb2lab` constants:
 # sRGB (linear) -> CIE XYZ and the D65 (2 degree observer) white point.
@@ -183,7 +183,7 @@ def colorize_ops(o, inputs, ab):
 
 
 @kzoo_export("kzoo.layers.ColorizationSplit")
-class ColorizationSplit(DataLayerMixin, keras.layers.Layer):
+class ColorizationSplit(PretextLayer):
     """Splits images into a grey input and a colour target.
 
     The colourisation task of Zhang et al. (2016) and Larsson et al.
@@ -233,13 +233,10 @@ class ColorizationSplit(DataLayerMixin, keras.layers.Layer):
         super().__init__(**kwargs)
         self.target = _check_target(target)
 
-    def call(self, images):
-        return self._transform(KERAS_OPS, images, None)
+    _random = False  # nothing is random: no seed
 
-    def _transform(self, o, images, seed):
-        inputs, targets = colorization_split(o, images, self.target)
-        return (o.cast(inputs, self.compute_dtype),
-                o.cast(targets, self.compute_dtype))
+    def _task(self, o, images, seed):
+        return colorization_split(o, images, self.target)
 
     @staticmethod
     @fill_doc(colorize_doc=COLORIZE_DOC)
@@ -260,7 +257,5 @@ class ColorizationSplit(DataLayerMixin, keras.layers.Layer):
                               dtype=self.compute_dtype),
         )
 
-    def get_config(self):
-        config = super().get_config()
-        config.update({"target": self.target})
-        return config
+    def _task_config(self):
+        return {"target": self.target}

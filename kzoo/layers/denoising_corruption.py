@@ -3,9 +3,9 @@
 import keras
 
 from kzoo._api import kzoo_export
-from kzoo._data_ops import KERAS_OPS
-from kzoo._data_ops import DataLayerMixin
 from kzoo._docs import fill_doc
+from kzoo.layers._pretext_layer import PretextLayer
+from kzoo.layers._pretext_layer import check_image_batch
 from kzoo.layers.patch_masking import patch_mask_ops
 
 NOISE_ARGS = """noise: `"gaussian"` or `"masking"`. Defaults to `"gaussian"`.
@@ -41,19 +41,11 @@ def _check_noise_args(noise, stddev, mask_fraction):
     return noise, float(stddev), float(mask_fraction)
 
 
-def _check_images(shape):
-    if len(shape) != 4:
-        raise ValueError(
-            "`images` must be a batch `[B, H, W, C]`. "
-            f"Received: images.shape={tuple(shape)}"
-        )
-
-
 def corrupt_images(o, images, seed, noise, stddev, mask_fraction):
     """The denoising task written once on the ops namespace `o`
     (`kzoo._data_ops`): `float32` noisy images in `[0, 255]` and clean
     ones in `[0, 1]`."""
-    _check_images(images.shape)
+    check_image_batch(images.shape)
     clean = o.cast(images, "float32") / 255.0
     shape = o.shape(clean)
     if noise == "gaussian":
@@ -68,7 +60,7 @@ def corrupt_images(o, images, seed, noise, stddev, mask_fraction):
 
 @kzoo_export("kzoo.layers.DenoisingCorruption")
 @fill_doc(noise_doc=NOISE_DOC, noise_args=NOISE_ARGS)
-class DenoisingCorruption(DataLayerMixin, keras.layers.Layer):
+class DenoisingCorruption(PretextLayer):
     """Corrupts images with noise, for a denoising autoencoder.
 
     The denoising autoencoder task of Vincent et al. (2008), computed with
@@ -108,29 +100,19 @@ class DenoisingCorruption(DataLayerMixin, keras.layers.Layer):
 
     def __init__(self, noise="gaussian", stddev=0.1, mask_fraction=0.25,
                  seed=None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(seed=seed, **kwargs)
         self.noise, self.stddev, self.mask_fraction = _check_noise_args(
             noise, stddev, mask_fraction)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
 
-    def call(self, images):
-        return self._transform(KERAS_OPS, images, self.seed_generator)
-
-    def _transform(self, o, images, seed):
-        noisy, clean = corrupt_images(o, images, seed, self.noise,
-                                      self.stddev, self.mask_fraction)
-        return (o.cast(noisy, self.compute_dtype),
-                o.cast(clean, self.compute_dtype))
+    def _task(self, o, images, seed):
+        return corrupt_images(o, images, seed, self.noise, self.stddev,
+                              self.mask_fraction)
 
     def compute_output_spec(self, images):
-        _check_images(images.shape)
+        check_image_batch(images.shape)
         spec = keras.KerasTensor(tuple(images.shape), dtype=self.compute_dtype)
         return spec, keras.KerasTensor(spec.shape, dtype=self.compute_dtype)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update({"noise": self.noise, "stddev": self.stddev,
-                       "mask_fraction": self.mask_fraction,
-                       "seed": self.seed})
-        return config
+    def _task_config(self):
+        return {"noise": self.noise, "stddev": self.stddev,
+                "mask_fraction": self.mask_fraction}

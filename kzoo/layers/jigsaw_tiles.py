@@ -4,9 +4,11 @@ import keras
 
 from kzoo._api import kzoo_export
 from kzoo._data_ops import KERAS_OPS
-from kzoo._data_ops import DataLayerMixin
 from kzoo._docs import fill_doc
+from kzoo.jigsaw_permutations import _puzzle_config
 from kzoo.jigsaw_permutations import _puzzle_setup
+from kzoo.layers._pretext_layer import PretextLayer
+from kzoo.layers._pretext_layer import check_image_batch
 
 JIGSAW_ARGS = """num_permutations: size of the permutation set, the number of
     classes. Defaults to `1000` (the paper's best setting).
@@ -28,14 +30,6 @@ REASSEMBLE_DOC = """Args:
 Returns:
     The tiles in cell order (row-major) `[B, grid * grid, t, t, C]`, or the
     stitched image."""
-
-
-def _check_images(shape):
-    if len(shape) != 4:
-        raise ValueError(
-            "`images` must be a batch `[B, H, W, C]`. "
-            f"Received: images.shape={tuple(shape)}"
-        )
 
 
 def _cells(o, puzzle, images, offsets):
@@ -86,7 +80,7 @@ def jigsaw_puzzles(o, puzzle, images, seed):
     `kzoo.data.JigsawPretext`: grid, sizes, jitter, permutations):
     shuffled `float32` tiles `[B, grid * grid, t, t, C]` and `int32`
     permutation labels `[B]`."""
-    _check_images(images.shape)
+    check_image_batch(images.shape)
     s_jitter, s_label = o.split_seed(seed, 2)
     batch = o.shape(images)[0]
     num_tiles = puzzle.grid * puzzle.grid
@@ -117,7 +111,7 @@ def reassemble_tiles(o, puzzle, tiles, labels, stitch=False):
 
 @kzoo_export("kzoo.layers.JigsawTiles")
 @fill_doc(jigsaw_args=JIGSAW_ARGS)
-class JigsawTiles(DataLayerMixin, keras.layers.Layer):
+class JigsawTiles(PretextLayer):
     """Cuts images into shuffled jigsaw puzzle tiles, labelled by shuffle.
 
     The jigsaw puzzle task of Noroozi & Favaro (2016), computed with
@@ -170,18 +164,12 @@ class JigsawTiles(DataLayerMixin, keras.layers.Layer):
 
     def __init__(self, num_permutations=1000, tile_size=32, grid=3,
                  jitter=True, permutations=None, seed=None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(seed=seed, **kwargs)
         _puzzle_setup(self, num_permutations, tile_size, grid, jitter,
                       permutations)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
 
-    def call(self, images):
-        return self._transform(KERAS_OPS, images, self.seed_generator)
-
-    def _transform(self, o, images, seed):
-        tiles, labels = jigsaw_puzzles(o, self, images, seed)
-        return o.cast(tiles, self.compute_dtype), labels
+    def _task(self, o, images, seed):
+        return jigsaw_puzzles(o, self, images, seed)
 
     @fill_doc(reassemble_doc=REASSEMBLE_DOC)
     def reassemble(self, tiles, labels, stitch=False):
@@ -192,23 +180,12 @@ class JigsawTiles(DataLayerMixin, keras.layers.Layer):
         return reassemble_tiles(KERAS_OPS, self, tiles, labels, stitch)
 
     def compute_output_spec(self, images):
-        _check_images(images.shape)
+        check_image_batch(images.shape)
         t = self.tile_size
         shape = (images.shape[0], self.grid * self.grid, t, t,
                  images.shape[3])
         return (keras.KerasTensor(shape, dtype=self.compute_dtype),
                 keras.KerasTensor((images.shape[0],), dtype="int32"))
 
-    def get_config(self):
-        config = super().get_config()
-        config.update({
-            "num_permutations": self.num_permutations,
-            "tile_size": self.tile_size,
-            "grid": self.grid,
-            "jitter": self.jitter,
-            "permutations": (
-                self.permutations.tolist() if self._explicit else None
-            ),
-            "seed": self.seed,
-        })
-        return config
+    def _task_config(self):
+        return _puzzle_config(self)

@@ -6,8 +6,9 @@ import keras
 
 from kzoo._api import kzoo_export
 from kzoo._data_ops import KERAS_OPS
-from kzoo._data_ops import DataLayerMixin
 from kzoo._docs import fill_doc
+from kzoo.layers._pretext_layer import PretextLayer
+from kzoo.layers._pretext_layer import check_image_batch
 
 MASK_ARGS = """batch: number of masks.
 height: image height, a multiple of `patch_size`.
@@ -129,11 +130,7 @@ def masked_patches(o, images, seed, patch_size, mask_ratio, fill):
 
 
 def _check_images(shape, patch_size):
-    if len(shape) != 4:
-        raise ValueError(
-            "`images` must be a batch `[B, H, W, C]`. "
-            f"Received: images.shape={tuple(shape)}"
-        )
+    check_image_batch(shape)
     height, width = shape[1], shape[2]
     if (height is not None and height % patch_size) or (
             width is not None and width % patch_size):
@@ -145,7 +142,7 @@ def _check_images(shape, patch_size):
 
 @kzoo_export("kzoo.layers.PatchMasking")
 @fill_doc(masking_args=MASKING_ARGS)
-class PatchMasking(DataLayerMixin, keras.layers.Layer):
+class PatchMasking(PretextLayer):
     """Masks random patches of images, for masked-patch reconstruction.
 
     The masked autoencoder task of He et al. (2021) for a convolutional
@@ -191,20 +188,13 @@ class PatchMasking(DataLayerMixin, keras.layers.Layer):
 
     def __init__(self, patch_size=4, mask_ratio=0.75, fill="zero", seed=None,
                  **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(seed=seed, **kwargs)
         self.patch_size, self.mask_ratio, self.fill = _check_masking_args(
             patch_size, mask_ratio, fill)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
 
-    def call(self, images):
-        return self._transform(KERAS_OPS, images, self.seed_generator)
-
-    def _transform(self, o, images, seed):
-        inputs, targets = masked_patches(o, images, seed, self.patch_size,
-                                         self.mask_ratio, self.fill)
-        return (o.cast(inputs, self.compute_dtype),
-                o.cast(targets, self.compute_dtype))
+    def _task(self, o, images, seed):
+        return masked_patches(o, images, seed, self.patch_size,
+                              self.mask_ratio, self.fill)
 
     def compute_output_spec(self, images):
         _check_images(images.shape, self.patch_size)
@@ -216,9 +206,6 @@ class PatchMasking(DataLayerMixin, keras.layers.Layer):
                               dtype=self.compute_dtype),
         )
 
-    def get_config(self):
-        config = super().get_config()
-        config.update({"patch_size": self.patch_size,
-                       "mask_ratio": self.mask_ratio,
-                       "fill": self.fill, "seed": self.seed})
-        return config
+    def _task_config(self):
+        return {"patch_size": self.patch_size, "mask_ratio": self.mask_ratio,
+                "fill": self.fill}

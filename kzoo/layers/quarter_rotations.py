@@ -3,16 +3,12 @@
 import keras
 
 from kzoo._api import kzoo_export
-from kzoo._data_ops import KERAS_OPS
-from kzoo._data_ops import DataLayerMixin
+from kzoo.layers._pretext_layer import PretextLayer
+from kzoo.layers._pretext_layer import check_image_batch
 
 
 def _check_images(shape, name):
-    if len(shape) != 4:
-        raise ValueError(
-            "`images` must be a batch `[B, H, W, C]`. "
-            f"Received: images.shape={tuple(shape)}"
-        )
+    check_image_batch(shape)
     height, width = shape[1], shape[2]
     if height is not None and width is not None and height != width:
         raise ValueError(
@@ -51,7 +47,7 @@ def quarter_rotations(o, images, seed, all_rotations=True,
 
 
 @kzoo_export("kzoo.layers.QuarterRotations")
-class QuarterRotations(DataLayerMixin, keras.layers.Layer):
+class QuarterRotations(PretextLayer):
     """Rotates images by quarter turns and labels them with the turn count.
 
     The inputs and labels of the rotation prediction task of Gidaris et al.
@@ -100,19 +96,12 @@ class QuarterRotations(DataLayerMixin, keras.layers.Layer):
     """
 
     def __init__(self, all_rotations=True, seed=None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(seed=seed, **kwargs)
         self.all_rotations = bool(all_rotations)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
 
-    def call(self, images):
-        return self._transform(KERAS_OPS, images, self.seed_generator)
-
-    def _transform(self, o, images, seed):
-        inputs, labels = quarter_rotations(
-            o, images, seed, all_rotations=self.all_rotations,
-            name=type(self).__name__)
-        return o.cast(inputs, self.compute_dtype), labels
+    def _task(self, o, images, seed):
+        return quarter_rotations(o, images, seed, self.all_rotations,
+                                 name=type(self).__name__)
 
     def compute_output_spec(self, images):
         _check_images(images.shape, type(self).__name__)
@@ -125,8 +114,5 @@ class QuarterRotations(DataLayerMixin, keras.layers.Layer):
             keras.KerasTensor((batch,), dtype="int32"),
         )
 
-    def get_config(self):
-        config = super().get_config()
-        config.update({"all_rotations": self.all_rotations,
-                       "seed": self.seed})
-        return config
+    def _task_config(self):
+        return {"all_rotations": self.all_rotations}
