@@ -198,3 +198,25 @@ def assert_computed_in_float32(fn, *arrays, dtype):
         if "float" in dtype_of(w):
             assert dtype_of(w) == "float32"
         np.testing.assert_allclose(to_numpy(g), to_numpy(w), rtol=1e-6)
+
+
+def assert_finite(value, grads):
+    """A loss value and its gradients are finite (no gradient missing)."""
+    assert np.isfinite(float(f32(value)))
+    for g in grads:
+        assert g is not None and np.all(np.isfinite(f32(g)))
+
+
+def assert_loss_survives_save(model, loss, x, y, batch_size, path):
+    """A model compiled with `loss` saved to `path` and loaded back keeps
+    the loss's config and evaluates to the same value."""
+    import keras
+    import pytest
+
+    model.compile(optimizer="sgd", loss=loss)
+    before = model.evaluate(x, y, batch_size=batch_size, verbose=0)
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.loss.get_config() == loss.get_config()
+    assert loaded.evaluate(x, y, batch_size=batch_size, verbose=0) == \
+        pytest.approx(before, rel=1e-6)

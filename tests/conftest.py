@@ -65,3 +65,35 @@ def subprocess_env(**extra):
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
     env.update({k: str(v) for k, v in extra.items()})
     return env
+
+
+def patch_grid(mask, p):
+    """`[B, H, W]` pixel mask -> `[B, H/p, W/p]` per patch, asserting that
+    whole `p x p` patches are masked (the pretext tests of kzoo.data and
+    kzoo.layers)."""
+    import numpy as np
+
+    b, h, w = mask.shape
+    blocks = mask.reshape(b, h // p, p, w // p, p)
+    assert np.all(blocks.min((2, 4)) == blocks.max((2, 4)))
+    return blocks[:, :, 0, :, 0]
+
+
+def reload_two_view_model(model, path, images):
+    """Saves a two-view model (`kzoo.models.SimCLR`, `BarlowTwins`, ...) to
+    `path`, loads it back and asserts the same backbone features and view-1
+    projections on `images`; returns the loaded model."""
+    import keras
+    import numpy as np
+
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(model.predict(images, verbose=0),
+                               loaded.predict(images, verbose=0),
+                               rtol=1e-5, atol=1e-6)
+    views = {"view_1": images, "view_2": images}
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(model(views)["z1"]),
+        keras.ops.convert_to_numpy(loaded(views)["z1"]), rtol=1e-5,
+        atol=1e-6)
+    return loaded

@@ -11,6 +11,7 @@ import tensorflow as tf
 
 import kzoo
 from kzoo import jigsaw_permutations as J
+from tests.conftest import patch_grid
 
 SEED = tf.constant([3, 4], tf.int64)
 OTHER_SEED = tf.constant([5, 6], tf.int64)
@@ -291,14 +292,6 @@ def test_masking_denoising_zeroes_exact_fraction_of_whole_pixels():
 # --- masked patches ---------------------------------------------------------
 
 
-def _patch_grid(mask, p):
-    """[B, H, W] pixel mask -> [B, H/p, W/p] per patch, asserting whole patches."""
-    b, h, w = mask.shape
-    blocks = mask.reshape(b, h // p, p, w // p, p)
-    assert np.all(blocks.min((2, 4)) == blocks.max((2, 4)))
-    return blocks[:, :, 0, :, 0]
-
-
 @pytest.mark.parametrize("fill,value", [("zero", 0.0), ("mean", 127.5)])
 def test_masked_patches_exact_count_whole_patches_and_layout(fill, value):
     x = _images(5, 16)
@@ -310,7 +303,7 @@ def test_masked_patches_exact_count_whole_patches_and_layout(fill, value):
     np.testing.assert_allclose(targets[..., :3], x / 255.0, atol=1e-7)
     mask = targets[..., 3]
     assert set(np.unique(mask)) == {0.0, 1.0}
-    grid = _patch_grid(mask, 4)
+    grid = patch_grid(mask, 4)
     assert np.all(grid.sum((1, 2)) == 12)  # 0.75 * 16 patches, per image
     masked = mask == 1
     assert np.all(inputs[masked] == value)
@@ -337,7 +330,7 @@ def test_masked_patch_targets_fit_the_masked_reconstruction_loss():
 
 def test_patch_mask_counts_and_uniformity():
     mask = kzoo.data.patch_mask(2000, 8, 12, 4, 0.5, SEED).numpy()[..., 0]
-    grid = _patch_grid(mask, 4)  # 2 x 3 patches
+    grid = patch_grid(mask, 4)  # 2 x 3 patches
     assert np.all(grid.sum((1, 2)) == 3)
     freq = grid.mean(0)  # each patch masked half the time
     assert np.all(np.abs(freq - 0.5) < 0.05)

@@ -19,6 +19,7 @@ from kzoo.layers import PatchMasking
 from kzoo.layers import QuarterRotations
 from kzoo.layers import colorization_split as C
 from kzoo.layers.patch_masking import random_patch_mask
+from tests.conftest import patch_grid
 
 SEED = tf.constant([3, 4], tf.int64)  # for the tf.data references
 
@@ -290,14 +291,6 @@ def test_masking_noise_zeroes_exact_fraction_of_whole_pixels():
 # --- masked patches ---------------------------------------------------------
 
 
-def _patch_grid(mask, p):
-    """[B, H, W] pixel mask -> [B, H/p, W/p], asserting whole patches."""
-    b, h, w = mask.shape
-    blocks = mask.reshape(b, h // p, p, w // p, p)
-    assert np.all(blocks.min((2, 4)) == blocks.max((2, 4)))
-    return blocks[:, :, 0, :, 0]
-
-
 @pytest.mark.parametrize("fill,value", [("zero", 0.0), ("mean", 127.5)])
 def test_patch_masking_exact_count_and_the_tf_data_layout(fill, value):
     x = _images(5, 16)
@@ -309,7 +302,7 @@ def test_patch_masking_exact_count_and_the_tf_data_layout(fill, value):
     _assert_ulp_close(targets[..., :3], ref_targets.numpy()[..., :3])
     mask = targets[..., 3]
     assert set(np.unique(mask)) == {0.0, 1.0}
-    grid = _patch_grid(mask, 4)
+    grid = patch_grid(mask, 4)
     assert np.all(grid.sum((1, 2)) == 12)  # 0.75 * 16 patches, per image
     masked = mask == 1
     assert np.all(inputs[masked] == value)
@@ -322,7 +315,7 @@ def test_patch_masking_exact_count_and_the_tf_data_layout(fill, value):
 
 def test_random_patch_mask_counts_uniformity_and_errors():
     mask = _np(random_patch_mask(2000, 8, 12, 4, 0.5, seed=3))[..., 0]
-    grid = _patch_grid(mask, 4)  # 2 x 3 patches
+    grid = patch_grid(mask, 4)  # 2 x 3 patches
     assert np.all(grid.sum((1, 2)) == 3)
     assert np.all(np.abs(grid.mean(0) - 0.5) < 0.05)  # +- 0.011
     one = _np(random_patch_mask(3, 8, 8, 4, 0.3, seed=0))

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 import kzoo
-from tests.backend_utils import assert_computed_in_float32
 from tests.backend_utils import as_dtype
+from tests.backend_utils import assert_computed_in_float32
+from tests.backend_utils import assert_loss_survives_save
 from tests.backend_utils import f32
 from tests.backend_utils import to_numpy
 from tests.backend_utils import value_and_grad
@@ -129,17 +130,11 @@ def _pairs(n=16, seed=0):
 
 
 def test_keras_save_load_round_trip(tmp_path):
-    model = _siamese()
-    loss = kzoo.losses.ContrastiveLoss(margin=0.7, squared_margin=False)
-    model.compile(optimizer="sgd", loss=loss)
     x, y = _pairs()
-    before = model.evaluate(x, y, batch_size=16, verbose=0)
-    path = str(tmp_path / "siamese.keras")
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    assert loaded.loss.get_config() == loss.get_config()
-    assert loaded.evaluate(x, y, batch_size=16, verbose=0) == pytest.approx(
-        before, rel=1e-6)
+    assert_loss_survives_save(
+        _siamese(), kzoo.losses.ContrastiveLoss(margin=0.7,
+                                                squared_margin=False),
+        x, y, 16, str(tmp_path / "siamese.keras"))
 
 
 def test_fit_on_tiny_model():

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 import kzoo
-from tests.backend_utils import assert_computed_in_float32
 from tests.backend_utils import as_dtype
+from tests.backend_utils import assert_computed_in_float32
+from tests.backend_utils import assert_loss_survives_save
 from tests.backend_utils import f32
 from tests.backend_utils import to_numpy
 from tests.backend_utils import value_and_grad
@@ -181,16 +182,9 @@ def _embedder():
 def test_keras_save_load_round_trip(tmp_path):
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(8, 4)), rng.integers(0, 2, 8)
-    model = _embedder()
-    loss = kzoo.losses.SupConLoss(temperature=0.3, name="sc")
-    model.compile(optimizer="sgd", loss=loss)
-    before = model.evaluate(x, y, batch_size=8, verbose=0)
-    path = str(tmp_path / "m.keras")
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    assert loaded.loss.get_config() == loss.get_config()
-    assert loaded.evaluate(x, y, batch_size=8, verbose=0) == pytest.approx(
-        before, rel=1e-6)
+    assert_loss_survives_save(
+        _embedder(), kzoo.losses.SupConLoss(temperature=0.3, name="sc"), x, y,
+        8, str(tmp_path / "m.keras"))
 
 
 def test_fit_on_tiny_model():
