@@ -9,7 +9,6 @@ from tests.backend_utils import as_dtype
 from tests.backend_utils import assert_computed_in_float32
 from tests.backend_utils import assert_finite
 from tests.backend_utils import dtype_of
-from tests.backend_utils import f32
 from tests.backend_utils import to_numpy
 from tests.backend_utils import value_and_grad
 
