@@ -257,6 +257,12 @@ box_format: format of both sets, one of `kzoo.boxes.FORMATS`.
 aligned: compare `boxes1[..., i]` with `boxes2[..., i]` only
     (`[..., N]` result) instead of every pair (`[..., N, M]`).
     Defaults to `False`."""
+# Their Returns (but the IoU's range) and the start of the example.
+_PAIR_RETURNS = """Returns:
+    float32 `[..., N, M]` (`[..., N]` with `aligned=True`).
+
+Example:
+"""
 
 
 @fill_doc(pair_args=_PAIR_ARGS)
@@ -291,7 +297,7 @@ def compute_iou(boxes1, boxes2, box_format="xyxy", aligned=False):
     return _overlap_terms(boxes1, boxes2, box_format, aligned)["iou"]
 
 
-@fill_doc(pair_args=_PAIR_ARGS)
+@fill_doc(pair_args=_PAIR_ARGS, pair_returns=_PAIR_RETURNS)
 def compute_giou(boxes1, boxes2, box_format="xyxy", aligned=False):
     """Generalized IoU, pairwise or aligned.
 
@@ -308,11 +314,7 @@ def compute_giou(boxes1, boxes2, box_format="xyxy", aligned=False):
     Args:
         {pair_args}
 
-    Returns:
-        float32 `[..., N, M]` (`[..., N]` with `aligned=True`).
-
-    Example:
-
+    {pair_returns}
     >>> a = np.array([[0.0, 0.0, 1.0, 1.0]])
     >>> b = np.array([[2.0, 0.0, 3.0, 1.0]])
     >>> kzoo.boxes.compute_giou(a, b)  # 0 - (3 - 2) / 3
@@ -326,7 +328,7 @@ def compute_giou(boxes1, boxes2, box_format="xyxy", aligned=False):
     return t["iou"] - _safe_divide(enclosing - t["union"], enclosing)
 
 
-@fill_doc(pair_args=_PAIR_ARGS)
+@fill_doc(pair_args=_PAIR_ARGS, pair_returns=_PAIR_RETURNS)
 def compute_diou(boxes1, boxes2, box_format="xyxy", aligned=False):
     """Distance IoU, pairwise or aligned.
 
@@ -343,11 +345,7 @@ def compute_diou(boxes1, boxes2, box_format="xyxy", aligned=False):
     Args:
         {pair_args}
 
-    Returns:
-        float32 `[..., N, M]` (`[..., N]` with `aligned=True`).
-
-    Example:
-
+    {pair_returns}
     >>> a = np.array([[0.0, 0.0, 1.0, 1.0]])
     >>> b = np.array([[2.0, 0.0, 3.0, 1.0]])
     >>> kzoo.boxes.compute_diou(a, b)  # 0 - 2**2 / (3**2 + 1**2)
@@ -380,7 +378,7 @@ def _angle(w, h):
                      ops.where(nonempty, tiny, ops.zeros_like(w)))
 
 
-@fill_doc(pair_args=_PAIR_ARGS)
+@fill_doc(pair_args=_PAIR_ARGS, pair_returns=_PAIR_RETURNS)
 def compute_ciou(boxes1, boxes2, box_format="xyxy", aligned=False):
     """Complete IoU, pairwise or aligned.
 
@@ -403,11 +401,7 @@ def compute_ciou(boxes1, boxes2, box_format="xyxy", aligned=False):
     Args:
         {pair_args}
 
-    Returns:
-        float32 `[..., N, M]` (`[..., N]` with `aligned=True`).
-
-    Example:
-
+    {pair_returns}
     >>> a = np.array([[0.0, 0.0, 2.0, 2.0]])
     >>> b = np.array([[0.0, 0.0, 2.0, 1.0]])
     >>> kzoo.boxes.compute_ciou(a, b)  # 0.5 - 0.25 / 8 - 0.0775 * 0.0420

@@ -308,10 +308,18 @@ _SEARCH_ARGS = """distance: `"cosine"` (`1 - cos`) or `"l2"`. Defaults to `"cosi
         batch_size: number of queries processed at once. Defaults to `256`."""
 
 
+# ... and the Returns of the scores (`{score_returns}`).
+_SCORE_RETURNS = """Returns:
+        A Python float in `[0, 1]` (`nan` if every query is excluded).
+
+    Example:"""
+
+
 def _shared_args(fn):
     if fn.__doc__:  # None under `python -OO`
         fn.__doc__ = (fn.__doc__.replace("{data_args}", _DATA_ARGS)
-                      .replace("{search_args}", _SEARCH_ARGS))
+                      .replace("{search_args}", _SEARCH_ARGS)
+                      .replace("{score_returns}", _SCORE_RETURNS))
     return fn
 
 
@@ -372,10 +380,7 @@ def precision_at_1(query_embeddings, query_labels, reference_embeddings=None,
         {data_args}
         {search_args}
 
-    Returns:
-        A Python float in `[0, 1]` (`nan` if every query is excluded).
-
-    Example:
+    {score_returns}
 
     >>> kzoo.eval.precision_at_1(test_emb, y_test, train_emb, y_train)
 
@@ -403,10 +408,7 @@ def r_precision(query_embeddings, query_labels, reference_embeddings=None,
         {data_args}
         {search_args}
 
-    Returns:
-        A Python float in `[0, 1]` (`nan` if every query is excluded).
-
-    Example:
+    {score_returns}
 
     >>> kzoo.eval.r_precision(emb, labels)  # leave-one-out
 
@@ -447,10 +449,7 @@ def map_at_r(query_embeddings, query_labels, reference_embeddings=None,
         {data_args}
         {search_args}
 
-    Returns:
-        A Python float in `[0, 1]` (`nan` if every query is excluded).
-
-    Example:
+    {score_returns}
 
     >>> kzoo.eval.map_at_r(emb, labels)  # leave-one-out
 
