@@ -6,6 +6,16 @@ from keras import ops
 import kzoo.ops
 from kzoo.losses._gather import GatheringLoss
 
+# Docstring text of the addons losses' common arguments (`kzoo._docs`).
+DTYPE_ARG = """dtype: `None` (the default) follows tfa: the loss is computed in
+    float32 (`keras.backend.floatx()`) and returned in the float
+    dtype of `y_pred` (float16 in, float16 out). A dtype or
+    `keras.DTypePolicy` follows Keras 3: the inputs are cast to its
+    compute dtype, which is also the result's."""
+REDUCTION_ARG = """reduction: applied by `keras.losses.Loss` to the scalar (only
+    matters with `sample_weight`); `"auto"` means `"none"`. tfa
+    ignored this argument. Defaults to `"none"`."""
+
 # Strings tensorflow-addons 0.23 accepts for `distance_metric`.
 DISTANCE_METRICS = ("L2", "squared-L2", "angular")
 

@@ -3,6 +3,7 @@
 from keras import ops
 
 from kzoo._api import kzoo_export
+from kzoo._docs import fill_doc
 from kzoo.addons.losses import _common
 
 
@@ -91,6 +92,7 @@ def contrastive_loss(y_true, y_pred, margin=1.0):
 
 
 @kzoo_export("kzoo.addons.losses.ContrastiveLoss")
+@fill_doc(dtype_arg=_common.DTYPE_ARG)
 class ContrastiveLoss(_common.AddonsLoss):
     """Contrastive loss (`tfa.losses` drop-in).
 
@@ -107,11 +109,7 @@ class ContrastiveLoss(_common.AddonsLoss):
             (= `"sum_over_batch_size"`). `tf.keras.losses.Reduction.*`
             values work. Defaults to `"sum_over_batch_size"`.
         name: name of the loss. Defaults to `"contrastive_loss"`.
-        dtype: `None` (the default) follows tfa: the loss is computed in
-            float32 (`keras.backend.floatx()`) and returned in the float
-            dtype of `y_pred` (float16 in, float16 out). A dtype or
-            `keras.DTypePolicy` follows Keras 3: the inputs are cast to its
-            compute dtype, which is also the result's.
+        {dtype_arg}
     """
 
     _default_reduction = "sum_over_batch_size"

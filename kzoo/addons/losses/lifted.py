@@ -4,6 +4,7 @@ from keras import ops
 
 import kzoo.ops
 from kzoo._api import kzoo_export
+from kzoo._docs import fill_doc
 from kzoo.addons.losses import _common
 
 
@@ -81,6 +82,7 @@ def lifted_struct_loss(labels, embeddings, margin=1.0):
 
 
 @kzoo_export("kzoo.addons.losses.LiftedStructLoss")
+@fill_doc(reduction_arg=_common.REDUCTION_ARG, dtype_arg=_common.DTYPE_ARG)
 class LiftedStructLoss(_common.LabelLoss):
     """Lifted structured loss (`tfa.losses` drop-in).
 
@@ -97,14 +99,8 @@ class LiftedStructLoss(_common.LabelLoss):
     Args:
         margin: margin term. Defaults to `1.0`.
         name: optional name. Defaults to `None` (`"lifted_struct_loss"`).
-        reduction: applied by `keras.losses.Loss` to the scalar (only
-            matters with `sample_weight`); `"auto"` means `"none"`. tfa
-            ignored this argument. Defaults to `"none"`.
-        dtype: `None` (the default) follows tfa: the loss is computed in
-            float32 (`keras.backend.floatx()`) and returned in the float
-            dtype of `y_pred` (float16 in, float16 out). A dtype or
-            `keras.DTypePolicy` follows Keras 3: the inputs are cast to its
-            compute dtype, which is also the result's.
+        {reduction_arg}
+        {dtype_arg}
     """
 
     def __init__(self, margin=1.0, name=None, reduction="none", dtype=None,

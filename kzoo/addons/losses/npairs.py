@@ -155,8 +155,17 @@ def _logits(y_pred):
     return ops.matmul(anchors, ops.transpose(positives))
 
 
+class _LogitsOrEmbeddings:
+    """Mixin of the N-pairs losses: `y_pred` logits cannot be gathered
+    across replicas (`_refuse_shards`)."""
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        _refuse_shards(self, y_pred)
+        return super().__call__(y_true, y_pred, sample_weight=sample_weight)
+
+
 @kzoo_export("kzoo.addons.losses.NpairsLoss")
-class NpairsLoss(_common.LabelLoss):
+class NpairsLoss(_LogitsOrEmbeddings, _common.LabelLoss):
     """N-pairs loss (`tfa.losses` drop-in).
 
     `y_true`: integer labels `[B]` or `[B, 1]`; `y_pred`: the `[B, B]`
@@ -187,16 +196,13 @@ class NpairsLoss(_common.LabelLoss):
         super().__init__(name=name, reduction=reduction, dtype=dtype,
                          gather_distributed=gather_distributed)
 
-    def __call__(self, y_true, y_pred, sample_weight=None):
-        _refuse_shards(self, y_pred)
-        return super().__call__(y_true, y_pred, sample_weight=sample_weight)
-
     def call(self, y_true, y_pred):
         return npairs_loss(y_true, _logits(y_pred))
 
 
 @kzoo_export("kzoo.addons.losses.NpairsMultilabelLoss")
-class NpairsMultilabelLoss(_common.InBatchAddonsLoss):
+class NpairsMultilabelLoss(_LogitsOrEmbeddings,
+                           _common.InBatchAddonsLoss):
     """Multi-label N-pairs loss (`tfa.losses` drop-in).
 
     `y_true`: `[B, C]` binary class indicators (dense or `tf.SparseTensor`);
@@ -218,10 +224,6 @@ class NpairsMultilabelLoss(_common.InBatchAddonsLoss):
     ):
         super().__init__(name=name, reduction=reduction, dtype=dtype,
                          gather_distributed=gather_distributed)
-
-    def __call__(self, y_true, y_pred, sample_weight=None):
-        _refuse_shards(self, y_pred)
-        return super().__call__(y_true, y_pred, sample_weight=sample_weight)
 
     def call(self, y_true, y_pred):
         return npairs_multilabel_loss(y_true, _logits(y_pred))

@@ -8,6 +8,7 @@ import keras
 from keras import ops
 
 from kzoo._api import kzoo_export
+from kzoo._docs import fill_doc
 from kzoo.addons.losses import _common
 from kzoo.losses import mining
 
@@ -188,6 +189,7 @@ class _TripletBase(_common.LabelLoss):
 
 
 @kzoo_export("kzoo.addons.losses.TripletSemiHardLoss")
+@fill_doc(reduction_arg=_common.REDUCTION_ARG, dtype_arg=_common.DTYPE_ARG)
 class TripletSemiHardLoss(_TripletBase):
     """Triplet loss with semi-hard negative mining (`tfa.losses` drop-in).
 
@@ -195,7 +197,8 @@ class TripletSemiHardLoss(_TripletBase):
     than the anchor's semi-hard negative distance: the smallest negative
     distance that is still larger than the positive distance; if there is
     none, the largest negative distance. See
-    `kzoo.addons.losses.triplet_semihard_loss` for the exact rule.
+    `kzoo.addons.losses.triplet_semihard_loss` for the exact rule. The
+    mining always runs in float32.
 
     `y_true`: integer labels `[B]` or `[B, 1]`; `y_pred`: embeddings
     `[B, D]`. `call` returns the batch's scalar loss, which the Keras base
@@ -209,15 +212,8 @@ class TripletSemiHardLoss(_TripletBase):
             `"angular"`, or a callable `[B, D] -> [B, B]` (registered Keras
             serializable functions survive `get_config`). Defaults to `"L2"`.
         name: optional name. Defaults to `None` (`"triplet_semi_hard_loss"`).
-        reduction: applied by `keras.losses.Loss` to the scalar (only
-            matters with `sample_weight`); `"auto"` means `"none"`. tfa
-            ignored this argument. Defaults to `"none"`.
-        dtype: `None` (the default) follows tfa: the loss is computed in
-            float32 (`keras.backend.floatx()`) and returned in the float
-            dtype of `y_pred` (float16 in, float16 out). A dtype or
-            `keras.DTypePolicy` follows Keras 3: the inputs are cast to its
-            compute dtype, which is also the result's. The mining always
-            runs in float32.
+        {reduction_arg}
+        {dtype_arg}
 
     Example:
 
@@ -252,6 +248,7 @@ class TripletSemiHardLoss(_TripletBase):
 
 
 @kzoo_export("kzoo.addons.losses.TripletHardLoss")
+@fill_doc(dtype_arg=_common.DTYPE_ARG)
 class TripletHardLoss(_TripletBase):
     """Batch-hard triplet loss (`tfa.losses` drop-in).
 
@@ -267,11 +264,7 @@ class TripletHardLoss(_TripletBase):
             Defaults to `"L2"`.
         name: optional name. Defaults to `None` (`"triplet_hard_loss"`).
         reduction: as in `TripletSemiHardLoss`. Defaults to `"none"`.
-        dtype: `None` (the default) follows tfa: the loss is computed in
-            float32 (`keras.backend.floatx()`) and returned in the float
-            dtype of `y_pred` (float16 in, float16 out). A dtype or
-            `keras.DTypePolicy` follows Keras 3: the inputs are cast to its
-            compute dtype, which is also the result's.
+        {dtype_arg}
     """
 
     def __init__(
