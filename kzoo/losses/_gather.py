@@ -87,3 +87,25 @@ class GatheringLoss(keras.losses.Loss):
         config = super().get_config()
         config["gather_distributed"] = self.gather_distributed
         return config
+
+
+class TemperatureLoss(GatheringLoss):
+    """Private base of the softmax-temperature losses (`NTXentLoss`,
+    `SupConLoss`, `ClipLoss`): stores the checked `temperature` and
+    serialises it with the dtype policy (which `keras.losses.Loss`'s
+    `get_config` omits)."""
+
+    def __init__(self, temperature, reduction, name, dtype,
+                 gather_distributed):
+        from kzoo.losses.mining import check_number
+
+        super().__init__(name=name, reduction=reduction, dtype=dtype,
+                         gather_distributed=gather_distributed)
+        self.temperature = check_number("temperature", temperature,
+                                        positive=True)
+
+    def get_config(self):
+        config = super().get_config()
+        config["dtype"] = self._dtype_policy.name
+        config["temperature"] = self.temperature
+        return config

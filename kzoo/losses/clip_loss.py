@@ -7,7 +7,7 @@ from keras import ops
 from kzoo import ops as kops
 from kzoo._api import kzoo_export
 from kzoo.losses._docs import shared_loss_args
-from kzoo.losses._gather import GatheringLoss
+from kzoo.losses._gather import TemperatureLoss
 from kzoo.losses._pairs import split_pair
 from kzoo.losses.mining import check_number
 
@@ -104,7 +104,7 @@ def clip_loss(embeddings_a, embeddings_b, scale=1.0 / 0.07, labels=None):
 
 @kzoo_export("kzoo.losses.ClipLoss")
 @shared_loss_args
-class ClipLoss(GatheringLoss):
+class ClipLoss(TemperatureLoss):
     """CLIP's symmetric InfoNCE loss, as a Keras loss.
 
     `y_true`: `None`, or `[N]` integer ids marking duplicates (pairs of the
@@ -150,10 +150,8 @@ class ClipLoss(GatheringLoss):
         dtype=None,
         gather_distributed=True,
     ):
-        super().__init__(name=name, reduction=reduction, dtype=dtype,
-                         gather_distributed=gather_distributed)
-        self.temperature = check_number("temperature", temperature,
-                                        positive=True)
+        super().__init__(temperature, reduction, name, dtype,
+                         gather_distributed)
 
     def _local_call(self, y_true, y_pred, sample_weight=None):
         if y_true is None:
@@ -169,13 +167,6 @@ class ClipLoss(GatheringLoss):
         if not (isinstance(y_true, tuple) and not y_true):
             labels = y_true
         return clip_loss(a, b, scale=scale, labels=labels)
-
-    def get_config(self):
-        config = super().get_config()
-        # keras.losses.Loss.get_config() omits the dtype policy.
-        config["dtype"] = self._dtype_policy.name
-        config["temperature"] = self.temperature
-        return config
 
 
 def initial_logit_scale(temperature=0.07):

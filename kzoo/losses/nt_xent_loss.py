@@ -5,7 +5,7 @@ from keras import ops
 from kzoo import ops as kops
 from kzoo._api import kzoo_export
 from kzoo.losses._docs import shared_loss_args
-from kzoo.losses._gather import GatheringLoss
+from kzoo.losses._gather import TemperatureLoss
 from kzoo.losses._pairs import split_pair
 from kzoo.losses.mining import check_number
 
@@ -65,7 +65,7 @@ def nt_xent_loss(z1, z2, temperature=0.1):
 
 @kzoo_export("kzoo.losses.NTXentLoss")
 @shared_loss_args
-class NTXentLoss(GatheringLoss):
+class NTXentLoss(TemperatureLoss):
     """SimCLR's NT-Xent loss, as a Keras loss.
 
     `y_true` is ignored (pass `None` or dummy targets). `y_pred` is either a
@@ -118,9 +118,8 @@ class NTXentLoss(GatheringLoss):
         dtype=None,
         gather_distributed=True,
     ):
-        super().__init__(name=name, reduction=reduction, dtype=dtype,
-                         gather_distributed=gather_distributed)
-        self.temperature = check_number("temperature", temperature, positive=True)
+        super().__init__(temperature, reduction, name, dtype,
+                         gather_distributed)
 
     def _local_call(self, y_true, y_pred, sample_weight=None):
         if y_true is None:
@@ -131,10 +130,3 @@ class NTXentLoss(GatheringLoss):
     def call(self, y_true, y_pred):
         z1, z2 = split_pair(y_pred, ("z1", "z2"), ("view 1", "view 2"))
         return nt_xent_loss(z1, z2, temperature=self.temperature)
-
-    def get_config(self):
-        config = super().get_config()
-        # keras.losses.Loss.get_config() omits the dtype policy.
-        config["dtype"] = self._dtype_policy.name
-        config["temperature"] = self.temperature
-        return config

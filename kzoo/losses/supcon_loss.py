@@ -6,7 +6,7 @@ from keras import ops
 from kzoo import ops as kops
 from kzoo._api import kzoo_export
 from kzoo.losses._docs import shared_loss_args
-from kzoo.losses._gather import GatheringLoss
+from kzoo.losses._gather import TemperatureLoss
 from kzoo.losses.mining import check_number
 from kzoo.losses.mining import flat_labels
 from kzoo.losses.mining import masked_mean
@@ -110,7 +110,7 @@ def supcon_loss(labels, embeddings, temperature=0.1):
 
 @kzoo_export("kzoo.losses.SupConLoss")
 @shared_loss_args
-class SupConLoss(GatheringLoss):
+class SupConLoss(TemperatureLoss):
     """Supervised contrastive loss (Khosla et al., 2020, `L_out`), as a Keras loss.
 
     `y_true`: `[B]` integer class labels. `y_pred`: `[B, D]` embeddings, or
@@ -164,9 +164,8 @@ class SupConLoss(GatheringLoss):
         dtype=None,
         gather_distributed=True,
     ):
-        super().__init__(name=name, reduction=reduction, dtype=dtype,
-                         gather_distributed=gather_distributed)
-        self.temperature = check_number("temperature", temperature, positive=True)
+        super().__init__(temperature, reduction, name, dtype,
+                         gather_distributed)
 
     def _local_call(self, y_true, y_pred, sample_weight=None):
         # The base class would cast the labels to float and divide by B.
@@ -180,10 +179,3 @@ class SupConLoss(GatheringLoss):
 
     def call(self, y_true, y_pred):
         return _supcon_per_anchor(y_true, y_pred, self.temperature)[0]
-
-    def get_config(self):
-        config = super().get_config()
-        # keras.losses.Loss.get_config() omits the dtype policy.
-        config["dtype"] = self._dtype_policy.name
-        config["temperature"] = self.temperature
-        return config

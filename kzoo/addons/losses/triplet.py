@@ -168,6 +168,14 @@ def triplet_hard_loss(
 
 
 class _TripletBase(_common.LabelLoss):
+    def __init__(self, margin, distance_metric, name, reduction, dtype,
+                 gather_distributed):
+        _common.check_distance_metric(distance_metric)
+        super().__init__(name=name, reduction=reduction, dtype=dtype,
+                         gather_distributed=gather_distributed)
+        self.margin = margin
+        self.distance_metric = distance_metric
+
     def get_config(self):
         config = super().get_config()
         metric = self.distance_metric
@@ -234,11 +242,8 @@ class TripletSemiHardLoss(_TripletBase):
         dtype=None,
         gather_distributed=True,
     ):
-        _common.check_distance_metric(distance_metric)
-        super().__init__(name=name, reduction=reduction, dtype=dtype,
-                         gather_distributed=gather_distributed)
-        self.margin = margin
-        self.distance_metric = distance_metric
+        super().__init__(margin, distance_metric, name, reduction, dtype,
+                         gather_distributed)
 
     def call(self, y_true, y_pred):
         return triplet_semihard_loss(
@@ -277,12 +282,9 @@ class TripletHardLoss(_TripletBase):
         dtype=None,
         gather_distributed=True,
     ):
-        _common.check_distance_metric(distance_metric)
-        super().__init__(name=name, reduction=reduction, dtype=dtype,
-                         gather_distributed=gather_distributed)
-        self.margin = margin
+        super().__init__(margin, distance_metric, name, reduction, dtype,
+                         gather_distributed)
         self.soft = soft
-        self.distance_metric = distance_metric
 
     def call(self, y_true, y_pred):
         return triplet_hard_loss(
