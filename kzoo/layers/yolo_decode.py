@@ -6,6 +6,8 @@ import keras
 from keras import ops
 
 from kzoo._api import kzoo_export
+from kzoo._docs import fill_doc
+from kzoo.layers.yolo_head import LAYOUT_ARGS
 from kzoo.layers.yolo_head import check_yolo_config
 from kzoo.layers.yolo_head import decode_yolo_outputs
 
@@ -13,6 +15,7 @@ CONFIDENCES = ("class_x_objectness", "top_class_x_objectness")
 
 
 @kzoo_export("kzoo.layers.YOLODecode")
+@fill_doc(layout_args=LAYOUT_ARGS)
 class YOLODecode(keras.layers.Layer):
     """Turns a YOLO head's output into boxes and per-class confidences.
 
@@ -40,12 +43,7 @@ class YOLODecode(keras.layers.Layer):
     Computes and returns float32 (the dtype policy defaults to `"float32"`).
 
     Args:
-        num_boxes: `B`. Defaults to `2`.
-        num_classes: `C`. Defaults to `20`.
-        anchors: `[B, 2]` anchor `(w, h)` fractions of the image, for
-            `layout="anchor"`. Defaults to `None`.
-        layout: `"cell"` or `"anchor"`; `None` means `"anchor"` if
-            `anchors` is given, else `"cell"`. Defaults to `None`.
+        {layout_args}
         image_size: side in pixels of the square model input: boxes are in
             its pixels; `None` gives fractions of the image. Defaults to
             `None`.

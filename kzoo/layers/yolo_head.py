@@ -50,6 +50,14 @@ LAYOUTS = ("cell", "anchor")
 # anchor, far beyond any real box, and finite in float16 too.
 MAX_LOG_SCALE = 6.0
 
+# Args of the decoder and the loss (`{layout_args}`, `kzoo._docs`).
+LAYOUT_ARGS = """num_boxes: `B`. Defaults to `2`.
+num_classes: `C`. Defaults to `20`.
+anchors: `[B, 2]` anchor `(w, h)` fractions of the image, for
+    `layout="anchor"`. Defaults to `None`.
+layout: `"cell"` or `"anchor"`; `None` means `"anchor"` if
+    `anchors` is given, else `"cell"`. Defaults to `None`."""
+
 
 def _positive_int(value, name):
     if (isinstance(value, bool) or not isinstance(value, numbers.Integral)

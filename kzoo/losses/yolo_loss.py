@@ -8,6 +8,8 @@ from keras import ops
 from kzoo import boxes as boxes_lib
 from kzoo import ops as kops
 from kzoo._api import kzoo_export
+from kzoo._docs import fill_doc
+from kzoo.layers.yolo_head import LAYOUT_ARGS
 from kzoo.layers.yolo_head import check_yolo_config
 from kzoo.layers.yolo_head import decode_yolo_outputs
 from kzoo.losses._docs import shared_loss_args
@@ -36,22 +38,18 @@ def _check_weight(value, name):
     return float(value)
 
 
+def _check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(f"`{name}` must be one of {choices}. "
+                         f"Received: {name}={value!r}")
+
+
 def _check_options(box_loss, objectness_target, ignore_threshold,
                    objectness_loss="mse", class_loss="mse"):
-    if box_loss not in BOX_LOSSES:
-        raise ValueError(f"`box_loss` must be one of {BOX_LOSSES}. "
-                         f"Received: box_loss={box_loss!r}")
-    if objectness_loss not in OBJECTNESS_LOSSES:
-        raise ValueError(
-            f"`objectness_loss` must be one of {OBJECTNESS_LOSSES}. "
-            f"Received: objectness_loss={objectness_loss!r}")
-    if class_loss not in CLASS_LOSSES:
-        raise ValueError(f"`class_loss` must be one of {CLASS_LOSSES}. "
-                         f"Received: class_loss={class_loss!r}")
-    if objectness_target not in OBJECTNESS_TARGETS:
-        raise ValueError(
-            f"`objectness_target` must be one of {OBJECTNESS_TARGETS}. "
-            f"Received: objectness_target={objectness_target!r}")
+    _check_choice("box_loss", box_loss, BOX_LOSSES)
+    _check_choice("objectness_loss", objectness_loss, OBJECTNESS_LOSSES)
+    _check_choice("class_loss", class_loss, CLASS_LOSSES)
+    _check_choice("objectness_target", objectness_target, OBJECTNESS_TARGETS)
     if ignore_threshold is not None:
         ok = (isinstance(ignore_threshold, numbers.Real)
               and not isinstance(ignore_threshold, bool)
@@ -266,12 +264,7 @@ def yolo_loss(y_true, y_pred, num_boxes=2, num_classes=20, anchors=None,
             class)`, boxes as fractions of the image.
         y_pred: raw head output, `[N, S, S, 5B + C]` (`"cell"`) or
             `[N, S, S, B, 5 + C]` (`"anchor"`).
-        num_boxes: `B`. Defaults to `2`.
-        num_classes: `C`. Defaults to `20`.
-        anchors: `[B, 2]` anchor `(w, h)` fractions of the image, for
-            `layout="anchor"`. Defaults to `None`.
-        layout: `"cell"` or `"anchor"`; `None` means `"anchor"` if
-            `anchors` is given, else `"cell"`. Defaults to `None`.
+        {layout_args}
         lambda_coord: weight of the coordinate term. Defaults to `5.0`
             (YOLOv1).
         lambda_noobj: weight of the no-object term. Defaults to `0.5`
@@ -312,6 +305,7 @@ def yolo_loss(y_true, y_pred, num_boxes=2, num_classes=20, anchors=None,
 
 
 @kzoo_export("kzoo.losses.YOLOLoss")
+@fill_doc(layout_args=LAYOUT_ARGS)
 @shared_loss_args
 class YOLOLoss(keras.losses.Loss):
     """The YOLO loss as a Keras loss (YOLOv1's sum-squared form by default).
@@ -326,12 +320,7 @@ class YOLOLoss(keras.losses.Loss):
     rate by the batch size to compare). `sample_weight` `[N]` weighs images.
 
     Args:
-        num_boxes: `B`. Defaults to `2`.
-        num_classes: `C`. Defaults to `20`.
-        anchors: `[B, 2]` anchor `(w, h)` fractions of the image, for
-            `layout="anchor"`. Defaults to `None`.
-        layout: `"cell"` or `"anchor"`; `None` means `"anchor"` if
-            `anchors` is given, else `"cell"`. Defaults to `None`.
+        {layout_args}
         lambda_coord: weight of the coordinate term. Defaults to `5.0`.
         lambda_noobj: weight of the no-object term. Defaults to `0.5`.
         lambda_obj: weight of the objectness term. Defaults to `1.0`.
