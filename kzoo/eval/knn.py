@@ -43,6 +43,29 @@ def _to_2d_float32(x, arg_name):
     return x
 
 
+def _check_train_and_queries(train, queries, train_name, query_name,
+                             what="embedding", nonempty_queries=False):
+    """2D float32 `train` and `queries` arrays with the same width, `train`
+    (and, if asked, `queries`) non-empty; errors name the arguments."""
+    train = _to_2d_float32(train, train_name)
+    queries = _to_2d_float32(queries, query_name)
+    for x, name, check in ((train, train_name, True),
+                           (queries, query_name, nonempty_queries)):
+        if check and x.shape[0] == 0:
+            raise ValueError(
+                f"`{name}` must contain at least one example. "
+                f"Received: {name}.shape={x.shape}"
+            )
+    dim = train.shape[1]
+    if queries.shape[1] != dim:
+        raise ValueError(
+            f"`{query_name}` must have the same {what} size as "
+            f"`{train_name}` ({dim}). "
+            f"Received: {query_name}.shape={queries.shape}"
+        )
+    return train, queries
+
+
 def _to_labels(labels, num_examples, arg_name, examples_name):
     labels = np.asarray(_to_numpy(labels))
     if labels.ndim == 2 and labels.shape[-1] == 1:
@@ -224,20 +247,10 @@ def knn_predict(
         - solo-learn `solo/utils/knn.py`,
           lightly `lightly/utils/benchmarking/knn.py`
     """
-    train_embeddings = _to_2d_float32(train_embeddings, "train_embeddings")
-    query_embeddings = _to_2d_float32(query_embeddings, "query_embeddings")
+    train_embeddings, query_embeddings = _check_train_and_queries(
+        train_embeddings, query_embeddings, "train_embeddings",
+        "query_embeddings")
     num_train, dim = train_embeddings.shape
-    if num_train == 0:
-        raise ValueError(
-            "`train_embeddings` must contain at least one example. "
-            f"Received: train_embeddings.shape={train_embeddings.shape}"
-        )
-    if query_embeddings.shape[1] != dim:
-        raise ValueError(
-            "`query_embeddings` must have the same embedding size as "
-            f"`train_embeddings` ({dim}). "
-            f"Received: query_embeddings.shape={query_embeddings.shape}"
-        )
     train_labels = _to_labels(
         train_labels, num_train, "train_labels", "train_embeddings"
     )

@@ -8,7 +8,7 @@ import numpy as np
 
 from kzoo._api import kzoo_export
 from kzoo.eval.knn import _check_positive_int
-from kzoo.eval.knn import _to_2d_float32
+from kzoo.eval.knn import _check_train_and_queries
 from kzoo.eval.knn import _to_labels
 
 _STD_EPSILON = 1e-6
@@ -115,25 +115,10 @@ def linear_probe(
         - [Kolesnikov et al., 2019](https://arxiv.org/abs/1901.09005)
           (Revisiting Self-Supervised Visual Representation Learning)
     """
-    train_features = _to_2d_float32(train_features, "train_features")
-    test_features = _to_2d_float32(test_features, "test_features")
+    train_features, test_features = _check_train_and_queries(
+        train_features, test_features, "train_features", "test_features",
+        what="feature", nonempty_queries=True)
     num_train, dim = train_features.shape
-    if num_train == 0:
-        raise ValueError(
-            "`train_features` must contain at least one example. "
-            f"Received: train_features.shape={train_features.shape}"
-        )
-    if test_features.shape[0] == 0:
-        raise ValueError(
-            "`test_features` must contain at least one example. "
-            f"Received: test_features.shape={test_features.shape}"
-        )
-    if test_features.shape[1] != dim:
-        raise ValueError(
-            "`test_features` must have the same feature size as "
-            f"`train_features` ({dim}). "
-            f"Received: test_features.shape={test_features.shape}"
-        )
     train_labels = _to_labels(
         train_labels, num_train, "train_labels", "train_features"
     )
