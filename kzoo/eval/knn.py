@@ -66,16 +66,37 @@ def _check_train_and_queries(train, queries, train_name, query_name,
     return train, queries
 
 
-def _to_labels(labels, num_examples, arg_name, examples_name):
+def _labels_1d(labels, num_examples, arg_name, examples_name, kind=""):
+    """`labels` as a 1D array with one label per example (a `[N, 1]`
+    column is flattened); `kind` names them in the error ("integer")."""
     labels = np.asarray(_to_numpy(labels))
     if labels.ndim == 2 and labels.shape[-1] == 1:
         labels = labels.reshape(-1)
     if labels.ndim != 1 or labels.shape[0] != num_examples:
+        kind = f"{kind} " if kind else ""
         raise ValueError(
-            f"`{arg_name}` must be a 1D array with one integer label per row "
+            f"`{arg_name}` must be a 1D array with one {kind}label per row "
             f"of `{examples_name}` ({num_examples} rows). "
             f"Received: {arg_name}.shape={labels.shape}"
         )
+    return labels
+
+
+def _check_num_classes(num_classes, max_label, message):
+    """`num_classes`, or `max_label + 1` when it is `None`; `message`
+    starts the error when a label is not below it."""
+    if num_classes is None:
+        return max_label + 1
+    num_classes = _check_positive_int(num_classes, "num_classes")
+    if max_label >= num_classes:
+        raise ValueError(f"{message} must be smaller than `num_classes`. "
+                         f"Received: num_classes={num_classes}")
+    return num_classes
+
+
+def _to_labels(labels, num_examples, arg_name, examples_name):
+    labels = _labels_1d(labels, num_examples, arg_name, examples_name,
+                        "integer")
     if labels.size and not np.issubdtype(labels.dtype, np.integer):
         as_int = labels.astype("int64")
         if not np.array_equal(as_int, labels):
@@ -266,16 +287,8 @@ def knn_predict(
             f"Received: temperature={temperature!r}"
         )
     batch_size = _check_positive_int(batch_size, "batch_size")
-    max_label = int(train_labels.max())
-    if num_classes is None:
-        num_classes = max_label + 1
-    else:
-        num_classes = _check_positive_int(num_classes, "num_classes")
-        if max_label >= num_classes:
-            raise ValueError(
-                "`train_labels` must be smaller than `num_classes`. "
-                f"Received: num_classes={num_classes}"
-            )
+    num_classes = _check_num_classes(num_classes, int(train_labels.max()),
+                                     "`train_labels`")
 
     k = min(k, num_train)
     temperature = float(temperature)

@@ -7,6 +7,7 @@ import keras
 import numpy as np
 
 from kzoo._api import kzoo_export
+from kzoo.eval.knn import _check_num_classes
 from kzoo.eval.knn import _check_positive_int
 from kzoo.eval.knn import _check_train_and_queries
 from kzoo.eval.knn import _to_labels
@@ -141,16 +142,9 @@ def linear_probe(
         raise ValueError(
             f"`seed` must be an integer. Received: seed={seed!r}"
         )
-    max_label = int(max(train_labels.max(), test_labels.max()))
-    if num_classes is None:
-        num_classes = max_label + 1
-    else:
-        num_classes = _check_positive_int(num_classes, "num_classes")
-        if max_label >= num_classes:
-            raise ValueError(
-                "Labels must be smaller than `num_classes`. "
-                f"Received: num_classes={num_classes}"
-            )
+    num_classes = _check_num_classes(
+        num_classes, int(max(train_labels.max(), test_labels.max())),
+        "Labels")
 
     # Standardise with train-split statistics; the epsilon keeps constant
     # features finite (they become exactly 0).

@@ -50,25 +50,13 @@ from keras import ops
 
 from kzoo._api import kzoo_export
 from kzoo.eval.knn import _check_positive_int
+from kzoo.eval.knn import _labels_1d
 from kzoo.eval.knn import _to_2d_float32
 from kzoo.eval.knn import _to_numpy
 from kzoo.ops import cosine_distance
 from kzoo.ops import pairwise_distance
 
 _DISTANCES = ("cosine", "l2")
-
-
-def _labels_1d(labels, num_examples, arg_name, examples_name):
-    labels = np.asarray(_to_numpy(labels))
-    if labels.ndim == 2 and labels.shape[-1] == 1:
-        labels = labels.reshape(-1)
-    if labels.ndim != 1 or labels.shape[0] != num_examples:
-        raise ValueError(
-            f"`{arg_name}` must be a 1D array with one label per row of "
-            f"`{examples_name}` ({num_examples} rows). "
-            f"Received: {arg_name}.shape={labels.shape}"
-        )
-    return labels
 
 
 def _finite(x, arg_name):
