@@ -62,6 +62,45 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    from kzoo import models
+
+    def build(backbone, **kwargs):
+        return models.BarlowTwins(
+            backbone, projection_dims=[args.projection_dim] * 3,
+            lambda_=args.lambda_, **kwargs)
+
+    return runs.run_two_view(args, "barlow_twins", build)
+
+
+if __name__ == "__main__":
+    import _backend  # recipes/_backend.py: kzoo on sys.path, --backend
+
+    _backend.from_argv()  # before kzoo imports Keras
+
+from kzoo import runs  # noqa: E402  (Keras; TensorFlow on its backend only)
+
+LIGHTLY = "lightly's CIFAR-10 Barlow Twins benchmark"
+KERAS_IO = "keras-io's Barlow Twins example"
+
+
+def parse_args(argv=None):
+    parser = runs.recipe_parser(__doc__)
+    model = runs.add_ssl_args(
+        parser, optimizer="lamb", learning_rate=1e-3, weight_decay=0.0,
+        reference=KERAS_IO)
+    model.add_argument("--projection-dim", type=runs.positive_int,
+                       default=2048,
+                       help=f"width of each of the projector's three layers. "
+                       f"Default: 2048 ({LIGHTLY}).")
+    model.add_argument("--lambda", dest="lambda_", type=runs.positive_float,
+                       default=0.0051,
+                       help="weight of the off-diagonal (redundancy) term. "
+                       "Default: 0.0051 (the paper's).")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
     strategy, run, train, test = runs.start(args, prefix="barlow_twins")
 
     from kzoo import models

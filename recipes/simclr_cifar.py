@@ -67,6 +67,71 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    from kzoo import models
+
+    def build(backbone, **kwargs):
+        return models.SimCLR(
+            backbone, projection_dim=args.projection_dim,
+            projection_hidden_dims=(None if args.projection_hidden_dim is None
+                                    else [args.projection_hidden_dim]),
+            temperature=args.temperature, **kwargs)
+
+    def record(metrics):
+        metrics.update({"temperature": args.temperature,
+                        "learning_rate": args.learning_rate})
+
+    return runs.run_two_view(args, "simclr", build, optimizer="sgd",
+                             before_export=record)
+
+
+if __name__ == "__main__":
+    import _backend  # recipes/_backend.py: kzoo on sys.path, --backend
+
+    _backend.from_argv()  # before kzoo imports Keras
+
+from kzoo import runs  # noqa: E402  (Keras; TensorFlow on its backend only)
+
+LIGHTLY = "lightly's CIFAR-10 SimCLR benchmark"
+
+
+def parse_args(argv=None):
+    parser = runs.recipe_parser(__doc__)
+    runs.add_common_args(
+        parser, dataset="cifar10", datasets=("cifar10", "digits"), epochs=5,
+        batch_size=128, seed=26, output_dir=None, model_name=None,
+        reference="the budget of simsiam_cifar.py, keras-io's SimSiam example",
+    )
+    model = parser.add_argument_group("model")
+    runs.add_backbone_args(model, "as simsiam_cifar.py")
+    model.add_argument("--projection-dim", type=runs.positive_int, default=128,
+                       help="projection output width. Default: 128 (the "
+                       "paper's, lightly's).")
+    model.add_argument("--projection-hidden-dim", type=runs.positive_int,
+                       default=None,
+                       help="projection hidden width. Default: the backbone "
+                       "feature width (the paper's head).")
+    model.add_argument("--temperature", type=runs.positive_float, default=0.5,
+                       help=f"NT-Xent temperature. Default: 0.5 (SimCLR "
+                       f"appendix B.9 for CIFAR-10; {LIGHTLY}).")
+    opt = parser.add_argument_group("optimizer")
+    opt.add_argument("--learning-rate", type=runs.positive_float, default=None,
+                     help=f"initial learning rate of the cosine decay. "
+                     f"Default: 0.06 x batch-size / 256 ({LIGHTLY}).")
+    opt.add_argument("--momentum", type=runs.non_negative_float, default=0.9,
+                     help=f"SGD momentum. Default: 0.9 ({LIGHTLY}).")
+    opt.add_argument("--weight-decay", type=runs.non_negative_float,
+                     default=5e-4,
+                     help=f"decoupled weight decay of SGD. Default: 5e-4 "
+                     f"({LIGHTLY}).")
+    runs.add_representation_eval_args(parser, probe_epochs=0)
+    args = parser.parse_args(argv)
+    if args.learning_rate is None:
+        args.learning_rate = 0.06 * args.batch_size / 256
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
     strategy, run, train, test = runs.start(args, prefix="simclr")
 
     from kzoo import models

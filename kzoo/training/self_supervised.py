@@ -199,6 +199,36 @@ def train_self_supervised(args, strategy, run, train, test, backbone, model,
     return metrics
 
 
+def run_two_view(args, prefix, build_model, optimizer=None,
+                 before_export=None):
+    """The whole `main` of a two-view recipe (SimSiam, SimCLR, Barlow Twins).
+
+    Starts the run, builds the backbone and, under the strategy's scope,
+    `build_model(backbone, synchronized_bn=..., augmentation=...)` (the
+    augmentation is `None` on TensorFlow, where `tf.data` makes the views,
+    else the in-step `pixel_view_augmentation`), compiles it with the one
+    optimizer builder (`optimizer` fixes the recipe's optimizer, else
+    `--optimizer`), feeds it two views of the training images and hands
+    over to `train_self_supervised` (which evaluates, trains, exports and
+    writes the metrics; `before_export(metrics)` may add figures).
+    """
+    strategy, run, train, test = start(args, prefix=prefix)
+    steps = steps_per_epoch(len(train.images), args.batch_size)
+    with strategy.scope():
+        backbone = build_backbone(args, train.images.shape[1:], strategy)
+        augmentation = view_augmentation(args)
+        model = build_model(backbone,
+                            synchronized_bn=sync_bn(args, strategy),
+                            augmentation=augmentation)
+        model.compile(
+            optimizer=build_optimizer(args, steps, optimizer=optimizer),
+            jit_compile=args.jit)
+    dataset = two_view_input(args, train.images, augmentation)
+    return train_self_supervised(args, strategy, run, train, test, backbone,
+                                 model, dataset, steps,
+                                 before_export=before_export)
+
+
 def gain_summary(metrics):
     """One line: each accuracy, its random-init baseline and the gain."""
     parts = []
