@@ -19,7 +19,8 @@ runs in `tf.data` (with TensorFlow) and inside the training step (with
 * training step: the SimSiam ResNet-20 `fit` step fed views made by
   `tf.data` vs. the same model augmenting `uint8` batches itself
   (`augmentation=kzoo.runs.pixel_view_augmentation(0)`, what the JAX and
-  PyTorch recipes do): the augmentation's share of the step.
+  PyTorch recipes do), in alternating rounds: the augmentation's share of
+  the step (median of the rounds).
 
 Absolute rates are context (2 shared cores here); the ratios are the
 result. Writes `benchmarks/results/bench_two_view.json`. Usage:
@@ -91,7 +92,6 @@ def baseline_pipeline(commit):
 
 
 def time_fit(model, ds, steps):
-    model.fit(ds, steps_per_epoch=2, epochs=1, verbose=0)  # compile
     start = time.perf_counter()
     model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
     return (time.perf_counter() - start) / steps
@@ -122,7 +122,7 @@ def main():
                         help="timed batches per round. Default: 40.")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=10,
-                        help="timed training steps. Default: 10.")
+                        help="timed training steps per round. Default: 10.")
     parser.add_argument("--baseline-commit", default=BASELINE_COMMIT)
     parser.add_argument("--output", default=os.path.join(
         ROOT, "benchmarks", "results", "bench_two_view.json"))
@@ -162,12 +162,25 @@ def main():
         raw.astype("float32")) for k in ("view_1", "view_2")}
     view_ds = tf.data.Dataset.zip(views).repeat()
     raw_ds = tf.data.Dataset.from_tensor_slices(raw).repeat()
-    t_views = time_fit(simsiam(), view_ds, args.steps)
-    t_in_step = time_fit(
-        simsiam(kzoo.runs.pixel_view_augmentation(0)), raw_ds, args.steps)
+    # The two models in alternation (the machine's speed drifts), after a
+    # compiling warm-up each; the share is the median of the rounds'.
+    fed = {"views_from_tf_data": (simsiam(), view_ds),
+           "augmenting_in_the_step": (
+               simsiam(kzoo.runs.pixel_view_augmentation(0)), raw_ds)}
+    for model, ds in fed.values():
+        time_fit(model, ds, 2)
+    step = {name: [] for name in fed}
+    for _ in range(args.rounds):
+        for name, (model, ds) in fed.items():
+            step[name].append(time_fit(model, ds, args.steps))
+    shares = [b / a - 1 for a, b in zip(step["views_from_tf_data"],
+                                        step["augmenting_in_the_step"])]
+    t_views, t_in_step = (statistics.median(step[name]) for name in fed)
+    share = statistics.median(shares)
     print(f"SimSiam step, views from tf.data: {1000 * t_views:7.1f} ms | "
           f"augmenting in the step: {1000 * t_in_step:7.1f} ms "
-          f"(+{100 * (t_in_step / t_views - 1):.1f}%)")
+          f"(median share {100 * share:+.1f}%, rounds "
+          f"{', '.join(f'{100 * s:+.1f}%' for s in shares)})")
 
     results = {
         "command": "python benchmarks/bench_two_view.py " + " ".join(
@@ -184,10 +197,15 @@ def main():
                       for k, v in median.items() if k != "kzoo"},
         "baseline_commit": args.baseline_commit,
         "baseline_skipped": why_not,
+        "train_steps_per_round": args.steps,
         "train_step_ms": {"views_from_tf_data": round(1000 * t_views, 2),
                           "augmenting_in_the_step":
                               round(1000 * t_in_step, 2)},
-        "in_step_augmentation_share": round(t_in_step / t_views - 1, 4),
+        "train_step_rounds_ms": {
+            name: [round(1000 * t, 2) for t in times]
+            for name, times in step.items()},
+        "in_step_augmentation_share": round(share, 4),
+        "in_step_augmentation_share_rounds": [round(s, 4) for s in shares],
     }
     os.makedirs(os.path.dirname(args.output), exist_ok=True)
     with open(args.output, "w") as f:

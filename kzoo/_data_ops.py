@@ -24,7 +24,10 @@ namespaces compute with the same TensorFlow kernels.
 A transform draws its random numbers with `o.uniform`, `o.normal`,
 `o.randint`; when it needs several independent draws from one stateless
 seed it calls `o.split_seed(seed, n)` (a `SeedGenerator` advances by
-itself, so `KERAS_OPS` returns it `n` times).
+itself, so `KERAS_OPS` returns it `n` times). `o.select_apply(mask, fn,
+images, *per_image)` applies `fn` to the images `mask` selects: on every
+image then a select under `KERAS_OPS` (static shapes), on the selected
+ones only under `TF_OPS` (same values, less work in `tf.data`).
 """
 
 import importlib
@@ -59,6 +62,15 @@ class _KerasOps:
 
     def split_seed(self, seed, n):
         return [seed] * n
+
+    def select_apply(self, mask, fn, images, *per_image):
+        """`fn(images, *per_image)` where `mask` `[B]` is true, else the
+        image: computed for every image, then selected (static shapes, as
+        a compiled step needs)."""
+        out = fn(images, *per_image)
+        return keras.ops.where(
+            keras.ops.reshape(mask, (-1,) + (1,) * (len(images.shape) - 1)),
+            out, images)
 
 
 class _TensorFlowOps:
@@ -122,6 +134,19 @@ class _TensorFlowOps:
 
         seeds = tf.random.experimental.stateless_split(self._seed(seed), n)
         return [seeds[i] for i in range(n)]
+
+    def select_apply(self, mask, fn, images, *per_image):
+        """`fn(images, *per_image)` where `mask` `[B]` is true, else the
+        image: computed on the selected images only (gathered, then
+        scattered back), the same values as `KERAS_OPS.select_apply`
+        without the work on the others (`tf.data` allows dynamic shapes)."""
+        import tensorflow as tf
+
+        index = tf.where(mask)
+        out = fn(tf.gather_nd(images, index),
+                 *(tf.gather_nd(a, index) for a in per_image))
+        return tf.tensor_scatter_nd_update(images, index,
+                                           tf.cast(out, images.dtype))
 
 
 KERAS_OPS = _KerasOps()

@@ -11,8 +11,9 @@ _LUMA = (0.2989, 0.5870, 0.1140)
 
 def gray(images, o=KERAS_OPS):
     """`[B, H, W, 1]` luma of `[B, H, W, 3]` images."""
-    weights = o.convert_to_tensor(_LUMA, images.dtype)
-    return o.sum(images * weights, axis=-1, keepdims=True)
+    # One matrix product (half the time of a weighted sum on a CPU).
+    weights = o.convert_to_tensor([[w] for w in _LUMA], images.dtype)
+    return o.matmul(images, weights)
 
 
 def hue_shift(o, images, delta):
@@ -42,29 +43,36 @@ def color_jitter(o, images, seed, brightness=0.4, contrast=0.4,
         return o.uniform(s, (batch, 1, 1, 1), 1.0 - strength,
                          1.0 + strength, dtype=dtype)
 
-    x = images
-    if brightness:
-        x = o.clip(x * factor(seeds[0], brightness), 0.0, 1.0)
-    if contrast:
-        mean = o.mean(gray(x, o), axis=(1, 2, 3), keepdims=True)
-        x = o.clip(mean + (x - mean) * factor(seeds[1], contrast), 0.0, 1.0)
-    if saturation:
-        g = gray(x, o)
-        x = o.clip(g + (x - g) * factor(seeds[2], saturation), 0.0, 1.0)
-    if hue:
-        x = hue_shift(o, x, o.uniform(seeds[3], (batch,), -hue, hue,
-                                      dtype=dtype))
-    apply = o.uniform(seeds[4], (batch, 1, 1, 1), dtype=dtype) < probability
-    return o.where(apply, x, images)
+    # Every image's factors are drawn (the same stream whichever images
+    # are jittered); the jitter is computed for the selected ones.
+    factors = [factor(seeds[i], strength) for i, strength in
+               enumerate((brightness, contrast, saturation))]
+    delta = o.uniform(seeds[3], (batch,), -hue, hue, dtype=dtype)
+    apply = o.uniform(seeds[4], (batch,), dtype=dtype) < probability
+
+    def jitter(x, f_brightness, f_contrast, f_saturation, delta):
+        if brightness:
+            x = o.clip(x * f_brightness, 0.0, 1.0)
+        if contrast:
+            mean = o.mean(gray(x, o), axis=(1, 2, 3), keepdims=True)
+            x = o.clip(mean + (x - mean) * f_contrast, 0.0, 1.0)
+        if saturation:
+            g = gray(x, o)
+            x = o.clip(g + (x - g) * f_saturation, 0.0, 1.0)
+        if hue:
+            x = hue_shift(o, x, delta)
+        return x
+
+    return o.select_apply(apply, jitter, images, *factors, delta)
 
 
 def grayscale(o, images, seed, probability=0.2):
     """Each image replaced by its 3-channel ITU-R 601 greyscale with
     `probability`, written once on the ops namespace `o`."""
     batch = o.shape(images)[0]
-    apply = o.uniform(seed, (batch, 1, 1, 1), dtype=images.dtype) < \
-        probability
-    return o.where(apply, o.repeat(gray(images, o), 3, axis=-1), images)
+    apply = o.uniform(seed, (batch,), dtype=images.dtype) < probability
+    return o.select_apply(
+        apply, lambda x: o.repeat(gray(x, o), 3, axis=-1), images)
 
 
 @kzoo_export("kzoo.layers.RandomColorJitter")

@@ -11,8 +11,8 @@ def flip_left_right(o, images, seed, probability=0.5):
     """Each image mirrored horizontally with `probability` (written once,
     on the ops namespace `o` of `kzoo._data_ops`)."""
     batch = o.shape(images)[0]
-    flip = o.uniform(seed, (batch, 1, 1, 1)) < probability
-    return o.where(flip, o.flip(images, axis=2), images)
+    flip = o.uniform(seed, (batch,)) < probability
+    return o.select_apply(flip, lambda x: o.flip(x, axis=2), images)
 
 
 def flip_and_translate(o, images, seed, pad=4):
