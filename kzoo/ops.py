@@ -159,6 +159,15 @@ def scale_for_replicas(value):
     return value
 
 
+def add_regularization_losses(loss, losses):
+    """`loss` plus each of `losses` (a model's `model.losses`), summed and
+    scaled by `scale_for_replicas` like the loss, as Keras'
+    `Model.compute_loss` adds them."""
+    for extra in losses:
+        loss = loss + scale_for_replicas(ops.sum(ops.cast(extra, loss.dtype)))
+    return loss
+
+
 def replicas_in_sync():
     """Replicas sharing the batch computed on here (1 off `tf.distribute`).
 

@@ -30,7 +30,7 @@ from kzoo.eval.knn import _to_labels
 from kzoo.eval.knn import _to_numpy
 from kzoo.eval.knn import embed
 from kzoo.models.backbone_config import backbone_from_config
-from kzoo.ops import scale_for_replicas
+from kzoo.ops import add_regularization_losses
 
 # Principal components whose singular value is below this fraction of the
 # largest (variance ratio 1e-8) are dropped before whitening: whitening
@@ -410,10 +410,7 @@ class DeepCluster(keras.Model):
         # Loss.__call__ reduces to the local batch mean and scales it by
         # 1 / num_replicas under tf.distribute.
         loss = self.classification_loss(y, logits, sample_weight=sample_weight)
-        for extra in self.losses:
-            loss = loss + scale_for_replicas(
-                ops.sum(ops.cast(extra, loss.dtype))
-            )
+        loss = add_regularization_losses(loss, self.losses)
         return loss
 
     def reset_head(self):

@@ -8,7 +8,7 @@ from keras import ops
 
 from kzoo._api import kzoo_export
 from kzoo.losses.clip_loss import ClipLoss
-from kzoo.ops import scale_for_replicas
+from kzoo.ops import add_regularization_losses
 
 
 @kzoo_export("kzoo.models.DualEncoder")
@@ -157,9 +157,7 @@ class DualEncoder(keras.Model):
         # ClipLoss gathers the replicas' embeddings under tf.distribute and
         # returns its share (1 / N) of the global-batch loss.
         loss = self.loss_fn(y, y_pred, sample_weight=sample_weight)
-        for extra in self.losses:
-            loss = loss + scale_for_replicas(
-                ops.sum(ops.cast(extra, loss.dtype)))
+        loss = add_regularization_losses(loss, self.losses)
         return loss
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):

@@ -7,7 +7,7 @@ from keras import ops
 from kzoo._api import kzoo_export
 from kzoo.models.backbone_config import backbone_from_config
 from kzoo.ops import l2_normalize
-from kzoo.ops import scale_for_replicas
+from kzoo.ops import add_regularization_losses
 
 
 @kzoo_export("kzoo.models.normalized_embedding_std")
@@ -209,10 +209,7 @@ class TwoViewModel(keras.Model):
         # Loss.__call__ reduces to the local batch mean and scales it by
         # 1 / num_replicas under tf.distribute.
         loss = self.view_loss(None, y_pred, sample_weight=sample_weight)
-        for extra in self.losses:
-            loss = loss + scale_for_replicas(
-                ops.sum(ops.cast(extra, loss.dtype))
-            )
+        loss = add_regularization_losses(loss, self.losses)
         return loss
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):

@@ -8,6 +8,7 @@ from kzoo._api import kzoo_export
 from kzoo.layers.batch_normalization import BatchNormalization
 from kzoo.models.backbone_config import backbone_from_config
 from kzoo.models.encoder_decoder import conv_decoder
+from kzoo.ops import add_regularization_losses
 from kzoo.ops import scale_for_replicas
 
 
@@ -152,9 +153,7 @@ class VAE(keras.Model):
         self.kl_tracker.update_state(kl)
         loss = ops.mean(reconstruction + self.beta * kl)
         loss = scale_for_replicas(loss)
-        for extra in self.losses:
-            loss = loss + scale_for_replicas(
-                ops.sum(ops.cast(extra, loss.dtype)))
+        loss = add_regularization_losses(loss, self.losses)
         return loss
 
     @property

@@ -11,6 +11,7 @@ from kzoo.layers.yolo_head import YOLOHead
 from kzoo.layers.yolo_head import check_yolo_config
 from kzoo.losses.yolo_loss import YOLOLoss
 from kzoo.models.backbone_config import backbone_from_config
+from kzoo.ops import add_regularization_losses
 from kzoo.ops import scale_for_replicas
 
 _TERMS = ("coord", "objectness", "no_object", "class")
@@ -187,9 +188,7 @@ class YOLODetector(keras.Model):
         for name, tracker in zip(_TERMS, self.term_trackers):
             tracker.update_state(ops.mean(terms[name]))
         loss = scale_for_replicas(loss)
-        for extra in self.losses:
-            loss = loss + scale_for_replicas(
-                ops.sum(ops.cast(extra, loss.dtype)))
+        loss = add_regularization_losses(loss, self.losses)
         return loss
 
     # ------------------------------------------------------- inference
