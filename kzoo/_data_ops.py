@@ -93,7 +93,7 @@ class _TensorFlowOps:
         if name not in cache:
             for module in self._MODULES:
                 fn = getattr(self._backend(module), name, None)
-                if callable(fn) and not isinstance(fn, type(sys)):
+                if callable(fn):
                     cache[name] = fn
                     break
             else:
