@@ -116,10 +116,11 @@ def main(argv=None):
     ds = data.cross_modal_pairs(audio_train.waveforms, audio_train.labels,
                                 digits_train.images.astype(np.float32),
                                 digits_train.labels, args.batch_size,
-                                seed=args.seed)
+                                seed=args.seed, epochs=args.epochs,
+                                initial_epoch=run.initial_epoch())
     start = time.time()
-    history = model.fit(ds, epochs=args.epochs, callbacks=run.callbacks(),
-                        verbose=run.verbose)
+    history = model.fit(ds, epochs=args.epochs, steps_per_epoch=steps,
+                        callbacks=run.callbacks(), verbose=run.verbose)
     metrics.update(runs.fit_summary(history, time.time() - start, steps,
                                     args, strategy))
     metrics["history"] = {k: [float(v) for v in vals]

@@ -180,10 +180,12 @@ def main(argv=None):
 
     ds = data.cross_modal_pairs(train.waveforms, train.labels,
                                 train_text_ids, np.asarray(train_word_ids),
-                                args.batch_size, seed=args.seed)
+                                args.batch_size, seed=args.seed,
+                                epochs=args.epochs,
+                                initial_epoch=run.initial_epoch())
     start = time.time()
-    history = model.fit(ds, epochs=args.epochs, callbacks=run.callbacks(),
-                        verbose=run.verbose)
+    history = model.fit(ds, epochs=args.epochs, steps_per_epoch=steps,
+                        callbacks=run.callbacks(), verbose=run.verbose)
     metrics.update(runs.fit_summary(history, time.time() - start, steps,
                                     args, strategy))
     metrics["history"] = {k: [float(v) for v in vals]

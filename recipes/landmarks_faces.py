@@ -377,7 +377,8 @@ def main(argv=None):
     steps = runs.steps_per_epoch(len(train_idx), args.batch_size)
     train_ds = data.keypoint_dataset(
         x_tr, p_tr, m_tr, args.batch_size, augment=augment, shuffle=True,
-        seed=args.seed, drop_remainder=True)
+        seed=args.seed, drop_remainder=True, epochs=args.epochs,
+        initial_epoch=run.initial_epoch())
     val_ds = None
     if len(val_idx):
         val_ds = data.keypoint_dataset(*subset(train_canvas, val_idx),

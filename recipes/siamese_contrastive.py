@@ -317,11 +317,19 @@ def main(argv=None):
     # The baseline: the same evaluations of the same model before training.
     metrics = evaluate("random_init_")
 
-    train_ds = data.pair_dataset(x_train, y_train, args.batch_size,
-                                 seed=args.seed).repeat(args.pairs_per_example)
+    # A training epoch is --pairs-per-example passes of the sampler.
+    passes = args.pairs_per_example
+    train_ds = data.pair_dataset(
+        x_train, y_train, args.batch_size, seed=args.seed,
+        epochs=args.epochs * passes,
+        initial_epoch=run.initial_epoch() * passes)
     fit_start = time.time()
-    history = model.fit(train_ds, epochs=args.epochs, validation_data=val_ds,
-                        callbacks=run.callbacks(), shuffle=False, verbose=run.verbose)
+    history = model.fit(
+        train_ds, epochs=args.epochs,
+        steps_per_epoch=passes * data.steps_per_epoch(
+            train_ds, args.epochs * passes, run.initial_epoch() * passes),
+        validation_data=val_ds, callbacks=run.callbacks(), shuffle=False,
+        verbose=run.verbose)
     fit_seconds = time.time() - fit_start
     epochs_run = len(history.history.get("loss", []))
 

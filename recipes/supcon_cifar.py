@@ -165,16 +165,20 @@ def main(argv=None):
     runs.steps_per_epoch(len(train.images), args.batch_size)  # batch fits
     # labeled_dataset keeps the last, smaller batch.
     steps_per_epoch = -(-len(train.images) // args.batch_size)
-    train_ds = data.labeled_dataset(train.images, train.labels,
-                                    args.batch_size, shuffle=True,
-                                    seed=args.seed)
     test_ds = data.labeled_dataset(test.images, test.labels, args.batch_size)
     metrics = {"keras_io_reference_accuracy": KERAS_IO_ACCURACY}
     fit_seconds = {}
 
     def fit(model, stage, epochs=None):
+        # Every stage's epoch e: the same batches (keyed on seed and e).
+        epochs = epochs or args.epochs
+        train_ds = data.labeled_dataset(
+            train.images, train.labels, args.batch_size, shuffle=True,
+            seed=args.seed, epochs=epochs,
+            initial_epoch=run.initial_epoch(stage))
         start = time.time()
-        history = model.fit(train_ds, epochs=epochs or args.epochs,
+        history = model.fit(train_ds, epochs=epochs,
+                            steps_per_epoch=steps_per_epoch,
                             callbacks=run.callbacks(stage=stage),
                             shuffle=False, verbose=run.verbose)
         fit_seconds[stage] = round(time.time() - start, 1)

@@ -47,10 +47,12 @@ def main(argv=None):
             optimizer=runs.build_optimizer(args, steps),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=["accuracy"], jit_compile=args.jit)
+    # full batches only, like the other recipes
     ds = data.labeled_dataset(train.images, train.labels, args.batch_size,
                               shuffle=True, seed=args.seed,
-                              augment=data.random_flip_and_translate)
-    ds = ds.take(steps)  # full batches only, like the other recipes
+                              augment=data.random_flip_and_translate,
+                              drop_remainder=True, epochs=args.epochs,
+                              initial_epoch=run.initial_epoch())
     return runs.train_self_supervised(args, strategy, run, train, test,
                                       backbone, model, ds, steps)
 

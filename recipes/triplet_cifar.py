@@ -239,14 +239,18 @@ def main(argv=None):
             self.seconds += time.time() - start
 
     monitor = RetrievalMonitor()
+    # All the epochs in one stream of --seed (the same batches on any
+    # strategy); a resumed run skips the epochs its backup has done.
+    initial_epoch = run.initial_epoch()
     ds = data.class_balanced_dataset(
         train.images, train.labels, classes_per_batch=args.classes_per_batch,
         examples_per_class=args.examples_per_class, seed=args.seed,
-        num_replicas=replicas, steps_per_epoch=steps_per_epoch)
+        num_replicas=replicas, steps_per_epoch=steps_per_epoch,
+        epochs=args.epochs, initial_epoch=initial_epoch)
     if args.augment:
         pad = max(1, image_shape[0] // 8)
-        seeds = tf.data.Dataset.random(
-            seed=args.seed + 1, rerandomize_each_iteration=True).batch(2)
+        seeds = tf.data.Dataset.random(seed=args.seed + 1).batch(2).skip(
+            initial_epoch * steps_per_epoch)
 
         def augment(batch, seed):
             images, labels = batch
@@ -257,7 +261,7 @@ def main(argv=None):
         ).prefetch(tf.data.AUTOTUNE)
     fit_start = time.time()
     history = model.fit(
-        ds, epochs=args.epochs,
+        ds, epochs=args.epochs, steps_per_epoch=steps_per_epoch,
         callbacks=run.callbacks([monitor] if args.eval_every else []),
         shuffle=False, verbose=run.verbose)
     fit_seconds = time.time() - fit_start

@@ -244,7 +244,8 @@ def main(argv=None):
     train_ds = data.detection_dataset(
         splits["train"], image_size=size, batch_size=args.batch_size,
         training=True, augment=None if args.augment else False,
-        seed=args.seed)
+        seed=args.seed, epochs=args.epochs,
+        initial_epoch=run.initial_epoch())
     val_ds = data.detection_dataset(splits["val"], image_size=size,
                                     batch_size=args.batch_size)
     steps = runs.steps_per_epoch(len(splits["train"].image_paths),
@@ -313,6 +314,7 @@ def main(argv=None):
             every=args.map_every))
     start = time.time()
     history = detector.fit(train_fit, epochs=args.epochs,
+                           steps_per_epoch=steps,
                            callbacks=run.callbacks(monitors), verbose=run.verbose)
     fit_seconds = time.time() - start
     metrics.update(runs.fit_summary(history, fit_seconds, steps, args,

@@ -83,6 +83,7 @@ _EXPORTS = {
     "select_keypoints": "keypoint_sources",
     "split_entries": "masked_text",
     "split_held_out_people": "keypoint_sources",
+    "steps_per_epoch": "_epochs",
     "text_chunks": "masked_text",
     "triplet_dataset": "samplers",
     "two_view_dataset": "pipelines",

@@ -9,7 +9,8 @@ from kzoo.data.pipelines import seeded_batches
 
 @kzoo_export("kzoo.data.cross_modal_pairs")
 def cross_modal_pairs(a, labels_a, b, labels_b, batch_size, seed=None,
-                      shuffle=True, drop_remainder=True):
+                      shuffle=True, drop_remainder=True, epochs=None,
+                      initial_epoch=0):
     """Each `a` with a random `b` of its label, redrawn every epoch.
 
     Every epoch visits each item of `a` once (shuffled), and pairs it with
@@ -29,6 +30,12 @@ def cross_modal_pairs(a, labels_a, b, labels_b, batch_size, seed=None,
         seed: integer seed. Defaults to `None` (nondeterministic).
         shuffle: reshuffle `a` every epoch. Defaults to `True`.
         drop_remainder: drop the last partial batch. Defaults to `True`.
+        epochs: `None` for one epoch, redrawn every time it is iterated;
+            or the number of epochs to hold, each a function of
+            `(seed, epoch)` alone (see `kzoo.data.two_view_dataset`).
+            Defaults to `None`.
+        initial_epoch: with `epochs`, the first epoch held. Defaults to
+            `0`.
 
     Returns:
         A `tf.data.Dataset`.
@@ -75,6 +82,7 @@ def cross_modal_pairs(a, labels_a, b, labels_b, batch_size, seed=None,
 
     ds = seeded_batches(np.arange(len(labels_a), dtype=np.int64), batch_size,
                         seed=seed, shuffle=shuffle,
-                        drop_remainder=drop_remainder)
+                        drop_remainder=drop_remainder, epochs=epochs,
+                        initial_epoch=initial_epoch)
     return ds.map(pair, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
         tf.data.AUTOTUNE)

@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from kzoo._api import kzoo_export
+from kzoo.data import _epochs
 from kzoo.data._config import ConstructorConfig
 from kzoo.data._letterbox import letterbox_canvas
 from kzoo.data.augment import random_color_jitter
@@ -484,7 +485,8 @@ def detection_dataset(voc_or_source, image_size=320, batch_size=8,
                       max_boxes=100, training=False, augment=None,
                       shuffle=None, seed=None, repeat=False,
                       drop_remainder=None, include_difficult=True,
-                      include_metadata=False, pad_value=114):
+                      include_metadata=False, pad_value=114, epochs=None,
+                      initial_epoch=0):
     """Letterboxed, padded detection batches (contract B) from VOC or tf.data.
 
     Pipeline: (shuffle) -> read + decode -> `letterbox` to
@@ -537,6 +539,14 @@ def detection_dataset(voc_or_source, image_size=320, batch_size=8,
         include_metadata: add the letterbox metadata keys. Defaults to
             `False`.
         pad_value: letterbox padding value. Defaults to `114`.
+        epochs: `None` for one pass (or an endless stream with `repeat`),
+            reshuffled every time it is iterated; or, for a `VOCDataset`,
+            the number of epochs to hold, each a function of
+            `(seed, epoch)` alone, the same under any `tf.distribute`
+            strategy (see `kzoo.data.two_view_dataset`). Defaults to
+            `None`.
+        initial_epoch: with `epochs`, the first epoch held. Defaults to
+            `0`.
 
     Returns:
         A `tf.data.Dataset`.
@@ -557,6 +567,12 @@ def detection_dataset(voc_or_source, image_size=320, batch_size=8,
         shuffle = training
     if drop_remainder is None:
         drop_remainder = training
+    if epochs is not None and (repeat or not isinstance(voc_or_source,
+                                                        VOCDataset)):
+        raise ValueError(
+            "`epochs` needs a kzoo.data.VOCDataset (whose images can be "
+            "permuted per epoch) and `repeat=False`. Received: "
+            f"voc_or_source={type(voc_or_source).__name__}, repeat={repeat}")
     if augment is None:
         augment = DetectionAugmentation() if training else None
     elif augment is False:
@@ -583,13 +599,14 @@ def detection_dataset(voc_or_source, image_size=320, batch_size=8,
         heights = np.asarray([h for h, _ in voc.image_sizes], np.int32)
         widths = np.asarray([w for _, w in voc.image_sizes], np.int32)
         num_images = len(voc)
-        ds = tf.data.Dataset.from_tensor_slices({
+        table = {
             "path": list(voc.image_paths),
             "boxes": boxes,
             "classes": classes,
             "index": np.arange(num_images, dtype=np.int32),
             "image_size": np.stack([heights, widths], -1),
-        })
+        }
+        ds = tf.data.Dataset.from_tensor_slices(table)
 
         def read(ex):
             image = tf.io.decode_image(tf.io.read_file(ex["path"]), channels=3,
@@ -627,12 +644,6 @@ def detection_dataset(voc_or_source, image_size=320, batch_size=8,
             f"The dataset has {num_images} images, fewer than one batch, and "
             f"drop_remainder=True. Received: batch_size={batch_size}")
 
-    if shuffle:
-        ds = ds.shuffle(num_images or 1024, seed=seed,
-                        reshuffle_each_iteration=True)
-    if repeat:
-        ds = ds.repeat()
-
     def prepare(ex):
         ex = read(ex)
         boxes, classes = ex["boxes"], ex["classes"]
@@ -649,13 +660,38 @@ def detection_dataset(voc_or_source, image_size=320, batch_size=8,
         return out
 
     deterministic = seed is not None or not shuffle
-    ds = ds.map(prepare, num_parallel_calls=AUTOTUNE,
-                deterministic=deterministic)
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    if epochs is not None:  # keyed on (seed, epoch): permuted in the graph
+        columns = {k: (v if isinstance(v, tf.RaggedTensor)
+                       else tf.constant(v)) for k, v in table.items()}
+
+        def make_epoch(epoch_seed):
+            order = (_epochs.permutation(num_images, epoch_seed) if shuffle
+                     else tf.range(num_images))
+            one = tf.data.Dataset.from_tensor_slices(
+                {k: tf.gather(v, order) for k, v in columns.items()})
+            one = one.map(prepare, num_parallel_calls=AUTOTUNE,
+                          deterministic=True)
+            one = one.batch(batch_size, drop_remainder=drop_remainder)
+            return tf.data.Dataset.zip(
+                (one, _epochs.batch_seeds(epoch_seed)))
+
+        steps = (num_images // batch_size if drop_remainder
+                 else -(-num_images // batch_size))
+        ds = _epochs.by_epoch(make_epoch, steps, seed, epochs, initial_epoch)
+    else:
+        if shuffle:
+            ds = ds.shuffle(num_images or 1024, seed=seed,
+                            reshuffle_each_iteration=True)
+        if repeat:
+            ds = ds.repeat()
+        ds = ds.map(prepare, num_parallel_calls=AUTOTUNE,
+                    deterministic=deterministic)
+        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+        ds = tf.data.Dataset.zip((ds, tf.data.Dataset.random(
+            seed=seed, rerandomize_each_iteration=True).batch(2)))
     if augment is not None:
-        seeds = tf.data.Dataset.random(
-            seed=seed, rerandomize_each_iteration=True).batch(2)
-        ds = tf.data.Dataset.zip((ds, seeds)).map(
-            lambda batch, s: augment(batch, s),
-            num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+        ds = ds.map(lambda batch, s: augment(batch, s),
+                    num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+    else:
+        ds = ds.map(lambda batch, s: batch)
     return ds.prefetch(AUTOTUNE)

@@ -44,6 +44,7 @@ from kzoo._api import kzoo_export
 from kzoo.data._config import ConstructorConfig
 from kzoo.data._letterbox import letterbox_canvas
 from kzoo.data.augment import random_color_jitter
+from kzoo.data.pipelines import seeded_batches
 # Reading (no TensorFlow) lives in kzoo.data.keypoint_sources; its public
 # names stay importable from here too.
 from kzoo.data.keypoint_sources import FACIAL_KEYPOINTS_SPLITS  # noqa: F401
@@ -549,7 +550,7 @@ def keypoint_targets(keypoints, mask, size, presence=None):
 @kzoo_export("kzoo.data.keypoint_dataset")
 def keypoint_dataset(images, keypoints, mask, batch_size, augment=None,
                      shuffle=False, seed=None, drop_remainder=False,
-                     presence=None):
+                     presence=None, epochs=None, initial_epoch=0):
     """Batches of `(float32 images in [0, 255], landmark targets)`.
 
     Elements are `(images [B, S, S, 3], {"landmarks": [B, K, 3],
@@ -571,6 +572,12 @@ def keypoint_dataset(images, keypoints, mask, batch_size, augment=None,
         drop_remainder: drop the last partial batch. Defaults to `False`.
         presence: `[N]` presence targets, see `keypoint_targets`. Defaults
             to `None`.
+        epochs: `None` for one epoch, redrawn every time it is iterated;
+            or the number of epochs to hold, each a function of
+            `(seed, epoch)` alone (see `kzoo.data.two_view_dataset`).
+            Defaults to `None`.
+        initial_epoch: with `epochs`, the first epoch held. Defaults to
+            `0`.
 
     Returns:
         A `tf.data.Dataset`.
@@ -601,21 +608,16 @@ def keypoint_dataset(images, keypoints, mask, batch_size, augment=None,
         raise ValueError(f"The dataset has {n} examples, fewer than one batch,"
                          f" and drop_remainder=True. Received: "
                          f"batch_size={batch_size}")
-    ds = tf.data.Dataset.from_tensor_slices((images, keypoints, mask,
-                                             presence))
-    if shuffle:
-        ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    ds = seeded_batches((images, keypoints, mask, presence), batch_size,
+                        seed, shuffle, drop_remainder, epochs=epochs,
+                        initial_epoch=initial_epoch)
     if augment is not None:
-        seeds = tf.data.Dataset.random(
-            seed=seed, rerandomize_each_iteration=True).batch(2)
-        ds = tf.data.Dataset.zip((ds, seeds))
-
         def make(batch, s):
-            x, p, m = augment(batch[0], batch[1], batch[2], s)
+            x, p, m = augment(batch[0], batch[1], batch[2], s[0])
             return x, keypoint_targets(p, m, size, batch[3])
     else:
-        def make(x, p, m, pres):
+        def make(batch, s):
+            x, p, m, pres = batch
             return tf.cast(x, tf.float32), keypoint_targets(p, m, size, pres)
 
     ds = ds.map(make, num_parallel_calls=AUTOTUNE,

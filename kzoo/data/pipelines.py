@@ -3,6 +3,7 @@
 import tensorflow as tf
 
 from kzoo._api import kzoo_export
+from kzoo.data import _epochs
 from kzoo.data.augment import SimSiamAugmentation
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -17,42 +18,49 @@ def _check_batch_size(batch_size):
 
 
 def seeded_batches(images, batch_size, seed=None, shuffle=True,
-                   drop_remainder=True, seeds_per_batch=1):
+                   drop_remainder=True, seeds_per_batch=1, epochs=None,
+                   initial_epoch=0):
     """`(batch, seeds)` pairs: the shared core of the per-batch pipelines.
 
-    Shuffles `images` every epoch (from `seed`), batches them, and zips
-    each batch with `seeds_per_batch` fresh stateless seeds (`int64`
-    `[seeds_per_batch, 2]`) from `tf.data.Dataset.random(seed=seed,
-    rerandomize_each_iteration=True)`: the same `seed` gives the same
-    batches and seeds, epoch after epoch, whatever the parallelism of the
-    map that follows. Raises when `drop_remainder` would leave no batch.
+    Each epoch permutes `images` (unless `shuffle=False`), batches them,
+    and zips each batch with `seeds_per_batch` stateless seeds (`int64`
+    `[seeds_per_batch, 2]`), all drawn from the epoch's seed
+    (`kzoo.data._epochs`): the same `seed` gives the same batches and
+    seeds, epoch after epoch, whatever the parallelism of the map that
+    follows; with `epochs`, a function of `(seed, epoch)` alone. Raises
+    when `drop_remainder` would leave no batch. `images` may be a tuple of
+    arrays of the same length (gathered together).
     """
     _check_batch_size(batch_size)
-    n = len(images)
+    n = len(tf.nest.flatten(images)[0])
     if drop_remainder and n < batch_size:
         raise ValueError(
             f"The dataset has {n} images, fewer than one batch, and "
             f"drop_remainder=True. Received: batch_size={batch_size}"
         )
-    # Shuffled indices, batched, then one gather per batch: the images are
-    # copied once per batch, not element by element through the shuffle
-    # buffer (the same order as shuffling the images themselves).
-    ds = tf.data.Dataset.range(n)
-    if shuffle:
-        ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    source = tf.constant(images)
-    ds = ds.map(lambda index: tf.gather(source, index))
-    seeds = tf.data.Dataset.random(
-        seed=seed, rerandomize_each_iteration=True
-    ).batch(2 * seeds_per_batch).map(
-        lambda s: tf.reshape(s, [seeds_per_batch, 2]))
-    return tf.data.Dataset.zip((ds, seeds))
+    steps = n // batch_size if drop_remainder else -(-n // batch_size)
+    source = tf.nest.map_structure(tf.constant, images)
+
+    # Permuted indices, batched, then one gather per batch: the images are
+    # copied once per batch, not element by element through a shuffle
+    # buffer.
+    def make_epoch(epoch_seed):
+        ds = tf.data.Dataset.from_tensor_slices(
+            _epochs.permutation(n, epoch_seed) if shuffle
+            else tf.range(n, dtype=tf.int32))
+        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+        ds = ds.map(lambda index: tf.nest.map_structure(
+            lambda a: tf.gather(a, index), source))
+        return tf.data.Dataset.zip(
+            (ds, _epochs.batch_seeds(epoch_seed, seeds_per_batch)))
+
+    return _epochs.by_epoch(make_epoch, steps, seed, epochs, initial_epoch)
 
 
 @kzoo_export("kzoo.data.two_view_dataset")
 def two_view_dataset(images, batch_size, augment=None, seed=None,
-                     shuffle=True, drop_remainder=True, num_views=2):
+                     shuffle=True, drop_remainder=True, num_views=2,
+                     epochs=None, initial_epoch=0):
     """Batches of independently augmented views of the same images.
 
     Elements are dicts `{"view_1": [B, H, W, 3], "view_2": ...}` of
@@ -75,6 +83,13 @@ def two_view_dataset(images, batch_size, augment=None, seed=None,
         drop_remainder: drop the last partial batch (SimSiam's batch
             statistics are poor on tiny batches). Defaults to `True`.
         num_views: number of views (`view_1` ... `view_n`). Defaults to `2`.
+        epochs: `None` for a dataset of one epoch, redrawn every time it
+            is iterated; or the number of epochs to hold, each a function
+            of `(seed, epoch)` alone, the same under any `tf.distribute`
+            strategy (train with `steps_per_epoch`; see
+            `kzoo.data.steps_per_epoch`). Defaults to `None`.
+        initial_epoch: with `epochs`, the first epoch held (a resumed
+            run's). Defaults to `0`.
 
     Returns:
         A `tf.data.Dataset`.
@@ -91,7 +106,8 @@ def two_view_dataset(images, batch_size, augment=None, seed=None,
         )
     augment = augment or SimSiamAugmentation()
     ds = seeded_batches(images, batch_size, seed, shuffle, drop_remainder,
-                        seeds_per_batch=num_views)
+                        seeds_per_batch=num_views, epochs=epochs,
+                        initial_epoch=initial_epoch)
 
     def make_views(batch, s):
         return {
@@ -105,7 +121,8 @@ def two_view_dataset(images, batch_size, augment=None, seed=None,
 
 @kzoo_export("kzoo.data.labeled_dataset")
 def labeled_dataset(images, labels, batch_size, shuffle=False, seed=None,
-                    augment=None):
+                    augment=None, drop_remainder=False, epochs=None,
+                    initial_epoch=0):
     """Batches of `(float32 images in [0, 255], labels)` for supervised use.
 
     Args:
@@ -116,23 +133,27 @@ def labeled_dataset(images, labels, batch_size, shuffle=False, seed=None,
         seed: shuffle / augmentation seed. Defaults to `None`.
         augment: optional callable `(images, seed) -> images` applied per
             batch. Defaults to `None`.
+        drop_remainder: drop the last partial batch. Defaults to `False`.
+        epochs: `None` for one epoch, redrawn every time it is iterated;
+            or the number of epochs to hold, each a function of
+            `(seed, epoch)` alone (see `kzoo.data.two_view_dataset`).
+            Defaults to `None`.
+        initial_epoch: with `epochs`, the first epoch held. Defaults to
+            `0`.
 
     Returns:
         A `tf.data.Dataset`.
     """
     _check_batch_size(batch_size)
-    ds = tf.data.Dataset.from_tensor_slices((images, labels))
-    if shuffle:
-        ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size)
+    ds = seeded_batches((images, labels), batch_size, seed, shuffle,
+                        drop_remainder=drop_remainder, epochs=epochs,
+                        initial_epoch=initial_epoch)
     if augment is not None:
-        seeds = tf.data.Dataset.random(
-            seed=seed, rerandomize_each_iteration=True).batch(2)
-        ds = tf.data.Dataset.zip((ds, seeds)).map(
-            lambda xy, s: (augment(xy[0], s), xy[1]),
+        ds = ds.map(
+            lambda xy, s: (augment(xy[0], s[0]), xy[1]),
             num_parallel_calls=AUTOTUNE, deterministic=seed is not None,
         )
     else:
-        ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y),
+        ds = ds.map(lambda xy, s: (tf.cast(xy[0], tf.float32), xy[1]),
                     num_parallel_calls=AUTOTUNE)
     return ds.prefetch(AUTOTUNE)

@@ -10,7 +10,7 @@ AUTOTUNE = tf.data.AUTOTUNE
 
 @kzoo_export("kzoo.data.pretext_dataset")
 def pretext_dataset(images, batch_size, transform, seed=None, shuffle=True,
-                    drop_remainder=True):
+                    drop_remainder=True, epochs=None, initial_epoch=0):
     """Batches of `(inputs, targets)` of a pretext task over images.
 
     The pretext transform (e.g. `kzoo.data.RotationPretext()`,
@@ -32,6 +32,12 @@ def pretext_dataset(images, batch_size, transform, seed=None, shuffle=True,
             `None` (nondeterministic).
         shuffle: reshuffle the examples every epoch. Defaults to `True`.
         drop_remainder: drop the last partial batch. Defaults to `True`.
+        epochs: `None` for one epoch, redrawn every time it is iterated;
+            or the number of epochs to hold, each a function of
+            `(seed, epoch)` alone (see `kzoo.data.two_view_dataset`).
+            Defaults to `None`.
+        initial_epoch: with `epochs`, the first epoch held. Defaults to
+            `0`.
 
     Returns:
         A `tf.data.Dataset` of `(inputs, targets)`, ready for `model.fit`.
@@ -47,7 +53,8 @@ def pretext_dataset(images, batch_size, transform, seed=None, shuffle=True,
             "`transform` must be a callable `(images, seed) -> (inputs, "
             f"targets)`. Received: transform={transform!r}"
         )
-    ds = seeded_batches(images, batch_size, seed, shuffle, drop_remainder)
+    ds = seeded_batches(images, batch_size, seed, shuffle, drop_remainder,
+                        epochs=epochs, initial_epoch=initial_epoch)
 
     def apply(batch, s):
         inputs, targets = transform(batch, s[0])

@@ -17,9 +17,11 @@ The arrays stay in memory and are captured by the `tf.data` functions
 (`tf.gather` on index batches); images are cast to `float32` per batch, as
 in `kzoo.data.labeled_dataset`. Every sampler is seedable: the same `seed`
 gives the same batches, epoch after epoch, and a new epoch draws new pairs /
-triplets / classes. Batches are global: under `tf.distribute`, Keras splits
-each batch across the replicas (see `num_replicas` of
-`class_balanced_dataset`).
+triplets / classes; with `epochs=` the dataset holds all the epochs,
+each a function of `(seed, epoch)` alone, the same on one device and
+under any strategy (`kzoo/data/_epochs.py`). Batches are global: under
+`tf.distribute`, Keras splits each batch across the replicas (see
+`num_replicas` of `class_balanced_dataset`).
 """
 
 import math
@@ -29,6 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from kzoo._api import kzoo_export
+from kzoo.data import _epochs
 from kzoo.eval.knn import _check_positive_int
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -126,16 +129,17 @@ def _gather_images(images, indices):
     return tf.cast(tf.gather(images, indices), tf.float32)
 
 
-def _batch_seeds(seed):
-    """An infinite dataset of `[2]` stateless seeds, new ones every epoch."""
+def _batch_seeds(seed, rerandomize=True):
+    """An infinite dataset of `[2]` stateless seeds: new ones for every
+    iterator (`rerandomize`), or the same stream for every iterator."""
     return tf.data.Dataset.random(
-        seed=seed, rerandomize_each_iteration=True
+        seed=seed, rerandomize_each_iteration=rerandomize
     ).batch(2)
 
 
 @kzoo_export("kzoo.data.pair_dataset")
 def pair_dataset(images, labels, batch_size, positive_fraction=0.5,
-                 seed=None):
+                 seed=None, epochs=None, initial_epoch=0):
     """Batches of random similar / dissimilar pairs for a siamese network.
 
     Elements are `((x1, x2), y)`: `x1`, `x2` are `float32` batches
@@ -164,6 +168,13 @@ def pair_dataset(images, labels, batch_size, positive_fraction=0.5,
         positive_fraction: fraction of similar pairs in every batch, in
             `[0, 1]`. Defaults to `0.5` (balanced).
         seed: integer seed. Defaults to `None` (nondeterministic).
+        epochs: `None` for one epoch, redrawn every time it is iterated;
+            or the number of epochs to hold, each a function of
+            `(seed, epoch)` alone, the same under any `tf.distribute`
+            strategy (train with `steps_per_epoch`; see
+            `kzoo.data.steps_per_epoch`). Defaults to `None`.
+        initial_epoch: with `epochs`, the first epoch held (a resumed
+            run's). Defaults to `0`.
 
     Returns:
         A `tf.data.Dataset` of `((x1, x2), y)`.
@@ -244,16 +255,19 @@ def pair_dataset(images, labels, batch_size, positive_fraction=0.5,
         x2 = _gather_images(images_t, second)
         return (x1, x2), tf.expand_dims(y, -1)
 
-    ds = tf.data.Dataset.zip(
-        (tf.data.Dataset.range(num_batches), _batch_seeds(seed))
-    )
+    ds = _epochs.by_epoch(
+        lambda epoch_seed: tf.data.Dataset.zip(
+            (tf.data.Dataset.range(num_batches),
+             _epochs.batch_seeds(epoch_seed))),
+        num_batches, seed, epochs, initial_epoch)
     ds = ds.map(make_batch, num_parallel_calls=AUTOTUNE,
                 deterministic=seed is not None)
     return ds.prefetch(AUTOTUNE)
 
 
 @kzoo_export("kzoo.data.triplet_dataset")
-def triplet_dataset(images, labels, batch_size, seed=None):
+def triplet_dataset(images, labels, batch_size, seed=None, epochs=None,
+                    initial_epoch=0):
     """Batches of random (anchor, positive, negative) triplets.
 
     Elements are `(triplets, triplet_labels)`:
@@ -282,6 +296,13 @@ def triplet_dataset(images, labels, batch_size, seed=None):
         batch_size: number of triplets per batch. Defaults to none
             (required).
         seed: integer seed. Defaults to `None` (nondeterministic).
+        epochs: `None` for one epoch, redrawn every time it is iterated;
+            or the number of epochs to hold, each a function of
+            `(seed, epoch)` alone, the same under any `tf.distribute`
+            strategy (train with `steps_per_epoch`; see
+            `kzoo.data.steps_per_epoch`). Defaults to `None`.
+        initial_epoch: with `epochs`, the first epoch held (a resumed
+            run's). Defaults to `0`.
 
     Returns:
         A `tf.data.Dataset` of `(triplets, triplet_labels)`.
@@ -323,15 +344,23 @@ def triplet_dataset(images, labels, batch_size, seed=None):
         indices = tf.stack([anchors, positives, negatives], axis=1)
         return _gather_images(images_t, indices), tf.gather(labels_t, indices)
 
-    ds = tf.data.Dataset.from_tensor_slices(eligible)
-    ds = ds.shuffle(eligible.size, seed=seed, reshuffle_each_iteration=True)
-    ds = tf.data.Dataset.zip((ds.batch(batch_size), _batch_seeds(seed)))
+    eligible_t = tf.constant(eligible)
+
+    def make_epoch(epoch_seed):
+        anchors = tf.gather(eligible_t,
+                            _epochs.permutation(eligible.size, epoch_seed))
+        return tf.data.Dataset.zip((
+            tf.data.Dataset.from_tensor_slices(anchors).batch(batch_size),
+            _epochs.batch_seeds(epoch_seed)))
+
+    ds = _epochs.by_epoch(make_epoch, math.ceil(eligible.size / batch_size),
+                          seed, epochs, initial_epoch)
     ds = ds.map(make_batch, num_parallel_calls=AUTOTUNE,
                 deterministic=seed is not None)
     return ds.prefetch(AUTOTUNE)
 
 
-def _class_groups(members, k, seed):
+def _class_groups(members, k, seed, rerandomize=True):
     """An infinite dataset of `[k]` groups of one class's example indices.
 
     Each pass over the class is a new random permutation, cut into groups
@@ -344,7 +373,7 @@ def _class_groups(members, k, seed):
     """
     n = len(members)
     members = tf.constant(members, tf.int64)
-    seeds = _batch_seeds(seed)
+    seeds = _batch_seeds(seed, rerandomize)
 
     def permutation(s):
         return tf.gather(members, tf.argsort(
@@ -379,7 +408,8 @@ def _class_groups(members, k, seed):
 @kzoo_export("kzoo.data.class_balanced_dataset")
 def class_balanced_dataset(images, labels, classes_per_batch,
                            examples_per_class, seed=None, num_replicas=1,
-                           steps_per_epoch=None):
+                           steps_per_epoch=None, epochs=None,
+                           initial_epoch=0):
     """`P x K` batches (P classes, K examples each) for online mining.
 
     Losses that mine pairs or triplets inside the batch (batch-hard and
@@ -421,6 +451,14 @@ def class_balanced_dataset(images, labels, classes_per_batch,
         steps_per_epoch: number of batches per epoch (per iteration of the
             dataset). Defaults to `None` (`max(1, N // (R * P * K))`, about
             one pass over the data).
+        epochs: `None` for a dataset of `steps_per_epoch` batches, redrawn
+            every time it is iterated; or the number of epochs to hold:
+            one stream of `epochs * steps_per_epoch` batches that depends
+            on `seed` alone, the same under any `tf.distribute` strategy
+            (train with `steps_per_epoch`). Defaults to `None`.
+        initial_epoch: with `epochs`, the first epoch held (a resumed
+            run's: the stream's first `initial_epoch * steps_per_epoch`
+            batches are skipped). Defaults to `0`.
 
     Returns:
         A `tf.data.Dataset` of `(images, labels)`.
@@ -457,11 +495,13 @@ def class_balanced_dataset(images, labels, classes_per_batch,
     if steps_per_epoch is None:
         steps_per_epoch = max(1, index.num_examples // global_batch)
     steps_per_epoch = _check_positive_int(steps_per_epoch, "steps_per_epoch")
+    epochs, initial_epoch = _epochs.check_epochs(epochs, initial_epoch)
+    rerandomize = epochs is None
 
     per_class = [
         _class_groups(
             index.order[index.starts[c]:index.starts[c] + index.counts[c]], k,
-            None if seed is None else seed + 1 + c)
+            None if seed is None else seed + 1 + c, rerandomize)
         for c in range(num_classes)
     ]
 
@@ -469,10 +509,15 @@ def class_balanced_dataset(images, labels, classes_per_batch,
         scores = tf.random.stateless_uniform([num_classes], seed=s)
         return tf.cast(tf.argsort(scores, stable=True)[:p], tf.int64)
 
-    choices = _batch_seeds(seed).map(block_choices).unbatch()
+    choices = _batch_seeds(seed, rerandomize).map(block_choices).unbatch()
     # One element per chosen class: its K examples, then one per example.
     ds = tf.data.Dataset.choose_from_datasets(per_class, choices).unbatch()
-    ds = ds.batch(global_batch, drop_remainder=True).take(steps_per_epoch)
+    ds = ds.batch(global_batch, drop_remainder=True)
+    if epochs is None:
+        ds = ds.take(steps_per_epoch)
+    else:
+        ds = ds.take(epochs * steps_per_epoch).skip(
+            initial_epoch * steps_per_epoch)
     images_t = tf.convert_to_tensor(images)
     labels_t = tf.constant(labels.astype("int32"))
     ds = ds.map(

@@ -95,6 +95,24 @@ class Run:
         """
         return 1 if _is_terminal() else 0
 
+    def initial_epoch(self, stage=None):
+        """The epoch `fit` will start at: the number of epochs the backup
+        of `stage` (`backup/<stage>/`, written by the `BackupAndRestore`
+        of `callbacks`) records as done, else `0`.
+
+        Samplers built with `epochs=` and this `initial_epoch` then hold
+        exactly the batches an uninterrupted run trains on from that
+        epoch (`kzoo.data.two_view_dataset`); `BackupAndRestore` restores
+        the weights and makes `fit` start at the same epoch.
+        """
+        sub = (stage,) if stage else ()
+        path = self.path("backup", *sub, "training_metadata.json")
+        try:
+            with open(path) as f:
+                return int(json.load(f)["epoch"])
+        except FileNotFoundError:
+            return 0
+
     def callbacks(self, monitors=(), stage=None):
         """BackupAndRestore, the monitors, CSVLogger, TensorBoard, checkpoints.
 

@@ -90,11 +90,12 @@ def pixel_view_augmentation(seed=None, **kwargs):
         name="augmentation")
 
 
-def two_view_input(args, images, augmentation):
+def two_view_input(args, images, augmentation, initial_epoch=0):
     """The training input of a two-view recipe.
 
     `kzoo.data.two_view_dataset(images, ...)` (`tf.data`, the views made
-    there) when `augmentation` is `None`, else
+    there; all `--epochs` from `initial_epoch` on, each keyed on
+    `(--seed, epoch)`) when `augmentation` is `None`, else
     `kzoo.arrays.TwoViewArrays(images, ...)`: uint8 batches the model
     augments itself (no TensorFlow). Both shuffle every epoch from
     `--seed` and drop the last partial batch.
@@ -102,7 +103,9 @@ def two_view_input(args, images, augmentation):
     if augmentation is None:
         from kzoo import data
 
-        return data.two_view_dataset(images, args.batch_size, seed=args.seed)
+        return data.two_view_dataset(images, args.batch_size, seed=args.seed,
+                                     epochs=args.epochs,
+                                     initial_epoch=initial_epoch)
     from kzoo import arrays
 
     return arrays.TwoViewArrays(images, args.batch_size, seed=args.seed)
@@ -223,7 +226,8 @@ def run_two_view(args, prefix, build_model, optimizer=None,
         model.compile(
             optimizer=build_optimizer(args, steps, optimizer=optimizer),
             jit_compile=args.jit)
-    dataset = two_view_input(args, train.images, augmentation)
+    dataset = two_view_input(args, train.images, augmentation,
+                             run.initial_epoch())
     return train_self_supervised(args, strategy, run, train, test, backbone,
                                  model, dataset, steps,
                                  before_export=before_export)
@@ -291,7 +295,8 @@ def run_pretext(args, prefix, transform, build_model, loss, metrics=(),
     if args.augment:
         transform = _augmented(transform)
     ds = data.pretext_dataset(train.images, args.batch_size, transform,
-                              seed=args.seed)
+                              seed=args.seed, epochs=args.epochs,
+                              initial_epoch=run.initial_epoch())
     return train_self_supervised(args, strategy, run, train, test, evaluated,
                                  model, ds, steps)
 

