@@ -137,62 +137,8 @@ def _batch_seeds(seed, rerandomize=True):
     ).batch(2)
 
 
-@kzoo_export("kzoo.data.pair_dataset")
-def pair_dataset(images, labels, batch_size, positive_fraction=0.5,
-                 seed=None, epochs=None, initial_epoch=0):
-    """Batches of random similar / dissimilar pairs for a siamese network.
-
-    Elements are `((x1, x2), y)`: `x1`, `x2` are `float32` batches
-    `[b, ...]` of the images, `y` a `float32` `[b, 1]` tensor with
-    **`y = 0` for a similar pair** (same label) and **`y = 1` for a
-    dissimilar pair** (different labels). This is the convention of
-    keras-io's Keras 3 `siamese_contrastive` example, whose contrastive loss
-    is `(1 - y) * d**2 + y * max(margin - d, 0)**2` on the `[B, 1]`
-    distances `d` of `kzoo.models.siamese_network` (the shape of `y`).
-    tensorflow-addons' `ContrastiveLoss` (`kzoo.addons.losses`) uses the
-    opposite convention (1 = similar): give it `1 - y`.
-
-    Every batch holds exactly `round(positive_fraction * b)` similar pairs
-    and the rest dissimilar, in random order. A similar pair is an example
-    and a uniformly drawn *different* example of its class (anchors are
-    drawn uniformly among the examples of classes with at least two
-    examples); a dissimilar pair is a uniformly drawn example and a
-    uniformly drawn example of any other class. Pairs are drawn with
-    replacement and redrawn every epoch; one epoch is `N` pairs
-    (`ceil(N / batch_size)` batches, the last one possibly smaller).
-
-    Args:
-        images: array `[N, ...]` (images or features), any numeric dtype.
-        labels: integer array `[N]` of class ids.
-        batch_size: number of pairs per batch. Defaults to none (required).
-        positive_fraction: fraction of similar pairs in every batch, in
-            `[0, 1]`. Defaults to `0.5` (balanced).
-        seed: integer seed. Defaults to `None` (nondeterministic).
-        epochs: `None` for one epoch, redrawn every time it is iterated;
-            or the number of epochs to hold, each a function of
-            `(seed, epoch)` alone, the same under any `tf.distribute`
-            strategy (train with `steps_per_epoch`; see
-            `kzoo.data.steps_per_epoch`). Defaults to `None`.
-        initial_epoch: with `epochs`, the first epoch held (a resumed
-            run's). Defaults to `0`.
-
-    Returns:
-        A `tf.data.Dataset` of `((x1, x2), y)`.
-
-    Example:
-
-    ```python
-    ds = kzoo.data.pair_dataset(x_train, y_train, batch_size=64, seed=0)
-    model = kzoo.models.siamese_network(tower)
-    model.compile("rmsprop", loss=contrastive_loss)  # y = 0: similar
-    model.fit(ds, epochs=10)
-    ```
-
-    Reference:
-        - [keras-io siamese network with a contrastive loss](
-          https://keras.io/examples/vision/siamese_contrastive/).
-        - [Hadsell et al., 2006](http://yann.lecun.com/exdb/publis/pdf/hadsell-chopra-lecun-06.pdf).
-    """
+def _pair_batches(images, labels, batch_size, positive_fraction):
+    """`(make_batch(i, seed), num_batches)` of `pair_dataset`, checked."""
     images, labels = _check_arrays(images, labels)
     batch_size = _check_positive_int(batch_size, "batch_size")
     if (
@@ -255,6 +201,67 @@ def pair_dataset(images, labels, batch_size, positive_fraction=0.5,
         x2 = _gather_images(images_t, second)
         return (x1, x2), tf.expand_dims(y, -1)
 
+    return make_batch, num_batches
+
+
+@kzoo_export("kzoo.data.pair_dataset")
+def pair_dataset(images, labels, batch_size, positive_fraction=0.5,
+                 seed=None, epochs=None, initial_epoch=0):
+    """Batches of random similar / dissimilar pairs for a siamese network.
+
+    Elements are `((x1, x2), y)`: `x1`, `x2` are `float32` batches
+    `[b, ...]` of the images, `y` a `float32` `[b, 1]` tensor with
+    **`y = 0` for a similar pair** (same label) and **`y = 1` for a
+    dissimilar pair** (different labels). This is the convention of
+    keras-io's Keras 3 `siamese_contrastive` example, whose contrastive loss
+    is `(1 - y) * d**2 + y * max(margin - d, 0)**2` on the `[B, 1]`
+    distances `d` of `kzoo.models.siamese_network` (the shape of `y`).
+    tensorflow-addons' `ContrastiveLoss` (`kzoo.addons.losses`) uses the
+    opposite convention (1 = similar): give it `1 - y`.
+
+    Every batch holds exactly `round(positive_fraction * b)` similar pairs
+    and the rest dissimilar, in random order. A similar pair is an example
+    and a uniformly drawn *different* example of its class (anchors are
+    drawn uniformly among the examples of classes with at least two
+    examples); a dissimilar pair is a uniformly drawn example and a
+    uniformly drawn example of any other class. Pairs are drawn with
+    replacement and redrawn every epoch; one epoch is `N` pairs
+    (`ceil(N / batch_size)` batches, the last one possibly smaller).
+
+    Args:
+        images: array `[N, ...]` (images or features), any numeric dtype.
+        labels: integer array `[N]` of class ids.
+        batch_size: number of pairs per batch. Defaults to none (required).
+        positive_fraction: fraction of similar pairs in every batch, in
+            `[0, 1]`. Defaults to `0.5` (balanced).
+        seed: integer seed. Defaults to `None` (nondeterministic).
+        epochs: `None` for one epoch, redrawn every time it is iterated;
+            or the number of epochs to hold, each a function of
+            `(seed, epoch)` alone, the same under any `tf.distribute`
+            strategy (train with `steps_per_epoch`; see
+            `kzoo.data.steps_per_epoch`). Defaults to `None`.
+        initial_epoch: with `epochs`, the first epoch held (a resumed
+            run's). Defaults to `0`.
+
+    Returns:
+        A `tf.data.Dataset` of `((x1, x2), y)`.
+
+    Example:
+
+    ```python
+    ds = kzoo.data.pair_dataset(x_train, y_train, batch_size=64, seed=0)
+    model = kzoo.models.siamese_network(tower)
+    model.compile("rmsprop", loss=contrastive_loss)  # y = 0: similar
+    model.fit(ds, epochs=10)
+    ```
+
+    Reference:
+        - [keras-io siamese network with a contrastive loss](
+          https://keras.io/examples/vision/siamese_contrastive/).
+        - [Hadsell et al., 2006](http://yann.lecun.com/exdb/publis/pdf/hadsell-chopra-lecun-06.pdf).
+    """
+    make_batch, num_batches = _pair_batches(images, labels, batch_size,
+                                            positive_fraction)
     ds = _epochs.by_epoch(
         lambda epoch_seed: tf.data.Dataset.zip(
             (tf.data.Dataset.range(num_batches),
@@ -546,8 +553,14 @@ def fixed_pairs(labels, seed, pairs_per_example):
         `(i1, i2, y)`, `int64` arrays; `y` is 0 for a similar pair, 1 for
         a dissimilar one.
     """
-    ds = pair_dataset(np.arange(len(labels), dtype="int32"),
-                      np.asarray(labels), batch_size=4096, seed=seed)
+    make_batch, num_batches = _pair_batches(
+        np.arange(len(labels), dtype="int32"), np.asarray(labels), 4096, 0.5)
+    # Frozen: the per-iterator stream `pair_dataset` had before its epochs
+    # were keyed on (seed, epoch), so that the shipped siamese preset's
+    # card keeps being re-measured on the very pairs it states.
+    ds = tf.data.Dataset.zip(
+        (tf.data.Dataset.range(num_batches), _batch_seeds(seed))
+    ).map(make_batch)
     i1, i2, y = [], [], []
     for (a, b), t in ds.repeat(pairs_per_example).as_numpy_iterator():
         i1.append(a)

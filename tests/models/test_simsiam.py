@@ -20,12 +20,14 @@ def _model(**kw):
 
 
 def test_fit_lowers_the_loss_and_calls_return_features():
+    # Adam 1e-2, 6 epochs of 4 steps: the loss fell in each of 5 seeds
+    # tried (SGD 0.05 for 4 epochs rose in some: too short to tell).
     keras.utils.set_random_seed(0)
     model = _model()
-    model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
+    model.compile(optimizer=keras.optimizers.Adam(0.01))
     x = np.random.default_rng(0).integers(0, 255, (64, 8, 8, 3)).astype("uint8")
-    ds = kzoo.data.two_view_dataset(x, batch_size=16, seed=0)
-    hist = model.fit(ds, epochs=4, verbose=0)
+    ds = kzoo.data.two_view_dataset(x, batch_size=16, seed=0, epochs=6)
+    hist = model.fit(ds, epochs=6, steps_per_epoch=4, verbose=0)
     loss = hist.history["loss"]
     assert all(-1.0 <= v <= 1.0 for v in loss)
     assert loss[-1] < loss[0]
