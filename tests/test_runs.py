@@ -139,3 +139,30 @@ def test_recipes_build_optimizers_through_the_one_builder():
                 if re.search(r"keras\.optimizers\.", f.read()):
                     inline.append(name)
     assert inline == []
+
+
+def test_history_csv_keeps_columns_aligned_across_monitors_and_resumes(
+        tmp_path):
+    """A metric logged every N epochs, and a second process resuming the
+    run, still give one aligned row per epoch (Keras' CSVLogger drops the
+    column, or appends rows longer than its header)."""
+    import csv
+
+    from kzoo.training.run import history_csv
+
+    path = str(tmp_path / "history.csv")
+    first = history_csv(path)
+    first.on_epoch_end(0, {"loss": 3.0})
+    first.on_epoch_end(1, {"loss": 2.0, "knn_accuracy": 0.5})
+    resumed = history_csv(path)  # a new process, same file
+    resumed.on_epoch_end(2, {"loss": 1.5})
+    resumed.on_epoch_end(3, {"loss": 1.0, "knn_accuracy": 0.75})
+    resumed.on_epoch_end(3, {"loss": 0.9, "knn_accuracy": 0.8})  # again
+    with open(path, newline="") as f:
+        header = next(csv.reader(f))
+        f.seek(0)
+        rows = list(csv.DictReader(f))
+    assert header == ["epoch", "knn_accuracy", "loss"]
+    assert [(r["epoch"], r["loss"], r["knn_accuracy"]) for r in rows] == [
+        ("0", "3.0", "NA"), ("1", "2.0", "0.5"), ("2", "1.5", "NA"),
+        ("3", "0.9", "0.8")]

@@ -29,7 +29,8 @@ class KNNMonitor(keras.callbacks.Callback):
     that are not evaluated, so with `every_n_epochs > 1`
     `history.history[name]` has one entry per evaluation; `CSVLogger` fixes
     its columns at the first epoch, so it only records `name` when the first
-    epoch is evaluated (`every_n_epochs=1`). The evaluations are also kept in
+    epoch is evaluated (`every_n_epochs=1`); the recipes' `history.csv`
+    writer (`kzoo.training.run.history_csv`) keeps every column. The evaluations are also kept in
     `self.history` as `(epoch, accuracy)` pairs with 1-based epoch numbers (as
     printed by the progress bar).
 

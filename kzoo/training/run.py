@@ -5,6 +5,7 @@ TensorBoard logs, checkpoints, progress lines), saves and exports the
 trained models and writes `metrics.json`.
 """
 
+import csv
 import importlib.metadata
 import json
 import os
@@ -114,14 +115,14 @@ class Run:
             return 0
 
     def callbacks(self, monitors=(), stage=None):
-        """BackupAndRestore, the monitors, CSVLogger, TensorBoard, checkpoints.
+        """BackupAndRestore, the monitors, history CSV, TensorBoard, checkpoints.
 
         Off the TensorFlow backend TensorBoard is left out (Keras' callback
         writes with `tf.summary`) and a note says so; the others need no
         TensorFlow.
 
         Order matters: monitors (e.g. `kzoo.eval.KNNMonitor`) write into the
-        epoch logs before CSVLogger and TensorBoard read them (and before
+        epoch logs before the history CSV and TensorBoard read them (and before
         the progress line, added last when the output is not a terminal:
         pass `verbose=run.verbose` to `fit`). A recipe that
         calls `fit` more than once names each `stage`: its files go to
@@ -148,8 +149,7 @@ class Run:
         callbacks = [
             keras.callbacks.BackupAndRestore(self.path("backup", *sub)),
             *monitors,
-            keras.callbacks.CSVLogger(self.path(f"history{tag}.csv"),
-                                      append=True),
+            history_csv(self.path(f"history{tag}.csv")),
             *tensorboard,
             keras.callbacks.ModelCheckpoint(
                 self.path("checkpoints", *sub, "epoch_{epoch:03d}.weights.h5"),
@@ -400,3 +400,45 @@ def print_metrics(label, metrics):
     parts = [f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
              for k, v in metrics.items()]
     print(f"{label}: " + ", ".join(parts))
+
+
+def history_csv(path):
+    """A `history.csv` writer that keeps its columns aligned.
+
+    Keras' `CSVLogger` fixes its columns at the first epoch it sees, so a
+    metric logged every N epochs (`kzoo.eval.KNNMonitor`, a mAP or
+    retrieval monitor) is dropped when it is missing from the first
+    epoch, and a run resumed from its backup appends rows with more
+    fields than the header (`append=True` does not rewrite it). This one
+    rewrites the file after every epoch with the union of the columns seen
+    (`epoch` first, the others sorted; `NA` where an epoch has no value),
+    keeping the rows of earlier processes of the same run. Epochs logged
+    again (a resumed run) replace their earlier rows.
+    """
+    import keras
+
+    class _HistoryCSV(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            rows = []
+            if os.path.isfile(path):
+                with open(path, newline="") as f:
+                    rows = [r for r in csv.DictReader(f)
+                            if r.get("epoch") not in (None, "", str(epoch))]
+            row = {"epoch": str(epoch)}
+            for key, value in (logs or {}).items():
+                try:
+                    row[key] = str(float(value))
+                except (TypeError, ValueError):
+                    row[key] = str(value)
+            rows.append(row)
+            rows.sort(key=lambda r: int(r["epoch"]))
+            keys = sorted({k for r in rows for k in r if k and k != "epoch"})
+            tmp = path + ".tmp"
+            with open(tmp, "w", newline="") as f:
+                writer = csv.DictWriter(f, ["epoch"] + keys, restval="NA",
+                                        extrasaction="ignore")
+                writer.writeheader()
+                writer.writerows(rows)
+            os.replace(tmp, path)
+
+    return _HistoryCSV()
