@@ -31,6 +31,16 @@ import tensorflow as tf
 from kzoo._api import kzoo_export
 
 
+# The Args text of `epochs` / `initial_epoch`, shared by the samplers.
+EPOCHS_ARGS = """epochs: `None` for one epoch, redrawn every time it is iterated;
+    or the number of epochs to hold, each a function of `(seed, epoch)`
+    alone, the same under any `tf.distribute` strategy (train with
+    `steps_per_epoch`; see `kzoo.data.steps_per_epoch`). Defaults to
+    `None`.
+initial_epoch: with `epochs`, the first epoch held (a resumed run's).
+    Defaults to `0`."""
+
+
 def check_epochs(epochs, initial_epoch):
     """Validates `(epochs, initial_epoch)`; returns them as ints (or None)."""
     if epochs is None:

@@ -4,10 +4,13 @@ import numpy as np
 import tensorflow as tf
 
 from kzoo._api import kzoo_export
+from kzoo._docs import fill_doc
+from kzoo.data import _epochs
 from kzoo.data.pipelines import seeded_batches
 
 
 @kzoo_export("kzoo.data.cross_modal_pairs")
+@fill_doc(epochs_args=_epochs.EPOCHS_ARGS)
 def cross_modal_pairs(a, labels_a, b, labels_b, batch_size, seed=None,
                       shuffle=True, drop_remainder=True, epochs=None,
                       initial_epoch=0):
@@ -30,12 +33,7 @@ def cross_modal_pairs(a, labels_a, b, labels_b, batch_size, seed=None,
         seed: integer seed. Defaults to `None` (nondeterministic).
         shuffle: reshuffle `a` every epoch. Defaults to `True`.
         drop_remainder: drop the last partial batch. Defaults to `True`.
-        epochs: `None` for one epoch, redrawn every time it is iterated;
-            or the number of epochs to hold, each a function of
-            `(seed, epoch)` alone (see `kzoo.data.two_view_dataset`).
-            Defaults to `None`.
-        initial_epoch: with `epochs`, the first epoch held. Defaults to
-            `0`.
+        {epochs_args}
 
     Returns:
         A `tf.data.Dataset`.

@@ -41,6 +41,8 @@ import numpy as np
 import tensorflow as tf
 
 from kzoo._api import kzoo_export
+from kzoo._docs import fill_doc
+from kzoo.data import _epochs
 from kzoo.data._config import ConstructorConfig
 from kzoo.data._letterbox import letterbox_canvas
 from kzoo.data.augment import random_color_jitter
@@ -548,6 +550,7 @@ def keypoint_targets(keypoints, mask, size, presence=None):
 
 
 @kzoo_export("kzoo.data.keypoint_dataset")
+@fill_doc(epochs_args=_epochs.EPOCHS_ARGS)
 def keypoint_dataset(images, keypoints, mask, batch_size, augment=None,
                      shuffle=False, seed=None, drop_remainder=False,
                      presence=None, epochs=None, initial_epoch=0):
@@ -572,12 +575,7 @@ def keypoint_dataset(images, keypoints, mask, batch_size, augment=None,
         drop_remainder: drop the last partial batch. Defaults to `False`.
         presence: `[N]` presence targets, see `keypoint_targets`. Defaults
             to `None`.
-        epochs: `None` for one epoch, redrawn every time it is iterated;
-            or the number of epochs to hold, each a function of
-            `(seed, epoch)` alone (see `kzoo.data.two_view_dataset`).
-            Defaults to `None`.
-        initial_epoch: with `epochs`, the first epoch held. Defaults to
-            `0`.
+        {epochs_args}
 
     Returns:
         A `tf.data.Dataset`.

@@ -3,6 +3,7 @@
 import tensorflow as tf
 
 from kzoo._api import kzoo_export
+from kzoo._docs import fill_doc
 from kzoo.data import _epochs
 from kzoo.data.augment import SimSiamAugmentation
 
@@ -58,6 +59,7 @@ def seeded_batches(images, batch_size, seed=None, shuffle=True,
 
 
 @kzoo_export("kzoo.data.two_view_dataset")
+@fill_doc(epochs_args=_epochs.EPOCHS_ARGS)
 def two_view_dataset(images, batch_size, augment=None, seed=None,
                      shuffle=True, drop_remainder=True, num_views=2,
                      epochs=None, initial_epoch=0):
@@ -83,13 +85,7 @@ def two_view_dataset(images, batch_size, augment=None, seed=None,
         drop_remainder: drop the last partial batch (SimSiam's batch
             statistics are poor on tiny batches). Defaults to `True`.
         num_views: number of views (`view_1` ... `view_n`). Defaults to `2`.
-        epochs: `None` for a dataset of one epoch, redrawn every time it
-            is iterated; or the number of epochs to hold, each a function
-            of `(seed, epoch)` alone, the same under any `tf.distribute`
-            strategy (train with `steps_per_epoch`; see
-            `kzoo.data.steps_per_epoch`). Defaults to `None`.
-        initial_epoch: with `epochs`, the first epoch held (a resumed
-            run's). Defaults to `0`.
+        {epochs_args}
 
     Returns:
         A `tf.data.Dataset`.
@@ -120,6 +116,7 @@ def two_view_dataset(images, batch_size, augment=None, seed=None,
 
 
 @kzoo_export("kzoo.data.labeled_dataset")
+@fill_doc(epochs_args=_epochs.EPOCHS_ARGS)
 def labeled_dataset(images, labels, batch_size, shuffle=False, seed=None,
                     augment=None, drop_remainder=False, epochs=None,
                     initial_epoch=0):
@@ -134,12 +131,7 @@ def labeled_dataset(images, labels, batch_size, shuffle=False, seed=None,
         augment: optional callable `(images, seed) -> images` applied per
             batch. Defaults to `None`.
         drop_remainder: drop the last partial batch. Defaults to `False`.
-        epochs: `None` for one epoch, redrawn every time it is iterated;
-            or the number of epochs to hold, each a function of
-            `(seed, epoch)` alone (see `kzoo.data.two_view_dataset`).
-            Defaults to `None`.
-        initial_epoch: with `epochs`, the first epoch held. Defaults to
-            `0`.
+        {epochs_args}
 
     Returns:
         A `tf.data.Dataset`.

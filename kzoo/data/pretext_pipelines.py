@@ -3,12 +3,15 @@
 import tensorflow as tf
 
 from kzoo._api import kzoo_export
+from kzoo._docs import fill_doc
+from kzoo.data import _epochs
 from kzoo.data.pipelines import seeded_batches
 
 AUTOTUNE = tf.data.AUTOTUNE
 
 
 @kzoo_export("kzoo.data.pretext_dataset")
+@fill_doc(epochs_args=_epochs.EPOCHS_ARGS)
 def pretext_dataset(images, batch_size, transform, seed=None, shuffle=True,
                     drop_remainder=True, epochs=None, initial_epoch=0):
     """Batches of `(inputs, targets)` of a pretext task over images.
@@ -32,12 +35,7 @@ def pretext_dataset(images, batch_size, transform, seed=None, shuffle=True,
             `None` (nondeterministic).
         shuffle: reshuffle the examples every epoch. Defaults to `True`.
         drop_remainder: drop the last partial batch. Defaults to `True`.
-        epochs: `None` for one epoch, redrawn every time it is iterated;
-            or the number of epochs to hold, each a function of
-            `(seed, epoch)` alone (see `kzoo.data.two_view_dataset`).
-            Defaults to `None`.
-        initial_epoch: with `epochs`, the first epoch held. Defaults to
-            `0`.
+        {epochs_args}
 
     Returns:
         A `tf.data.Dataset` of `(inputs, targets)`, ready for `model.fit`.

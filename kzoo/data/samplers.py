@@ -31,6 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from kzoo._api import kzoo_export
+from kzoo._docs import fill_doc
 from kzoo.data import _epochs
 from kzoo.eval.knn import _check_positive_int
 
@@ -205,6 +206,7 @@ def _pair_batches(images, labels, batch_size, positive_fraction):
 
 
 @kzoo_export("kzoo.data.pair_dataset")
+@fill_doc(epochs_args=_epochs.EPOCHS_ARGS)
 def pair_dataset(images, labels, batch_size, positive_fraction=0.5,
                  seed=None, epochs=None, initial_epoch=0):
     """Batches of random similar / dissimilar pairs for a siamese network.
@@ -235,13 +237,7 @@ def pair_dataset(images, labels, batch_size, positive_fraction=0.5,
         positive_fraction: fraction of similar pairs in every batch, in
             `[0, 1]`. Defaults to `0.5` (balanced).
         seed: integer seed. Defaults to `None` (nondeterministic).
-        epochs: `None` for one epoch, redrawn every time it is iterated;
-            or the number of epochs to hold, each a function of
-            `(seed, epoch)` alone, the same under any `tf.distribute`
-            strategy (train with `steps_per_epoch`; see
-            `kzoo.data.steps_per_epoch`). Defaults to `None`.
-        initial_epoch: with `epochs`, the first epoch held (a resumed
-            run's). Defaults to `0`.
+        {epochs_args}
 
     Returns:
         A `tf.data.Dataset` of `((x1, x2), y)`.
@@ -273,6 +269,7 @@ def pair_dataset(images, labels, batch_size, positive_fraction=0.5,
 
 
 @kzoo_export("kzoo.data.triplet_dataset")
+@fill_doc(epochs_args=_epochs.EPOCHS_ARGS)
 def triplet_dataset(images, labels, batch_size, seed=None, epochs=None,
                     initial_epoch=0):
     """Batches of random (anchor, positive, negative) triplets.
@@ -303,13 +300,7 @@ def triplet_dataset(images, labels, batch_size, seed=None, epochs=None,
         batch_size: number of triplets per batch. Defaults to none
             (required).
         seed: integer seed. Defaults to `None` (nondeterministic).
-        epochs: `None` for one epoch, redrawn every time it is iterated;
-            or the number of epochs to hold, each a function of
-            `(seed, epoch)` alone, the same under any `tf.distribute`
-            strategy (train with `steps_per_epoch`; see
-            `kzoo.data.steps_per_epoch`). Defaults to `None`.
-        initial_epoch: with `epochs`, the first epoch held (a resumed
-            run's). Defaults to `0`.
+        {epochs_args}
 
     Returns:
         A `tf.data.Dataset` of `(triplets, triplet_labels)`.
