@@ -4,6 +4,8 @@
 - `kzoo.visualize.save_detection_grid`: several of them tiled into one PNG.
 - `kzoo.visualize.save_image_grid`: rows of images (samples,
   reconstructions) tiled into one PNG.
+- `kzoo.visualize.save_pair_grid`: verification pairs side by side with
+  their distance and the decision of a threshold.
 """
 
 import numpy as np
@@ -188,5 +190,77 @@ def save_image_grid(path, rows, scale=1, padding=2):
                                    Image.NEAREST)
             grid.paste(tile, (padding + j * (w + padding),
                               padding + i * (h + padding)))
+    grid.save(path)
+    return path
+
+
+def save_pair_grid(path, first, second, distances, similar, threshold=None,
+                   scale=2, columns=4):
+    """Draws verification pairs with their distances into one PNG at `path`.
+
+    Each cell shows the two images of a pair side by side and, under them,
+    the distance, whether the pair is truly similar ("same") or not
+    ("diff"), and, with a `threshold`, the decision (`d <= threshold`:
+    similar); the cell's frame is green where the decision is right, red
+    where it is wrong (grey without a threshold). Pillow only.
+
+    Args:
+        path: output file (PNG).
+        first: `uint8` array `[P, H, W, 3]`, the pairs' first images.
+        second: `uint8` array `[P, H, W, 3]`, their second images.
+        distances: float array `[P]`.
+        similar: bool array `[P]`, the true answer of each pair.
+        threshold: the decision threshold, or `None`. Defaults to `None`.
+        scale: integer upscaling of the images (nearest). Defaults to `2`.
+        columns: pairs per row. Defaults to `4`.
+
+    Returns:
+        `path`.
+    """
+    from PIL import Image
+    from PIL import ImageDraw
+
+    first, second = np.asarray(first), np.asarray(second)
+    distances = np.asarray(distances, np.float64).reshape(-1)
+    similar = np.asarray(similar, bool).reshape(-1)
+    if (first.ndim != 4 or first.shape != second.shape or not len(first)
+            or distances.shape != (len(first),)
+            or similar.shape != (len(first),)):
+        raise ValueError(
+            "`first` and `second` must be non-empty `[P, H, W, 3]` arrays of "
+            "one shape, `distances` and `similar` `[P]`. Received: "
+            f"first.shape={first.shape}, second.shape={second.shape}, "
+            f"distances.shape={distances.shape}, "
+            f"similar.shape={similar.shape}")
+    scale = max(1, int(scale))
+    h, w = first.shape[1] * scale, first.shape[2] * scale
+    border, text_h = 3, 14
+    cell_w, cell_h = 2 * w + 3 * border, h + 2 * border + text_h
+    columns = max(1, min(int(columns), len(first)))
+    rows = (len(first) + columns - 1) // columns
+    grid = Image.new("RGB", (columns * (cell_w + 4), rows * (cell_h + 4)),
+                     (255, 255, 255))
+    draw = ImageDraw.Draw(grid)
+    for k in range(len(first)):
+        r, c = divmod(k, columns)
+        x0, y0 = c * (cell_w + 4) + 2, r * (cell_h + 4) + 2
+        colour = (128, 128, 128)
+        decision = ""
+        if threshold is not None:
+            said_similar = distances[k] <= threshold
+            colour = (40, 160, 40) if said_similar == similar[k] else (
+                210, 40, 40)
+            decision = " -> same" if said_similar else " -> diff"
+        draw.rectangle([x0, y0, x0 + cell_w - 1, y0 + cell_h - 1],
+                       fill=colour)
+        for j, image in enumerate((first[k], second[k])):
+            tile = _as_image(image)
+            if scale > 1:
+                tile = tile.resize((w, h), Image.NEAREST)
+            grid.paste(tile, (x0 + border + j * (w + border), y0 + border))
+        truth = "same" if similar[k] else "diff"
+        draw.text((x0 + border, y0 + h + border + 1),
+                  f"d={distances[k]:.2f} {truth}{decision}",
+                  fill=(255, 255, 255))
     grid.save(path)
     return path

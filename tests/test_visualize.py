@@ -66,3 +66,25 @@ def test_save_image_grid_places_each_image(tmp_path):
     assert (grid[1:9, 19:27] == 255).all()      # missing image: background
     with pytest.raises(ValueError, match="Each row"):
         save_image_grid(str(tmp_path / "x.png"), [np.zeros((4, 4, 3))])
+
+
+def test_save_pair_grid_frames_right_and_wrong_decisions(tmp_path):
+    from PIL import Image
+
+    first = np.full((3, 4, 4, 3), 50, np.uint8)
+    second = np.full((3, 4, 4, 3), 200, np.uint8)
+    # pair 0: close and similar (right), 1: close but different (wrong),
+    # 2: far and different (right)
+    path = visualize.save_pair_grid(
+        tmp_path / "pairs.png", first, second, [0.2, 0.3, 1.4],
+        [True, False, False], threshold=0.5, scale=2, columns=3)
+    grid = np.asarray(Image.open(path))
+    cell_w = 2 * 8 + 3 * 3 + 4
+    frames = [tuple(grid[2 + 1, 2 + k * cell_w + 1]) for k in range(3)]
+    assert frames == [(40, 160, 40), (210, 40, 40), (40, 160, 40)]
+    # the first image of pair 0 is pasted after the frame
+    assert tuple(grid[2 + 3, 2 + 3]) == (50, 50, 50)
+    assert tuple(grid[2 + 3, 2 + 3 + 8 + 3]) == (200, 200, 200)
+    with pytest.raises(ValueError, match="distances"):
+        visualize.save_pair_grid(tmp_path / "x.png", first, second, [0.1],
+                                 [True, False, False])

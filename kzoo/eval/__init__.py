@@ -56,6 +56,7 @@ from kzoo.eval.retrieval import recall_at_k
 from kzoo.eval.retrieval import retrieval_metrics
 from kzoo.eval.retrieval import roc_auc
 from kzoo.eval.retrieval import verification_accuracy
+from kzoo.eval.retrieval import verification_pairs
 
 __all__ = [
     "DetectionMAPCallback",
@@ -91,6 +92,7 @@ __all__ = [
     "retrieval_metrics",
     "roc_auc",
     "verification_accuracy",
+    "verification_pairs",
     "voc_ground_truth",
 ]
 # --- end generated

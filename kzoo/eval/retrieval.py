@@ -16,7 +16,8 @@ pytorch-metric-learning's `AccuracyCalculator` and tensorflow-similarity:
 - `retrieval_metrics`: all of the above in one pass.
 
 Verification (pairs scored by a distance, e.g. the output of
-`kzoo.models.siamese_network`): `verification_accuracy` and `roc_auc`.
+`kzoo.models.siamese_network`): `verification_accuracy` and `roc_auc`,
+and `verification_pairs` to build a balanced pair set from identities.
 
 Conventions shared by the retrieval metrics:
 
@@ -38,6 +39,11 @@ Conventions shared by the retrieval metrics:
   pytorch-metric-learning does with "lone" query labels);
   `retrieval_metrics` reports how many. If every query is excluded the
   metrics are `nan`.
+- `query_groups` (and `reference_groups`) generalise `exclude_self`: a
+  query never retrieves a reference of its own group, and `R` counts only
+  the references of other groups. Near-duplicates are kept apart this way
+  (e.g. frames of one video, so that a face is found among other videos of
+  the person, not among its own video's frames).
 - Queries are processed in chunks of `batch_size`: peak memory is a few
   `batch_size x num_references` arrays (about 250 MB for 256 x 50,000),
   whatever the number of queries.
@@ -72,7 +78,8 @@ class _Retrieval:
     """Validated inputs of a retrieval metric."""
 
     def __init__(self, query_embeddings, query_labels, reference_embeddings,
-                 reference_labels, distance, exclude_self, batch_size):
+                 reference_labels, distance, exclude_self, batch_size,
+                 query_groups=None, reference_groups=None):
         self.query = _finite(
             _to_2d_float32(query_embeddings, "query_embeddings"),
             "query_embeddings",
@@ -139,12 +146,40 @@ class _Retrieval:
                 f"exclude_self={self.exclude_self}"
             )
         self.num_references = num_references
-        # R: references with the query's label, the query itself excluded.
-        classes, counts = np.unique(self.reference_labels, return_counts=True)
-        pos = np.clip(np.searchsorted(classes, self.query_labels), 0,
-                      len(classes) - 1)
-        found = classes[pos] == self.query_labels
-        self.r = np.where(found, counts[pos], 0) - int(self.exclude_self)
+        self._set_groups(query_groups, reference_groups,
+                         reference_embeddings is None)
+        # R: references with the query's label, the query itself excluded
+        # and, with groups, every reference of the query's group.
+        self.r = _count_matches(self.reference_labels, self.query_labels)
+        if self.query_groups is None:
+            self.r = self.r - int(self.exclude_self)
+        else:
+            reference_keys, query_keys = _pair_keys(
+                (self.reference_labels, self.query_labels),
+                (self.reference_groups, self.query_groups))
+            self.r = self.r - _count_matches(reference_keys, query_keys)
+            if self.exclude_self:  # the query itself, if not in its group
+                self.r = self.r - (self.reference_groups
+                                   != self.query_groups).astype(self.r.dtype)
+
+    def _set_groups(self, query_groups, reference_groups, leave_one_out):
+        if leave_one_out and reference_groups is None:
+            reference_groups = query_groups
+        if (query_groups is None) != (reference_groups is None):
+            raise ValueError(
+                "Pass both `query_groups` and `reference_groups`, or neither "
+                "(`reference_groups` defaults to `query_groups` when the "
+                "query set is searched in itself). Received: "
+                f"query_groups is None={query_groups is None}, "
+                f"reference_groups is None={reference_groups is None}")
+        self.query_groups = self.reference_groups = None
+        if query_groups is not None:
+            self.query_groups = _labels_1d(
+                query_groups, self.query.shape[0], "query_groups",
+                "query_embeddings")
+            self.reference_groups = _labels_1d(
+                reference_groups, self.reference.shape[0], "reference_groups",
+                "reference_embeddings")
 
     def chunks(self, depth):
         """Yields `(relevance [c, L], R [c])` per chunk of queries, with
@@ -165,10 +200,35 @@ class _Retrieval:
             d = np.array(ops.convert_to_numpy(d), dtype="float32")
             if self.exclude_self:
                 d[np.arange(stop - start), np.arange(start, stop)] = np.inf
+            if self.query_groups is not None:
+                d[self.query_groups[start:stop, None]
+                  == self.reference_groups[None, :]] = np.inf
             top = _nearest(d, length)
+            # An excluded reference (infinite distance) is never a hit, even
+            # where fewer references than `length` are left to a query.
+            allowed = np.isfinite(np.take_along_axis(d, top, axis=1))
             del d
             labels = self.query_labels[start:stop, None]
-            yield self.reference_labels[top] == labels, r
+            yield (self.reference_labels[top] == labels) & allowed, r
+
+
+def _pair_keys(labels, groups):
+    """One integer per distinct (label, group) pair, coded jointly over the
+    arrays of `labels` and `groups` (for counting): returns one key array
+    per input array."""
+    sizes = np.cumsum([len(x) for x in labels])[:-1]
+    pairs = np.stack([np.concatenate(labels), np.concatenate(groups)], axis=1)
+    _, keys = np.unique(pairs, axis=0, return_inverse=True)
+    return np.split(keys.reshape(-1), sizes)
+
+
+def _count_matches(reference_keys, query_keys):
+    """For each query key, how many reference keys equal it."""
+    classes, counts = np.unique(reference_keys, return_counts=True)
+    if not len(classes):
+        return np.zeros(len(query_keys), np.int64)
+    pos = np.clip(np.searchsorted(classes, query_keys), 0, len(classes) - 1)
+    return np.where(classes[pos] == query_keys, counts[pos], 0)
 
 
 def _nearest(d, length):
@@ -256,8 +316,8 @@ class _Totals:
 
 
 def _evaluate(query_embeddings, query_labels, reference_embeddings,
-              reference_labels, distance, exclude_self, batch_size, ks=(),
-              need_r=False):
+              reference_labels, distance, exclude_self, batch_size,
+              query_groups=None, reference_groups=None, ks=(), need_r=False):
     """The retrieval metrics from one pass over the ranked relevance.
 
     Validates the inputs, ranks the references of each chunk of queries
@@ -269,7 +329,8 @@ def _evaluate(query_embeddings, query_labels, reference_embeddings,
     """
     prepared = _Retrieval(query_embeddings, query_labels,
                           reference_embeddings, reference_labels, distance,
-                          exclude_self, batch_size)
+                          exclude_self, batch_size, query_groups,
+                          reference_groups)
     totals = _Totals(list(ks), need_r)
     k_max = max(ks) if ks else 1
 
@@ -293,7 +354,15 @@ _SEARCH_ARGS = """distance: `"cosine"` (`1 - cos`) or `"l2"`. Defaults to `"cosi
         exclude_self: never retrieve query `i` as reference `i`. Defaults to
             `None` (`True` when `reference_embeddings` is `None`, else
             `False`).
-        batch_size: number of queries processed at once. Defaults to `256`."""
+        batch_size: number of queries processed at once. Defaults to `256`.
+        query_groups: integer array `[num_queries]` or `None`: a query never
+            retrieves a reference of its own group (frames of one video,
+            crops of one photograph), and `R` counts only the references
+            of other groups. Defaults to `None` (no groups).
+        reference_groups: integer array `[num_references]`, the references'
+            groups (required with `query_groups` and an explicit reference
+            set). Defaults to `None` (`query_groups` when the query set is
+            searched in itself)."""
 
 
 # ... and the Returns of the scores (`{score_returns}`).
@@ -315,7 +384,8 @@ def _shared_args(fn):
 @_shared_args
 def recall_at_k(query_embeddings, query_labels, reference_embeddings=None,
                 reference_labels=None, k=1, distance="cosine",
-                exclude_self=None, batch_size=256):
+                exclude_self=None, batch_size=256, query_groups=None,
+                reference_groups=None):
     """Recall@k: fraction of queries with a same-class item in their top `k`.
 
     For each query, the `k` nearest references (by `distance`, ties to the
@@ -350,6 +420,7 @@ def recall_at_k(query_embeddings, query_labels, reference_embeddings=None,
     (k,) = _check_ks(k)
     return _evaluate(query_embeddings, query_labels, reference_embeddings,
                      reference_labels, distance, exclude_self, batch_size,
+                     query_groups, reference_groups,
                      ks=[k])[f"recall@{k}"]
 
 
@@ -357,7 +428,8 @@ def recall_at_k(query_embeddings, query_labels, reference_embeddings=None,
 @_shared_args
 def precision_at_1(query_embeddings, query_labels, reference_embeddings=None,
                    reference_labels=None, distance="cosine",
-                   exclude_self=None, batch_size=256):
+                   exclude_self=None, batch_size=256, query_groups=None,
+                   reference_groups=None):
     """Precision@1: fraction of queries whose nearest neighbour has their label.
 
     Identical to `recall_at_k(k=1)` (one retrieved item: hit or miss), the
@@ -377,6 +449,7 @@ def precision_at_1(query_embeddings, query_labels, reference_embeddings=None,
     """
     return _evaluate(query_embeddings, query_labels, reference_embeddings,
                      reference_labels, distance, exclude_self, batch_size,
+                     query_groups, reference_groups,
                      ks=[1])["precision@1"]
 
 
@@ -384,7 +457,7 @@ def precision_at_1(query_embeddings, query_labels, reference_embeddings=None,
 @_shared_args
 def r_precision(query_embeddings, query_labels, reference_embeddings=None,
                 reference_labels=None, distance="cosine", exclude_self=None,
-                batch_size=256):
+                batch_size=256, query_groups=None, reference_groups=None):
     """R-precision: mean over queries of `r / R`.
 
     `R` is the number of references with the query's label (the query
@@ -405,6 +478,7 @@ def r_precision(query_embeddings, query_labels, reference_embeddings=None,
     """
     return _evaluate(query_embeddings, query_labels, reference_embeddings,
                      reference_labels, distance, exclude_self, batch_size,
+                     query_groups, reference_groups,
                      need_r=True)["r_precision"]
 
 
@@ -412,7 +486,7 @@ def r_precision(query_embeddings, query_labels, reference_embeddings=None,
 @_shared_args
 def map_at_r(query_embeddings, query_labels, reference_embeddings=None,
              reference_labels=None, distance="cosine", exclude_self=None,
-             batch_size=256):
+             batch_size=256, query_groups=None, reference_groups=None):
     """MAP@R: mean average precision at R (Musgrave et al., 2020).
 
     For a query with `R` references of its class (the query itself excluded
@@ -447,6 +521,7 @@ def map_at_r(query_embeddings, query_labels, reference_embeddings=None,
     """
     return _evaluate(query_embeddings, query_labels, reference_embeddings,
                      reference_labels, distance, exclude_self, batch_size,
+                     query_groups, reference_groups,
                      need_r=True)["map@r"]
 
 
@@ -455,7 +530,8 @@ def map_at_r(query_embeddings, query_labels, reference_embeddings=None,
 def retrieval_metrics(query_embeddings, query_labels,
                       reference_embeddings=None, reference_labels=None,
                       k=(1, 5), distance="cosine", exclude_self=None,
-                      batch_size=256):
+                      batch_size=256, query_groups=None,
+                      reference_groups=None):
     """All retrieval metrics in one pass over the distances.
 
     Same values as `recall_at_k` (for every `k`), `precision_at_1`,
@@ -486,6 +562,7 @@ def retrieval_metrics(query_embeddings, query_labels,
     """
     return _evaluate(query_embeddings, query_labels, reference_embeddings,
                      reference_labels, distance, exclude_self, batch_size,
+                     query_groups, reference_groups,
                      ks=_check_ks(k), need_r=True)
 
 
@@ -615,3 +692,58 @@ def pair_distances(embeddings, pairs):
     cos = 1.0 - np.sum((a / np.maximum(na, 1e-12))
                        * (b / np.maximum(nb, 1e-12)), axis=1)
     return {"": l2, "cosine_": cos}
+
+
+@kzoo_export("kzoo.eval.verification_pairs")
+def verification_pairs(labels, groups=None, num_dissimilar=None, seed=0):
+    """The pairs of a verification benchmark: every similar pair, and a
+    seeded sample of the dissimilar ones.
+
+    Similar pairs (label 0, as in `kzoo.data.pair_dataset`) are all the
+    `i < j` with the same label and, with `groups`, different groups (two
+    frames of one video are near-duplicates, not a test of verification).
+    Dissimilar pairs (label 1) are `i < j` with different labels, drawn
+    uniformly without replacement: as many as the similar pairs by default
+    (a balanced set, as LFW's protocol), or all of them when fewer exist.
+
+    Args:
+        labels: integer array `[N]` (identities).
+        groups: integer array `[N]`, or `None`. Defaults to `None`.
+        num_dissimilar: number of dissimilar pairs. Defaults to `None` (as
+            many as the similar pairs).
+        seed: seed of the sample. Defaults to `0`.
+
+    Returns:
+        `(first, second, pair_labels)`: `int64` arrays `[P]`, the similar
+        pairs first (in `(i, j)` order), then the dissimilar ones.
+
+    Example:
+
+    >>> i, j, y = kzoo.eval.verification_pairs(person_ids, video_ids)
+    >>> d = np.linalg.norm(emb[i] - emb[j], axis=1)
+    >>> kzoo.eval.roc_auc(d, y)
+    """
+    labels = np.asarray(_to_numpy(labels))
+    if labels.ndim != 1:
+        raise ValueError("`labels` must be a 1D array. "
+                         f"Received: labels.shape={labels.shape}")
+    if groups is not None:
+        groups = _labels_1d(groups, labels.size, "groups", "labels")
+    first, second = np.triu_indices(labels.size, k=1)
+    same = labels[first] == labels[second]
+    similar = same if groups is None else same & (groups[first]
+                                                  != groups[second])
+    dissimilar = np.flatnonzero(~same)
+    count = int(similar.sum()) if num_dissimilar is None else num_dissimilar
+    if isinstance(count, bool) or not isinstance(count, numbers.Integral) \
+            or count < 0:
+        raise ValueError("`num_dissimilar` must be a non-negative integer or "
+                         f"None. Received: num_dissimilar={num_dissimilar!r}")
+    count = min(int(count), dissimilar.size)
+    picked = np.sort(np.random.default_rng(seed).choice(
+        dissimilar, size=count, replace=False))
+    index = np.concatenate([np.flatnonzero(similar), picked])
+    pair_labels = np.r_[np.zeros(int(similar.sum()), np.int64),
+                        np.ones(count, np.int64)]
+    return first[index].astype(np.int64), second[index].astype(np.int64), \
+        pair_labels

@@ -15,7 +15,8 @@ from kzoo.eval import verification_accuracy
 
 
 def reference_metrics(query, query_labels, reference, reference_labels,
-                      distance, exclude_self, ks=(1,)):
+                      distance, exclude_self, ks=(1,), query_groups=None,
+                      reference_groups=None):
     """Straightforward float64 loop: full stable sort per query."""
     query = np.asarray(query, "float64")
     reference = np.asarray(reference, "float64")
@@ -32,6 +33,9 @@ def reference_metrics(query, query_labels, reference, reference_labels,
         candidates = np.arange(len(reference))
         if exclude_self:
             candidates = candidates[candidates != i]
+        if query_groups is not None:
+            candidates = candidates[reference_groups[candidates]
+                                    != query_groups[i]]
         ranked = candidates[np.argsort(d[i, candidates], kind="stable")]
         rel = reference_labels[ranked] == query_labels[i]
         r = int(rel.sum())
@@ -98,6 +102,52 @@ def test_against_numpy_reference_leave_one_out(distance):
     _assert_close(explicit, expected)
     # without exclude_self every query finds itself first
     assert recall_at_k(emb, labels, emb, labels, distance=distance) == 1.0
+
+
+@pytest.mark.parametrize("distance", ["cosine", "l2"])
+def test_groups_against_numpy_reference(distance):
+    # Groups of near-duplicates (e.g. frames of one video): a query never
+    # retrieves its own group, R counts only the other groups.
+    emb, labels = _data(4, 90)
+    groups = np.arange(90) // 3  # 30 groups of 3 rows
+    labels = labels[groups * 3]  # one label per group
+    emb = emb[groups * 3] + 0.01 * np.random.default_rng(5).normal(
+        size=emb.shape).astype("float32")  # near-duplicates within a group
+    labels[:3] = 9  # a class held by one group only: excluded queries
+    expected = reference_metrics(emb, labels, emb, labels, distance, True,
+                                 ks=(1, 4), query_groups=groups,
+                                 reference_groups=groups)
+    assert expected["num_excluded_queries"] == 3
+    got = retrieval_metrics(emb, labels, k=(1, 4), distance=distance,
+                            batch_size=8, query_groups=groups)
+    _assert_close(got, expected)
+    # without groups the near-duplicates make retrieval trivial
+    assert retrieval_metrics(emb, labels, distance=distance)["recall@1"] == 1.0
+    assert got["recall@1"] < 0.95
+    # separate sets with groups, and exclude_self on top of groups
+    q, ql = emb[::2], labels[::2]
+    qg, rg = groups[::2], groups[1::2]
+    expected = reference_metrics(q, ql, emb[1::2], labels[1::2], distance,
+                                 False, ks=(1, 2), query_groups=qg,
+                                 reference_groups=rg)
+    got = retrieval_metrics(q, ql, emb[1::2], labels[1::2], k=(1, 2),
+                            distance=distance, query_groups=qg,
+                            reference_groups=rg, batch_size=5)
+    _assert_close(got, expected)
+    other = np.arange(90) + 1000  # every row its own group: leave-one-out
+    _assert_close(
+        retrieval_metrics(emb, labels, emb, labels, distance=distance,
+                          exclude_self=True, query_groups=other,
+                          reference_groups=other),
+        retrieval_metrics(emb, labels, distance=distance))
+
+
+def test_group_errors():
+    emb, labels = _data(6, 10)
+    with pytest.raises(ValueError, match="reference_groups"):
+        retrieval_metrics(emb, labels, emb, labels, query_groups=labels)
+    with pytest.raises(ValueError, match="query_groups"):
+        retrieval_metrics(emb, labels, query_groups=labels[:4])
 
 
 def test_chunking_does_not_change_the_result():
@@ -320,3 +370,30 @@ def test_roc_auc_hand_computed_and_errors():
         roc_auc([0.1, 0.2], [0, 2])
     with pytest.raises(ValueError, match="labels.shape"):
         verification_accuracy([0.1, 0.2], [0])
+
+
+def test_verification_pairs_by_hand():
+    # people 0, 0, 0, 1, 1; groups (videos) 5, 5, 6, 7, 8
+    labels = np.array([0, 0, 0, 1, 1])
+    groups = np.array([5, 5, 6, 7, 8])
+    i, j, y = kzoo.eval.verification_pairs(labels, groups, seed=3)
+    similar = sorted(zip(i[y == 0].tolist(), j[y == 0].tolist()))
+    # (0, 1) share video 5: near-duplicates, not a similar pair
+    assert similar == [(0, 2), (1, 2), (3, 4)]
+    dissimilar = list(zip(i[y == 1].tolist(), j[y == 1].tolist()))
+    assert len(dissimilar) == 3 and len(set(dissimilar)) == 3
+    for a, b in dissimilar:
+        assert a < b and labels[a] != labels[b]
+    # without groups every same-label pair is similar
+    _, _, y_all = kzoo.eval.verification_pairs(labels)
+    assert (y_all == 0).sum() == 4
+    # all dissimilar pairs when asked for more than exist; seeded sample
+    _, _, y_many = kzoo.eval.verification_pairs(labels, groups, 100)
+    assert (y_many == 1).sum() == 6
+    again = kzoo.eval.verification_pairs(labels, groups, seed=3)
+    for a, b in zip(again, (i, j, y)):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="num_dissimilar"):
+        kzoo.eval.verification_pairs(labels, groups, -1)
+    with pytest.raises(ValueError, match="groups"):
+        kzoo.eval.verification_pairs(labels, groups[:3])
