@@ -14,6 +14,7 @@ import shlex
 import sys
 import time
 
+from kzoo._machine import cpu_description
 from kzoo.training.backend import keras_backend
 from kzoo.training.backend import on_tensorflow
 
@@ -74,6 +75,7 @@ class Run:
             "keras": keras.__version__,
             "python": platform.python_version(),
             "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+            "cpu": cpu_description(),
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
 
