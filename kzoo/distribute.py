@@ -32,6 +32,7 @@ import os
 import re
 import warnings
 
+from kzoo._checks import check_positive_int as _check_positive_int
 from kzoo._tensorflow import require_tensorflow
 
 require_tensorflow("kzoo.distribute")
@@ -53,13 +54,6 @@ from kzoo._multiworker import (  # noqa: E402, F401
 )
 
 _PREFIX = "kzoo.distribute: "
-
-
-def _check_positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(
-            f"`{name}` must be an integer >= 1. Received: {name}={value!r}"
-        )
 
 
 def configure_cpu_replicas(n):

@@ -217,7 +217,12 @@ def main(argv=None):
     import numpy as np
     import tensorflow as tf
 
-    from kzoo import data, eval as kz_eval, layers, losses, models, visualize
+    from kzoo import data
+    from kzoo import eval as kz_eval
+    from kzoo import layers
+    from kzoo import losses
+    from kzoo import models
+    from kzoo import visualize
 
     keras.utils.set_random_seed(args.seed)
     run = runs.Run(args, strategy)

@@ -319,15 +319,15 @@ def main(argv=None):
 
     # A training epoch is --pairs-per-example passes of the sampler.
     passes = args.pairs_per_example
+    initial_epoch = run.initial_epoch()
     train_ds = data.pair_dataset(
         x_train, y_train, args.batch_size, seed=args.seed,
-        epochs=args.epochs * passes,
-        initial_epoch=run.initial_epoch() * passes)
+        epochs=args.epochs * passes, initial_epoch=initial_epoch * passes)
     fit_start = time.time()
     history = model.fit(
         train_ds, epochs=args.epochs,
         steps_per_epoch=passes * data.steps_per_epoch(
-            train_ds, args.epochs * passes, run.initial_epoch() * passes),
+            train_ds, args.epochs * passes, initial_epoch * passes),
         validation_data=val_ds, callbacks=run.callbacks(), shuffle=False,
         verbose=run.verbose)
     fit_seconds = time.time() - fit_start

@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from kzoo._api import kzoo_export
+from kzoo._checks import check_positive_int as _check_positive_int
 from kzoo.data import _epochs
 from kzoo.data._config import ConstructorConfig
 from kzoo.data._letterbox import letterbox_canvas
@@ -27,14 +28,6 @@ from kzoo.data.augment import random_color_jitter
 from kzoo.data.voc import VOCDataset
 
 AUTOTUNE = tf.data.AUTOTUNE
-
-
-def _check_positive_int(value, name):
-    if isinstance(value, bool) or int(value) != value or value < 1:
-        raise ValueError(
-            f"`{name}` must be a positive integer. Received: {name}={value}"
-        )
-    return int(value)
 
 
 # ---------------------------------------------------------------------------
@@ -672,6 +665,8 @@ def detection_dataset(voc_or_source, image_size=320, batch_size=8,
             one = one.map(prepare, num_parallel_calls=AUTOTUNE,
                           deterministic=True)
             one = one.batch(batch_size, drop_remainder=drop_remainder)
+            if augment is None:
+                return one
             return tf.data.Dataset.zip(
                 (one, _epochs.batch_seeds(epoch_seed)))
 
@@ -687,11 +682,10 @@ def detection_dataset(voc_or_source, image_size=320, batch_size=8,
         ds = ds.map(prepare, num_parallel_calls=AUTOTUNE,
                     deterministic=deterministic)
         ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-        ds = tf.data.Dataset.zip((ds, tf.data.Dataset.random(
-            seed=seed, rerandomize_each_iteration=True).batch(2)))
+        if augment is not None:  # one seed pair per batch
+            ds = tf.data.Dataset.zip((ds, tf.data.Dataset.random(
+                seed=seed, rerandomize_each_iteration=True).batch(2)))
     if augment is not None:
         ds = ds.map(lambda batch, s: augment(batch, s),
                     num_parallel_calls=AUTOTUNE, deterministic=deterministic)
-    else:
-        ds = ds.map(lambda batch, s: batch)
     return ds.prefetch(AUTOTUNE)

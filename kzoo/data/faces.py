@@ -16,6 +16,7 @@ import os
 import numpy as np
 
 from kzoo._api import kzoo_export
+from kzoo._checks import check_positive_int
 from kzoo.data.keypoint_sources import load_facial_keypoints
 from kzoo.data.keypoint_sources import person_of
 
@@ -46,14 +47,6 @@ def video_of(file_name):
     return f"{person}_{suffix[:-1]}"
 
 
-def _check_size(value, name):
-    if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
-            or value < 1):
-        raise ValueError(f"`{name}` must be a positive integer. "
-                         f"Received: {name}={value!r}")
-    return int(value)
-
-
 @kzoo_export("kzoo.data.crop_faces")
 def crop_faces(images, keypoints, mask=None, size=64, margin=0.25):
     """Square face crops around keypoints, resized to `size` x `size`.
@@ -82,7 +75,7 @@ def crop_faces(images, keypoints, mask=None, size=64, margin=0.25):
     """
     from PIL import Image
 
-    size = _check_size(size, "size")
+    size = check_positive_int(size, "size")
     if not (isinstance(margin, numbers.Real) and 0 <= margin <= 10):
         raise ValueError("`margin` must be a number in [0, 10]. "
                          f"Received: margin={margin!r}")

@@ -9,12 +9,12 @@ coordinates, masks, the 68-point markup) are in `kzoo.data.keypoints`.
 import collections
 import csv
 import math
-import numbers
 import os
 
 import numpy as np
 
 from kzoo._api import kzoo_export
+from kzoo._checks import check_positive_int as _check_positive_int
 from kzoo.data.sources import DataUnavailableError
 
 KeypointDataset = kzoo_export("kzoo.data.KeypointDataset")(collections.namedtuple(
@@ -31,14 +31,6 @@ Fields:
     skipped: list of `(file name, reason)` for rows whose image could not
         be read (empty when nothing was skipped).
 """
-
-
-def _check_positive_int(value, name):
-    if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
-            or value < 1):
-        raise ValueError(f"`{name}` must be a positive integer. "
-                         f"Received: {name}={value!r}")
-    return int(value)
 
 
 def _parse_coordinate(text, line, column):

@@ -20,6 +20,7 @@ import numpy as np
 from keras import ops
 
 from kzoo._api import kzoo_export
+from kzoo._checks import check_positive_int as _check_positive_int
 from kzoo._docs import fill_doc
 
 _NORM_EPSILON = 1e-12
@@ -112,19 +113,6 @@ def _to_labels(labels, num_examples, arg_name, examples_name):
             f"Received: min({arg_name})={int(labels.min())}"
         )
     return labels
-
-
-def _check_positive_int(value, arg_name):
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Integral)
-        or value < 1
-    ):
-        raise ValueError(
-            f"`{arg_name}` must be a positive integer. "
-            f"Received: {arg_name}={value!r}"
-        )
-    return int(value)
 
 
 def _l2_normalize(x):

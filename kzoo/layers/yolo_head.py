@@ -43,6 +43,7 @@ import numpy as np
 from keras import ops
 
 from kzoo._api import kzoo_export
+from kzoo._checks import check_positive_int as _positive_int
 from kzoo.layers.batch_normalization import BatchNormalization
 
 LAYOUTS = ("cell", "anchor")
@@ -57,14 +58,6 @@ anchors: `[B, 2]` anchor `(w, h)` fractions of the image, for
     `layout="anchor"`. Defaults to `None`.
 layout: `"cell"` or `"anchor"`; `None` means `"anchor"` if
     `anchors` is given, else `"cell"`. Defaults to `None`."""
-
-
-def _positive_int(value, name):
-    if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
-            or value < 1):
-        raise ValueError(
-            f"`{name}` must be a positive integer. Received: {name}={value!r}")
-    return int(value)
 
 
 def check_yolo_config(num_boxes, num_classes, layout=None, anchors=None):
