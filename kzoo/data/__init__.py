@@ -31,6 +31,7 @@ _EXPORTS = {
     "UniformLabelSampler": "deep_clustering",
     "VOCDataset": "voc",
     "YOLOTargetEncoder": "yolo_targets",
+    "balanced_subset": "subsets",
     "char_vectorizer": "masked_text",
     "char_vocabulary": "masked_text",
     "check_flip_permutation": "keypoints",

@@ -53,7 +53,9 @@ def build_optimizer(args, steps_per_epoch, *, optimizer=None, epochs=None,
     (`--lr-schedule constant`). Flags a recipe does not have take their
     defaults (`--optimizer sgd`, `--lr-schedule cosine`, no warm-up, no
     weight decay, no momentum); a recipe whose optimizer is fixed by its
-    reference passes it. Call under `strategy.scope()`.
+    reference passes it. SGD uses Nesterov momentum where `args.nesterov`
+    is true (set by a recipe whose reference does). Call under
+    `strategy.scope()`.
 
     Args:
         args: the parsed flags.
@@ -103,7 +105,7 @@ def build_optimizer(args, steps_per_epoch, *, optimizer=None, epochs=None,
     if name == "sgd":
         return keras.optimizers.SGD(
             learning_rate, momentum=getattr(args, "momentum", 0.0),
-            weight_decay=wd)
+            nesterov=bool(getattr(args, "nesterov", False)), weight_decay=wd)
     if name == "adamw":
         return keras.optimizers.AdamW(learning_rate, weight_decay=wd or 0.0)
     if name == "lamb":
