@@ -190,6 +190,16 @@ EXAMPLES = {
     "kzoo>LuminanceGray": lambda: dict(name="gray", dtype="float64"),
     "kzoo>PositionEmbedding": lambda: dict(sequence_length=7, name="pos",
                                            dtype="float64"),
+    "kzoo>TransformerBlock": lambda: dict(dim=6, heads=3, mlp_dim=5,
+                                          dropout=0.1, name="tb"),
+    "kzoo>VisionTransformer": lambda: dict(
+        image_size=8, patch_size=2, dim=6, depth=2, heads=3, mlp_dim=5,
+        dropout=0.1, name="vt"),
+    "kzoo>MaskedAutoencoder": lambda: dict(
+        backbone=kzoo.models.vit_tiny_cifar((8, 8, 3), patch_size=4, dim=4,
+                                            depth=1, heads=2, mlp_dim=4),
+        mask_ratio=0.5, decoder_dim=6, decoder_depth=2, decoder_heads=3,
+        norm_pix_loss=False, seed=3),
     "kzoo>SpecAugment": lambda: dict(
         freq_masks=3, freq_width=4, time_masks=1, time_width=5,
         mask_value=-1.0, seed=3, name="sa", dtype="float64"),

@@ -31,6 +31,12 @@ from kzoo.models.tiny_darknet import tiny_darknet
 from kzoo.models.two_view_model import TwoViewModel
 from kzoo.models.two_view_model import normalized_embedding_std
 from kzoo.models.vae import VAE
+from kzoo.models.vit import MaskedAutoencoder
+from kzoo.models.vit import TransformerBlock
+from kzoo.models.vit import VisionTransformer
+from kzoo.models.vit import patchify
+from kzoo.models.vit import unpatchify
+from kzoo.models.vit import vit_tiny_cifar
 from kzoo.models.yolo_detector import YOLODetector
 
 __all__ = [
@@ -39,11 +45,14 @@ __all__ = [
     "DeepClusterCallback",
     "DualEncoder",
     "EncoderDecoder",
+    "MaskedAutoencoder",
     "PositionEmbedding",
     "SimCLR",
     "SimSiam",
+    "TransformerBlock",
     "TwoViewModel",
     "VAE",
+    "VisionTransformer",
     "YOLODetector",
     "assign_clusters",
     "audio_encoder",
@@ -57,6 +66,7 @@ __all__ = [
     "masked_language_model",
     "multi_stream_network",
     "normalized_embedding_std",
+    "patchify",
     "pretext_classifier",
     "pseudo_log_likelihood",
     "resnet18_cifar",
@@ -65,5 +75,7 @@ __all__ = [
     "small_image_encoder",
     "tiny_darknet",
     "triplet_network",
+    "unpatchify",
+    "vit_tiny_cifar",
 ]
 # --- end generated

@@ -155,10 +155,14 @@ def add_backend_distribute_args(parser):
 
 
 def add_backbone_args(group, reference):
-    """`--backbone {resnet20,resnet18}` and `--sync-bn` on an argparse group."""
-    group.add_argument("--backbone", choices=["resnet20", "resnet18"],
+    """`--backbone {resnet20,resnet18,vit_tiny}` and `--sync-bn` on an
+    argparse group."""
+    group.add_argument("--backbone", choices=["resnet20", "resnet18",
+                                              "vit_tiny"],
                        default="resnet20",
-                       help=f"CIFAR backbone. Default: resnet20 ({reference}).")
+                       help=f"CIFAR backbone ('vit_tiny': "
+                       f"kzoo.models.vit_tiny_cifar, 4x4 patches). Default: "
+                       f"resnet20 ({reference}).")
     group.add_argument("--sync-bn", action=argparse.BooleanOptionalAction,
                        default=None,
                        help="cross-replica batch statistics. Default: on when "

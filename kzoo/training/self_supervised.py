@@ -22,7 +22,8 @@ def build_backbone(args, input_shape, strategy):
     from kzoo import models
 
     build = {"resnet20": models.resnet20_cifar,
-             "resnet18": models.resnet18_cifar}[args.backbone]
+             "resnet18": models.resnet18_cifar,
+             "vit_tiny": models.vit_tiny_cifar}[args.backbone]
     return build(input_shape=input_shape,
                  synchronized_bn=sync_bn(args, strategy))
 
@@ -248,7 +249,7 @@ def gain_summary(metrics):
 
 
 def run_pretext(args, prefix, transform, build_model, loss, metrics=(),
-                backbone_input_shape=None, encoder=None):
+                backbone_input_shape=None, encoder=None, before_export=None):
     """A whole pretext-task recipe run: data, model, training, evaluation.
 
     Opens the run (`start`), builds the `--backbone` and
@@ -274,6 +275,8 @@ def run_pretext(args, prefix, transform, build_model, loss, metrics=(),
             model that is evaluated and exported when it is not the
             backbone itself (colorization: grey conversion + backbone).
             Defaults to `None` (the backbone).
+        before_export: `callable(metrics, model, test)` run after the final
+            evaluation (e.g. to draw reconstructions). Defaults to `None`.
 
     Returns:
         The metrics dict (also in `metrics.json`).
@@ -297,8 +300,12 @@ def run_pretext(args, prefix, transform, build_model, loss, metrics=(),
     ds = data.pretext_dataset(train.images, args.batch_size, transform,
                               seed=args.seed, epochs=args.epochs,
                               initial_epoch=run.initial_epoch())
+    hook = None
+    if before_export is not None:
+        def hook(metrics):
+            before_export(metrics, model, test)
     return train_self_supervised(args, strategy, run, train, test, evaluated,
-                                 model, ds, steps)
+                                 model, ds, steps, before_export=hook)
 
 
 def _augmented(transform):
