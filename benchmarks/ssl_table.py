@@ -51,6 +51,8 @@ METHODS = {  # in the order they run: the cheap ones first
     "denoising": ("denoising_cifar.py", [], "denoising AE, Gaussian 0.1"),
     "masked_patches": ("masked_patches_cifar.py", [],
                        "masked 4x4 patches, 75%"),
+    # A ViT, not the ResNet-20: its own random-init baseline.
+    "mae": ("mae_cifar.py", [], "MAE, ViT-tiny, 75% of 4x4 patches dropped"),
     "deepcluster": ("deepcluster_cifar.py", [], "DeepCluster, k-means"),
     "vae": ("vae_cifar.py", [], "VAE, 128-d latent"),
     "jigsaw": ("jigsaw_cifar.py", ["--num-permutations", "100"],
