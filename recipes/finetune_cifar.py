@@ -58,7 +58,8 @@ def label_fraction(text):
 def parse_args(argv=None):
     parser = runs.recipe_parser(__doc__)
     runs.add_common_args(
-        parser, dataset="cifar10", datasets=("cifar10", "digits"),
+        parser, dataset="cifar10", datasets=("cifar10", "digits",
+                                             "bccd_cells"),
         epochs=None, batch_size=64, seed=0, output_dir=None, model_name=None,
         reference=SIMCLR)
     for action in parser._actions:

@@ -56,6 +56,7 @@ _EXPORTS = {
     "letterbox_keypoint_dataset": "keypoints",
     "letterbox_keypoint_images": "keypoints",
     "letterbox_keypoints": "keypoints",
+    "load_bccd_cells": "cells",
     "load_dataset": "sources",
     "load_digits": "sources",
     "load_face_identities": "faces",
