@@ -45,6 +45,7 @@ METHODS = {  # in the order they run: the cheap ones first
                                      "--momentum", "0.9"],
                 "SimSiam, lr 0.06, momentum 0.9"),
     "simclr": ("simclr_cifar.py", [], "SimCLR, NT-Xent T=0.5"),
+    "nnclr": ("nnclr_cifar.py", [], "NNCLR, support set 10,000, T=0.1"),
     "barlow_twins": ("barlow_twins_cifar.py", [], "Barlow Twins, 2048-d"),
     "rotation": ("rotation_cifar.py", [], "RotNet, 4 rotations per image"),
     "colorization": ("colorization_cifar.py", [], "colorization (ab of Lab)"),

@@ -41,6 +41,13 @@ def cases():
     def npairs_multi(a):
         return a["onehot"], {"anchors": a["z1"], "positives": a["z2"]}
 
+    def nnclr(a):
+        # the neighbours are data (no gradient), the predictions are not;
+        # row-local stand-ins, so each replica builds its own rows
+        return None, {"nn1": ops.stop_gradient(ops.flip(a["z2"], axis=1)),
+                      "p2": a["z2"], "p1": a["z1"],
+                      "nn2": ops.stop_gradient(ops.flip(a["z1"], axis=1))}
+
     two, one = ("z1", "z2"), ("z1",)
     return {
         "nt_xent_dict": (lambda: losses.NTXentLoss(0.5), pair, two, False),
@@ -66,6 +73,7 @@ def cases():
             one, True),
         "barlow_twins": (lambda: losses.BarlowTwinsLoss(), pair, two,
                          False),
+        "nnclr": (lambda: losses.NNCLRLoss(0.5), nnclr, two, False),
         "addons_triplet_semihard": (
             lambda: addons.losses.TripletSemiHardLoss(), labelled, one,
             False),
@@ -87,6 +95,7 @@ NAMES = ["nt_xent_dict", "nt_xent_stacked", "nt_xent_weighted",
          "nt_xent_none", "clip_duplicates", "clip_stacked", "supcon",
          "supcon_views_weighted", "triplet_all", "triplet_hard_l2",
          "triplet_semi_hard", "triplet_semi_hard_cosine", "barlow_twins",
+         "nnclr",
          "addons_triplet_semihard", "addons_triplet_hard_soft",
          "addons_lifted", "addons_npairs_embeddings",
          "addons_npairs_multilabel_embeddings"]

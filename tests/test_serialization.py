@@ -82,6 +82,14 @@ EXAMPLES = {
         backbone=_tiny_backbone(), projection_dims=[5, 7, 6], lambda_=0.01,
         synchronized_bn=True, collapse_monitor=False,
         augmentation=_view_augmentation()),
+    "kzoo>NNCLR": lambda: dict(
+        backbone=_tiny_backbone(), projection_dim=6,
+        projection_hidden_dims=[5, 7], predictor_hidden_dim=3, queue_size=9,
+        temperature=0.3, synchronized_bn=True, seed=4,
+        augmentation=_view_augmentation()),
+    "kzoo>NNCLRLoss": lambda: dict(
+        temperature=0.5, reduction="sum", name="nn", dtype="float16",
+        gather_distributed=False),
     "kzoo>DualEncoder": lambda: dict(
         encoder_a=_tiny_backbone(), encoder_b=_tiny_pooled_backbone(),
         embedding_dim=5, temperature=0.2, learn_temperature=False,

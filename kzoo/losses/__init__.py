@@ -17,6 +17,8 @@ from kzoo.losses.landmark_loss import LandmarkLoss
 from kzoo.losses.landmark_loss import landmark_loss
 from kzoo.losses.masked_reconstruction_loss import MaskedReconstructionLoss
 from kzoo.losses.masked_reconstruction_loss import masked_reconstruction_loss
+from kzoo.losses.nnclr_loss import NNCLRLoss
+from kzoo.losses.nnclr_loss import nnclr_loss
 from kzoo.losses.nt_xent_loss import NTXentLoss
 from kzoo.losses.nt_xent_loss import nt_xent_loss
 from kzoo.losses.simsiam_loss import SimSiamLoss
@@ -41,6 +43,7 @@ __all__ = [
     "GatheringLoss",
     "LandmarkLoss",
     "MaskedReconstructionLoss",
+    "NNCLRLoss",
     "NTXentLoss",
     "SimSiamLoss",
     "SupConLoss",
@@ -55,6 +58,7 @@ __all__ = [
     "landmark_loss",
     "masked_reconstruction_loss",
     "negative_cosine_similarity",
+    "nnclr_loss",
     "nt_xent_loss",
     "semi_hard_triplet_loss",
     "simsiam_loss",

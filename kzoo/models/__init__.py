@@ -19,6 +19,7 @@ from kzoo.models.dual_encoder import DualEncoder
 from kzoo.models.encoder_decoder import EncoderDecoder
 from kzoo.models.encoder_decoder import conv_decoder
 from kzoo.models.encoder_decoder import feature_map_model
+from kzoo.models.nnclr import NNCLR
 from kzoo.models.precision import float32_copy
 from kzoo.models.pretext_networks import jigsaw_network
 from kzoo.models.pretext_networks import pretext_classifier
@@ -46,6 +47,7 @@ __all__ = [
     "DualEncoder",
     "EncoderDecoder",
     "MaskedAutoencoder",
+    "NNCLR",
     "PositionEmbedding",
     "SimCLR",
     "SimSiam",

@@ -21,6 +21,7 @@ SMALL = {
                          "--probe-epochs", "1"],
     "simclr_cifar.py": ["--projection-dim", "16"],
     "barlow_twins_cifar.py": ["--projection-dim", "32"],
+    "nnclr_cifar.py": ["--projection-dim", "16", "--queue-size", "100"],
 }
 
 
@@ -73,7 +74,8 @@ def test_simsiam_under_jax_without_tensorflow_on_real_cifar10(cifar_dir,
 
 
 @pytest.mark.parametrize("recipe, prefix", [
-    ("simclr_cifar.py", "simclr"), ("barlow_twins_cifar.py", "barlow_twins")])
+    ("simclr_cifar.py", "simclr"), ("barlow_twins_cifar.py", "barlow_twins"),
+    ("nnclr_cifar.py", "nnclr")])
 def test_two_view_recipe_under_jax_without_tensorflow(recipe, prefix,
                                                       tmp_path):
     out, exp = str(tmp_path / "run"), str(tmp_path / "export")
