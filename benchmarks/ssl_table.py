@@ -56,6 +56,9 @@ METHODS = {  # in the order they run: the cheap ones first
     "mae": ("mae_cifar.py", [], "MAE, ViT-tiny, 75% of 4x4 patches dropped"),
     "deepcluster": ("deepcluster_cifar.py", [], "DeepCluster, k-means"),
     "vae": ("vae_cifar.py", [], "VAE, 128-d latent"),
+    # The discriminator, not the ResNet-20: its own random-init baseline.
+    "dcgan": ("dcgan_cifar.py", ["--quality-samples", "0"],
+              "DCGAN, the discriminator's pooled features"),
     "jigsaw": ("jigsaw_cifar.py", ["--num-permutations", "100"],
                "jigsaw, 100 permutations"),
 }

@@ -90,6 +90,9 @@ EXAMPLES = {
     "kzoo>NNCLRLoss": lambda: dict(
         temperature=0.5, reduction="sum", name="nn", dtype="float16",
         gather_distributed=False),
+    "kzoo>DCGAN": lambda: dict(
+        generator=kzoo.models.dcgan_generator(4, 8, width=2),
+        discriminator=kzoo.models.dcgan_discriminator(8, width=2), seed=5),
     "kzoo>DualEncoder": lambda: dict(
         encoder_a=_tiny_backbone(), encoder_b=_tiny_pooled_backbone(),
         embedding_dim=5, temperature=0.2, learn_temperature=False,

@@ -57,6 +57,7 @@ from kzoo.eval.retrieval import retrieval_metrics
 from kzoo.eval.retrieval import roc_auc
 from kzoo.eval.retrieval import verification_accuracy
 from kzoo.eval.retrieval import verification_pairs
+from kzoo.eval.sample_quality import precision_recall
 
 __all__ = [
     "DetectionMAPCallback",
@@ -86,6 +87,7 @@ __all__ = [
     "pair_distances",
     "pck",
     "precision_at_1",
+    "precision_recall",
     "r_precision",
     "recall_at_k",
     "representation_report",

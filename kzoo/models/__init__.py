@@ -12,6 +12,10 @@ from kzoo.models.char_transformer import pseudo_log_likelihood
 from kzoo.models.cifar_resnet import cifar_resnet_v2
 from kzoo.models.cifar_resnet import resnet18_cifar
 from kzoo.models.cifar_resnet import resnet20_cifar
+from kzoo.models.dcgan import DCGAN
+from kzoo.models.dcgan import dcgan_discriminator
+from kzoo.models.dcgan import dcgan_features
+from kzoo.models.dcgan import dcgan_generator
 from kzoo.models.deep_cluster import DeepCluster
 from kzoo.models.deep_cluster import DeepClusterCallback
 from kzoo.models.deep_cluster import assign_clusters
@@ -42,6 +46,7 @@ from kzoo.models.yolo_detector import YOLODetector
 
 __all__ = [
     "BarlowTwins",
+    "DCGAN",
     "DeepCluster",
     "DeepClusterCallback",
     "DualEncoder",
@@ -61,6 +66,9 @@ __all__ = [
     "char_transformer",
     "cifar_resnet_v2",
     "conv_decoder",
+    "dcgan_discriminator",
+    "dcgan_features",
+    "dcgan_generator",
     "feature_map_model",
     "fill_blanks",
     "float32_copy",

@@ -54,8 +54,8 @@ def build_optimizer(args, steps_per_epoch, *, optimizer=None, epochs=None,
     defaults (`--optimizer sgd`, `--lr-schedule cosine`, no warm-up, no
     weight decay, no momentum); a recipe whose optimizer is fixed by its
     reference passes it. SGD uses Nesterov momentum where `args.nesterov`
-    is true (set by a recipe whose reference does). Call under
-    `strategy.scope()`.
+    is true, Adam and AdamW `args.beta_1` where set (0.9 otherwise), as a
+    recipe's reference does. Call under `strategy.scope()`.
 
     Args:
         args: the parsed flags.
@@ -106,12 +106,15 @@ def build_optimizer(args, steps_per_epoch, *, optimizer=None, epochs=None,
         return keras.optimizers.SGD(
             learning_rate, momentum=getattr(args, "momentum", 0.0),
             nesterov=bool(getattr(args, "nesterov", False)), weight_decay=wd)
+    beta_1 = getattr(args, "beta_1", 0.9)
     if name == "adamw":
-        return keras.optimizers.AdamW(learning_rate, weight_decay=wd or 0.0)
+        return keras.optimizers.AdamW(learning_rate, weight_decay=wd or 0.0,
+                                      beta_1=beta_1)
     if name == "lamb":
         # Layer-wise adaptive (You et al. 2019): each layer's step is scaled
         # by ||w|| / ||update||, so the loss's scale does not set the step.
         return keras.optimizers.Lamb(learning_rate, weight_decay=wd)
     if name == "rmsprop":
         return keras.optimizers.RMSprop(learning_rate)
-    return keras.optimizers.Adam(learning_rate, weight_decay=wd)
+    return keras.optimizers.Adam(learning_rate, weight_decay=wd,
+                                 beta_1=beta_1)
