@@ -442,9 +442,17 @@ def cmd_fill(args):
     if len(normalized) > tokenizer.sequence_length:
         raise CLIError(f"the text has {len(normalized)} characters; the "
                        f"model takes {tokenizer.sequence_length}")
+    lexicon = None
+    if args.lexicon:
+        if not os.path.isfile(args.lexicon):
+            raise CLIError(f"--lexicon {args.lexicon}: no such file (a "
+                           "word list, one word a line, e.g. "
+                           "text/pt_docs/words.txt of the datasets)")
+        lexicon = models.Lexicon.from_file(args.lexicon)
     model = _load(card["name"])
     filled = models.fill_blanks(model, text, tokenizer.vocabulary,
-                                free_length=args.free_length)
+                                free_length=args.free_length,
+                                lexicon=lexicon)
     print(filled)
     return 0
 
@@ -552,6 +560,9 @@ def build_parser():
     p.add_argument("--free-length", action="store_true",
                    help="let each run of blanks take another length "
                    "(chosen by pseudo-log-likelihood)")
+    p.add_argument("--lexicon",
+                   help="a word list (one word a line): each word's blanks "
+                   "are filled with a word of it the model prefers")
     p.set_defaults(func=cmd_fill)
 
     p = sub.add_parser("search", help="nearest gallery images of queries")

@@ -168,6 +168,22 @@ def test_fill_the_course_sentence():
     assert len(filled) == len("Deixa o menino _____ bola e __pren_____")
 
 
+def test_fill_with_a_lexicon_writes_real_words(tmp_path):
+    need(FILL)
+    words = tmp_path / "words.txt"
+    words.write_text("pegar\nchutar\naprender\ncomprender\n")
+    proc = kzoo("fill", FILL, "Deixa o menino _____ bola e __pren_____",
+                "--lexicon", str(words), "--free-length")
+    assert proc.returncode == 0, proc.stderr
+    filled = proc.stdout.strip().split()
+    # every filled word is one of the list; the second must hold "pren"
+    assert filled[3] in ("pegar", "chutar", "aprender", "comprender")
+    assert filled[-1] in ("aprender", "comprender")
+    proc = kzoo("fill", FILL, "a ca_a", "--lexicon", str(tmp_path / "no"))
+    assert proc.returncode != 0 and "no such file" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 def test_search_finds_the_query_in_the_gallery(tmp_path):
     need(SIMCLR)
     import shutil

@@ -23,6 +23,8 @@ from kzoo.models.dual_encoder import DualEncoder
 from kzoo.models.encoder_decoder import EncoderDecoder
 from kzoo.models.encoder_decoder import conv_decoder
 from kzoo.models.encoder_decoder import feature_map_model
+from kzoo.models.lexicon_fill import Lexicon
+from kzoo.models.lexicon_fill import fill_words
 from kzoo.models.nnclr import NNCLR
 from kzoo.models.precision import float32_copy
 from kzoo.models.pretext_networks import jigsaw_network
@@ -51,6 +53,7 @@ __all__ = [
     "DeepClusterCallback",
     "DualEncoder",
     "EncoderDecoder",
+    "Lexicon",
     "MaskedAutoencoder",
     "NNCLR",
     "PositionEmbedding",
@@ -71,6 +74,7 @@ __all__ = [
     "dcgan_generator",
     "feature_map_model",
     "fill_blanks",
+    "fill_words",
     "float32_copy",
     "jigsaw_network",
     "masked_language_model",

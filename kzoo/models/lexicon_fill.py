@@ -1,0 +1,205 @@
+"""Blanks filled with real words: a lexicon constrains each word's blanks,
+and a masked character model chooses among the words that fit.
+
+A character model alone writes spelling patterns ("menino meita bola");
+here every word holding blanks is completed by a word of the lexicon that
+agrees with its visible letters (and, with `free_length`, any length of
+each blank run), the candidates ranked in two steps: all of them at once
+by the model's log-probabilities of their letters at the blanks (one
+forward pass per length pattern), then the best `rescore` by the
+pseudo-log-likelihood of the whole word in its sentence (each letter
+masked in turn: Salazar et al. 2020's scoring of whole candidates). A
+word with no candidate falls back to the character fill and is counted.
+"""
+
+import itertools
+import re
+import unicodedata
+
+import keras
+import numpy as np
+
+from kzoo._api import kzoo_export
+from kzoo._checks import check_positive_int
+from kzoo.data.masked_text import MASK_CHAR
+from kzoo.data.masked_text import MASK_ID
+from kzoo.data.masked_text import UNKNOWN_ID
+
+# A word: letters and blanks (no digits), as `re`'s \w without digits.
+_WORD = re.compile(r"[^\W\d]+")
+
+
+@kzoo_export("kzoo.models.Lexicon")
+class Lexicon:
+    """Word forms, NFC and lowercase, indexed by length for pattern lookups.
+
+    Args:
+        words: iterable of word forms (e.g. the lines of
+            `text/pt_docs/words.txt`).
+
+    Example:
+
+    >>> lexicon = kzoo.models.Lexicon.from_file("pt_docs/words.txt")
+    >>> lexicon.matching("__pren_er")[:3]
+    ['aprender', ...]
+    """
+
+    def __init__(self, words):
+        forms = sorted({unicodedata.normalize("NFC", w.strip()).lower()
+                        for w in words if w.strip()})
+        self._set = set(forms)
+        self._by_length = {}
+        for length, group in itertools.groupby(sorted(forms, key=len),
+                                               key=len):
+            group = list(group)
+            self._by_length[length] = (
+                group, np.array([[ord(c) for c in w] for w in group],
+                                np.int32))
+
+    @classmethod
+    def from_file(cls, path):
+        """A lexicon from a text file, one word a line (UTF-8)."""
+        with open(path, encoding="utf-8") as f:
+            return cls(f)
+
+    def __len__(self):
+        return len(self._set)
+
+    def __contains__(self, word):
+        return unicodedata.normalize("NFC", word).lower() in self._set
+
+    def matching(self, pattern):
+        """The words of `len(pattern)` letters agreeing with its visible
+        letters (`_` matches any letter), case-insensitively."""
+        pattern = unicodedata.normalize("NFC", pattern).lower()
+        words, codes = self._by_length.get(len(pattern), ([], None))
+        if not words:
+            return []
+        keep = np.ones(len(words), bool)
+        for i, c in enumerate(pattern):
+            if c != MASK_CHAR:
+                keep &= codes[:, i] == ord(c)
+        return [words[i] for i in np.flatnonzero(keep)]
+
+
+def _logits(model, ids):
+    return np.asarray(keras.ops.convert_to_numpy(
+        model(ids, training=False))).astype(np.float64)
+
+
+def _log_softmax(logits):
+    top = logits.max(axis=-1, keepdims=True)
+    return logits - top - np.log(np.exp(logits - top).sum(-1, keepdims=True))
+
+
+def _word_pll(model, ids, positions):
+    """Mean over `positions` of `log p(x_i | the rest)`, one batch."""
+    batch = np.repeat(ids, len(positions), axis=0)
+    batch[np.arange(len(positions)), positions] = MASK_ID
+    logp = _log_softmax(_logits(model, batch))
+    rows = np.arange(len(positions))
+    return float(np.mean(logp[rows, positions, ids[0, positions]]))
+
+
+def _variants(word, free_length, max_extra, limit=256):
+    """The word with each blank run at every allowed length."""
+    if not free_length:
+        return [word]
+    parts = re.split(r"(_+)", word)
+    choices = [[p] if not p.startswith(MASK_CHAR) else
+               [MASK_CHAR * k for k in range(1, len(p) + max_extra + 1)]
+               for p in parts]
+    return ["".join(c) for c in itertools.islice(
+        itertools.product(*choices), limit)]
+
+
+@kzoo_export("kzoo.models.fill_words")
+def fill_words(model, text, vocabulary, lexicon, sequence_length=None,
+               free_length=False, max_extra=3, rescore=8):
+    """Fills each word's `_` blanks with a lexicon word the model prefers.
+
+    Words (runs of letters and blanks) are completed left to right; each
+    sees the words completed before it, later blanks stay masked. See the
+    module docstring for the ranking. The letters of a chosen word are
+    written lowercase at the blanks; visible letters stay as given.
+
+    Args:
+        model: a masked character model (ids -> logits `[B, L, V]`).
+        text: text with `_` for unknown letters.
+        vocabulary: the model's vocabulary (`kzoo.data.char_vocabulary`).
+        lexicon: a `kzoo.models.Lexicon`.
+        sequence_length: the model's input length. Defaults to the model's.
+        free_length: each blank run may take 1 to `len(run) + max_extra`
+            letters. Defaults to `False` (one letter per `_`).
+        max_extra: see `free_length`. Defaults to `3`.
+        rescore: candidates rescored by their pseudo-log-likelihood.
+            Defaults to `8`.
+
+    Returns:
+        A dict: `"text"`, the completed text; `"words"`, one `(pattern,
+        filled word, in lexicon)` per word that had blanks; `"fallbacks"`,
+        how many words had no lexicon candidate (filled letter by letter).
+    """
+    from kzoo.data.masked_text import encode_characters
+    from kzoo.data.masked_text import normalize_blanks
+    from kzoo.models.char_transformer import fill_blanks
+
+    length = sequence_length or model.inputs[0].shape[1]
+    rescore = check_positive_int(rescore, "rescore")
+    index = {c: i + 2 for i, c in enumerate(vocabulary)}
+    text = normalize_blanks(text)
+    if len(text) > length:
+        raise ValueError(f"`text` has {len(text)} characters; the model "
+                         f"takes {length}. Received: text={text!r}")
+    words, fallbacks, position = [], 0, 0
+    while True:
+        found = next((m for m in _WORD.finditer(text, position)
+                      if MASK_CHAR in m.group()), None)
+        if found is None:
+            break
+        start, end, word = found.start(), found.end(), found.group()
+        scored = []
+        for pattern in _variants(word, free_length, max_extra):
+            candidate_text = text[:start] + pattern + text[end:]
+            if len(candidate_text) > length:
+                continue
+            matches = lexicon.matching(pattern)
+            if not matches:
+                continue
+            blanks = np.array([i for i, c in enumerate(pattern)
+                               if c == MASK_CHAR])
+            ids = encode_characters([candidate_text], vocabulary, length)
+            logp = _log_softmax(_logits(model, ids))[0, start + blanks]
+            letters = np.array([[index.get(w[i], UNKNOWN_ID) for i in blanks]
+                                for w in matches])
+            score = logp[np.arange(len(blanks))[None, :], letters]
+            score[letters < 3] = -np.inf  # a letter the model cannot write
+            mean = score.mean(axis=1)
+            for j in np.argsort(-mean)[:rescore]:
+                if np.isfinite(mean[j]):
+                    scored.append((mean[j], pattern, matches[j], blanks))
+        if not scored:
+            fallbacks += 1
+            # The character fill for this word alone (later blanks hidden
+            # from it as masks, as above).
+            filled = fill_blanks(model, text, vocabulary, length)
+            chosen = filled[start:end]
+            words.append((word, chosen, chosen in lexicon))
+            text = text[:start] + chosen + text[end:]
+            position = start + len(chosen)
+            continue
+        best = None
+        for _, pattern, match, blanks in sorted(
+                scored, key=lambda s: -s[0])[:rescore]:
+            chosen = "".join(match[i] if c == MASK_CHAR else c
+                             for i, c in enumerate(pattern))
+            candidate_text = text[:start] + chosen + text[end:]
+            ids = encode_characters([candidate_text], vocabulary, length)
+            pll = _word_pll(model, ids, start + np.arange(len(chosen)))
+            if best is None or pll > best[0]:
+                best = (pll, chosen)
+        chosen = best[1]
+        words.append((word, chosen, True))
+        text = text[:start] + chosen + text[end:]
+        position = start + len(chosen)
+    return {"text": text, "words": words, "fallbacks": fallbacks}

@@ -1,0 +1,94 @@
+"""Blanks filled with lexicon words (kzoo.models.Lexicon, fill_words): the
+lookups, the ranking with a model whose preferences are known, the
+fallback, and the shipped model with the real lexicon."""
+
+import os
+
+import numpy as np
+import pytest
+
+import kzoo
+from kzoo.models.lexicon_fill import _variants
+from tests.conftest import datasets_root
+
+VOCAB = ["_", " ", "a", "c", "m", "s", "o", "x", "e", "l"]
+
+
+class Prefers:
+    """A stand-in model: at every position the logits favour `letter`
+    (then `second`), whatever the input; `calls` counts forward passes."""
+
+    def __init__(self, letter, second=None, length=16):
+        self.inputs = [np.zeros((1, length))]
+        self.calls = 0
+        self.logits = np.zeros(len(VOCAB) + 2)
+        self.logits[VOCAB.index(letter) + 2] = 5.0
+        if second:
+            self.logits[VOCAB.index(second) + 2] = 2.0
+
+    def __call__(self, ids, training=False):
+        self.calls += 1
+        return np.broadcast_to(self.logits, ids.shape + self.logits.shape)
+
+
+def test_lexicon_lookups_are_nfc_and_case_insensitive():
+    lex = kzoo.models.Lexicon(["Casa", "cama", "casa", "cão", "ca\u0303o",
+                               " ", "coxo"])
+    assert len(lex) == 4  # casa, cama, cão (one NFC form), coxo
+    assert "CASA" in lex and "ca\u0303o" in lex and "gato" not in lex
+    assert lex.matching("ca_a") == ["cama", "casa"]
+    assert lex.matching("C_XO") == ["coxo"]
+    assert lex.matching("c_") == [] and lex.matching("_____") == []
+
+
+def test_variants_expand_each_blank_run():
+    assert _variants("ca_a", False, 3) == ["ca_a"]
+    assert _variants("c_s_", True, 1) == ["c_s_", "c_s__", "c__s_", "c__s__"]
+
+
+def test_the_model_chooses_among_the_fitting_words():
+    lex = kzoo.models.Lexicon(["casa", "cama", "coxo", "mala"])
+    out = kzoo.models.fill_words(Prefers("m"), "a ca_a o", VOCAB, lex)
+    assert out == {"text": "a cama o", "words": [("ca_a", "cama", True)],
+                   "fallbacks": 0}
+    assert kzoo.models.fill_words(Prefers("s"), "ca_a", VOCAB,
+                                  lex)["text"] == "casa"
+    # every word with blanks, left to right; visible letters kept
+    out = kzoo.models.fill_words(Prefers("m", "l"), "_a_a co_o", VOCAB, lex)
+    assert out["text"] == "mala coxo" and out["fallbacks"] == 0
+    # through fill_blanks
+    assert kzoo.models.fill_blanks(Prefers("m"), "ca_a", VOCAB,
+                                   lexicon=lex) == "cama"
+
+
+def test_free_length_and_the_fallback():
+    lex = kzoo.models.Lexicon(["cama", "camas"])
+    out = kzoo.models.fill_words(Prefers("s"), "cam_", VOCAB, lex,
+                                 free_length=True, max_extra=1)
+    assert out["text"] == "camas"  # 'a' then 's' scores above 'a' alone
+    out = kzoo.models.fill_words(Prefers("x"), "zz_zz ca_a", VOCAB, lex)
+    assert out["fallbacks"] == 1 and out["words"][0][2] is False
+    assert out["text"].startswith("zzxzz")
+    with pytest.raises(ValueError, match="rescore"):
+        kzoo.models.fill_words(Prefers("x"), "ca_a", VOCAB, lex, rescore=0)
+
+
+def test_the_shipped_model_writes_lexicon_words():
+    words = os.path.join(datasets_root(), "text", "pt_docs", "words.txt")
+    if not os.path.isfile(words):
+        pytest.skip(f"{words} not found")
+    name = "masked_text_chartransformer_fortunes_pt"
+    model = kzoo.presets.load(name)
+    vocabulary = kzoo.presets.tokenizer(name).vocabulary
+    lex = kzoo.models.Lexicon.from_file(words)
+    assert len(lex) > 270_000
+    assert kzoo.models.fill_blanks(model, "O gato subiu no tel_ado",
+                                   vocabulary, lexicon=lex) == \
+        "O gato subiu no telhado"
+    out = kzoo.models.fill_words(model, "Deixa o menino _____ bola e "
+                                 "__pren_____", vocabulary, lex,
+                                 free_length=True)
+    assert out["fallbacks"] == 0
+    assert all(in_lexicon for _, _, in_lexicon in out["words"])
+    assert all(word.lower() in lex for _, word, _ in out["words"])
+    assert "pren" in out["text"]
