@@ -1,0 +1,150 @@
+"""The cloze benchmark: hidden words and spans of held-out Portuguese prose.
+
+Items (`kzoo.eval.cloze_items`): in each of the first `--paragraphs`
+paragraphs of `text/pt_docs/test.txt` (documents never trained on: the
+split is by document), one whole word and one 2-3 letter span inside a
+longer word are hidden, one `_` per letter. Four fills, each scored by
+exact recovery of the word and by the share of filled words found in the
+lexicon `text/pt_docs/words.txt` (`kzoo.eval.cloze_scores`):
+
+- `char_bigram`: each hidden letter the most frequent after the previous
+  character in the training text (`kzoo.eval.CharBigram`);
+- `word_ngram`: the most frequent training word fitting the visible
+  letters after the previous word, else the most frequent fitting word
+  (`kzoo.eval.WordNgram`);
+- `model`: the masked character model, one letter per blank
+  (`kzoo.models.fill_blanks`);
+- `model_lexicon`: the same model choosing among the lexicon's words that
+  fit (`kzoo.models.fill_words`).
+
+The n-gram baselines learn from `text/pt_docs/train.txt` and
+`text/fortunes_br.txt`. Results go to `--out` (JSON) and the markdown
+table beside it, with the course's sentence filled by each model fill.
+
+    python benchmarks/cloze_benchmark.py --data-dir ../shared/datasets
+    python benchmarks/cloze_benchmark.py --model runs/masked_text_pt/model.keras
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+PRESET = "masked_text_chartransformer_fortunes_pt"
+COURSE = "Deixa o menino _____ bola e __pren_____"
+OUT = os.path.join(ROOT, "benchmarks", "results", "cloze_benchmark.json")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("--data-dir", default=os.environ.get("KZOO_DATA_DIR"),
+                        help="datasets root holding text/. Default: "
+                        "$KZOO_DATA_DIR.")
+    parser.add_argument("--preset", default=PRESET,
+                        help=f"the masked character model. Default: {PRESET}.")
+    parser.add_argument("--paragraphs", type=int, default=200,
+                        help="test paragraphs used. Default: 200.")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the hidden positions. Default: 0.")
+    parser.add_argument("--methods",
+                        default="char_bigram,word_ngram,model,model_lexicon",
+                        help="comma-separated fills. Default: all four.")
+    parser.add_argument("--out", default=OUT,
+                        help="results JSON. Default: "
+                        "benchmarks/results/cloze_benchmark.json.")
+    return parser.parse_args(argv)
+
+
+def _lines(path):
+    with open(path, encoding="utf-8") as f:
+        return [line.strip() for line in f if line.strip()]
+
+
+def markdown(result):
+    kinds = ("word", "span", "all")
+    lines = ["| fill | " + " | ".join(
+        f"{k}: exact / real words" for k in kinds) + " |",
+        "|---|" + "---|" * len(kinds)]
+    for method, scores in result["scores"].items():
+        cells = [f"{100 * scores[k]['exact']:.1f}% / "
+                 f"{100 * scores[k]['real_words']:.1f}%"
+                 if k in scores else "" for k in kinds]
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    lines += ["", f"{result['items']} items from {result['paragraphs']} "
+              f"test paragraphs; model: {result['preset']}. Course "
+              "sentence: " + "; ".join(f"{k}: \"{v}\"" for k, v in
+                                      result["course_sentence"].items()),
+              "", f"Machine: {result['cpu']}. Command: "
+              f"`{result['command']}` ({result['seconds']:.0f} s)."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from kzoo import eval as kz_eval, models, presets
+    from kzoo._machine import cpu_description
+
+    start = time.time()
+    text_dir = os.path.join(args.data_dir, "text")
+    docs = os.path.join(text_dir, "pt_docs")
+    lexicon = models.Lexicon.from_file(os.path.join(docs, "words.txt"))
+    train = _lines(os.path.join(docs, "train.txt"))
+    fortunes = os.path.join(text_dir, "fortunes_br.txt")
+    if os.path.isfile(fortunes):
+        train += [t for t in _lines(fortunes) if t != "%"]
+    model = presets.load(args.preset)
+    tokenizer = presets.tokenizer(args.preset)
+    vocabulary, length = tokenizer.vocabulary, tokenizer.sequence_length
+    paragraphs = _lines(os.path.join(docs, "test.txt"))[:args.paragraphs]
+    items = kz_eval.cloze_items(paragraphs, length, args.seed)
+    fills = {
+        "char_bigram": kz_eval.CharBigram(train).fill,
+        "word_ngram": kz_eval.WordNgram(train).fill,
+        "model": lambda text, start: models.fill_blanks(
+            model, text, vocabulary, length),
+        "model_lexicon": lambda text, start: models.fill_words(
+            model, text, vocabulary, lexicon, length)["text"],
+    }
+    result = {"what": __doc__.split("\n\n")[0], "preset": args.preset,
+              "paragraphs": len(paragraphs), "items": len(items),
+              "seed": args.seed, "cpu": cpu_description(),
+              "command": "python benchmarks/cloze_benchmark.py "
+              + " ".join(argv if argv is not None else sys.argv[1:]),
+              "scores": {}, "seconds_per_method": {}, "examples": {}}
+    for method in args.methods.split(","):
+        t = time.time()
+        filled = [fills[method](item["text"], item["start"])
+                  for item in items]
+        result["scores"][method] = kz_eval.cloze_scores(items, filled,
+                                                        lexicon)
+        result["seconds_per_method"][method] = round(time.time() - t, 1)
+        result["examples"][method] = [
+            {"text": item["text"], "answer": item["answer"],
+             "filled": f[item["start"]:item["start"] + len(item["answer"])]}
+            for item, f in list(zip(items, filled))[:6]]
+        print(method, json.dumps(result["scores"][method]), flush=True)
+    result["course_sentence"] = {
+        "model": models.fill_blanks(model, COURSE, vocabulary,
+                                    free_length=True),
+        "model_lexicon": models.fill_blanks(model, COURSE, vocabulary,
+                                            free_length=True,
+                                            lexicon=lexicon)}
+    result["seconds"] = round(time.time() - start, 1)
+    with open(args.out, "w") as f:
+        json.dump(result, f, indent=1, ensure_ascii=False)
+        f.write("\n")
+    md = os.path.splitext(args.out)[0] + ".md"
+    with open(md, "w") as f:
+        f.write(markdown(result))
+    print(f"wrote {args.out} and {md}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""The cloze benchmark's pieces (kzoo.eval.cloze) by hand."""
+
+import numpy as np
+import pytest
+
+import kzoo
+
+
+def test_items_hide_a_word_and_a_span_one_blank_per_letter():
+    paragraphs = ["O gato preto subiu no telhado da casa amarela.",
+                  "Um texto curto mas suficiente para duas lacunas."]
+    items = kzoo.eval.cloze_items(paragraphs, length=40, seed=3)
+    assert [i["kind"] for i in items] == ["word", "span"] * 2
+    for item in items:
+        text, start, answer = item["text"], item["start"], item["answer"]
+        assert len(text) <= 40 and not text.endswith(" ")
+        hidden = text[start:start + len(answer)]
+        assert len(hidden) == len(answer) and "_" in hidden
+        # the visible letters are the answer's
+        assert all(h == "_" or h == a for h, a in zip(hidden, answer))
+        if item["kind"] == "word":
+            assert set(hidden) == {"_"} and len(answer) >= 3
+        else:
+            assert 2 <= hidden.count("_") <= 3 and len(answer) >= 5
+            assert set(hidden) != {"_"}
+        # the rest of the text is the paragraph's
+        assert text.replace(hidden, answer, 1) in paragraphs[items.index(
+            item) // 2]
+    assert items == kzoo.eval.cloze_items(paragraphs, length=40, seed=3)
+    with pytest.raises(ValueError, match="kinds"):
+        kzoo.eval.cloze_items(paragraphs, kinds=("line",))
+
+
+def test_scores_by_hand():
+    lex = kzoo.models.Lexicon(["gato", "casa"])
+    items = [{"text": "o ____", "start": 2, "answer": "gato", "kind": "word"},
+             {"text": "a c__a", "start": 2, "answer": "casa", "kind": "span"},
+             {"text": "a ____", "start": 2, "answer": "Gato", "kind": "word"}]
+    filled = ["o gato", "a cxxa", "a casa"]
+    s = kzoo.eval.cloze_scores(items, filled, lex)
+    assert s["word"] == {"exact": 0.5, "real_words": 1.0, "items": 2}
+    assert s["span"] == {"exact": 0.0, "real_words": 0.0, "items": 1}
+    assert s["all"]["exact"] == pytest.approx(1 / 3)
+    with pytest.raises(ValueError, match="one filled text"):
+        kzoo.eval.cloze_scores(items, filled[:2], lex)
+
+
+def test_word_ngram_prefers_the_bigram_then_the_unigram():
+    train = ["o gato come", "o gato dorme", "um pato nada",
+             "um pato voa", "um rato foge", "o rato"]
+    ngram = kzoo.eval.WordNgram(train)
+    # after "um", "pato" (2) beats "rato" (1); after "o", "gato"
+    assert ngram.fill("um _ato", 3) == "um pato"
+    assert ngram.fill("o _ato", 2) == "o gato"
+    # no bigram fits: the most frequent fitting word ("gato" and "pato"
+    # tie at 2; most_common keeps the first counted)
+    assert ngram.fill("xyz _ato", 4) in ("xyz gato", "xyz pato")
+    assert ngram.fill("o zz_zz", 2) == "o zz_zz"  # nothing fits
+
+
+def test_char_bigram_fills_left_to_right():
+    bigram = kzoo.eval.CharBigram(["abab abab", "ac"])
+    # after "a": b (4) over c (1); after "b": a
+    assert bigram.fill("a__") == "aba"
+    assert np.all([c != "_" for c in bigram.fill("___")])
