@@ -6,7 +6,9 @@ hidden. A small character transformer (`kzoo.models.char_transformer`,
 pre-LN, 3 blocks of width 128) is trained on Debian's fortunes-br (2,510
 entries of Brazilian Portuguese, `../shared/datasets/text`), split by a
 fixed seed into 80% train / 10% validation / 10% test entries, cut into
-pieces of at most `--sequence-length` characters at spaces.
+pieces of at most `--sequence-length` characters at spaces. `--dataset
+pt_docs` reads the technical prose of `text/pt_docs/` instead (3.6 MB,
+its published split by document), `fortunes_br_and_pt_docs` both.
 
 Masking (`kzoo.data.mask_characters`, redrawn every epoch): units are
 whole words (probability 0.5) or spans inside a word (geometric length,
@@ -44,7 +46,9 @@ COURSE_SENTENCE = "Deixa o menino _____ bola e __pren_____"
 def parse_args(argv=None):
     parser = runs.recipe_parser(__doc__)
     runs.add_common_args(
-        parser, dataset="fortunes_br", datasets=("fortunes_br",), epochs=100,
+        parser, dataset="fortunes_br",
+        datasets=("fortunes_br", "pt_docs", "fortunes_br_and_pt_docs"),
+        epochs=100,
         batch_size=64, seed=0, output_dir=None, model_name=None,
         reference="about 2,100 training pieces")
     model = parser.add_argument_group("model")
@@ -86,8 +90,16 @@ def main(argv=None):
 
     from kzoo import data, eval as keval, models
 
-    entries = data.load_text_entries(args.data_dir)
-    train_e, val_e, test_e = data.split_entries(entries, seed=0)
+    train_e, val_e, test_e = [], [], []
+    if "fortunes_br" in args.dataset:
+        entries = data.load_text_entries(args.data_dir)
+        for part, split in zip((train_e, val_e, test_e),
+                               data.split_entries(entries, seed=0)):
+            part.extend(split)
+    if "pt_docs" in args.dataset:  # its published split, by document
+        for part, split in ((train_e, "train"), (val_e, "validation"),
+                            (test_e, "test")):
+            part.extend(data.load_pt_docs(split, args.data_dir))
     if args.limit:
         train_e = train_e[:args.limit]
     length = args.sequence_length

@@ -64,6 +64,7 @@ _EXPORTS = {
     "load_fsdd": "audio",
     "load_image_folder": "sources",
     "load_keypoints_csv": "keypoint_sources",
+    "load_pt_docs": "masked_text",
     "load_spoken_words": "audio",
     "load_text_entries": "masked_text",
     "load_tfds": "sources",

@@ -75,6 +75,47 @@ def load_text_entries(data_dir=None, name="fortunes_br.txt"):
     return entries
 
 
+PT_DOCS_SPLITS = {"train": "train.txt", "validation": "valid.txt",
+                  "test": "test.txt"}
+
+
+@kzoo_export("kzoo.data.load_pt_docs")
+def load_pt_docs(split="train", data_dir=None):
+    """The paragraphs of `text/pt_docs/` (Brazilian Portuguese prose of
+    technical documents, split by source document: no document is in two
+    splits), `normalize_text`-ed, one per non-empty line.
+
+    Args:
+        split: `"train"`, `"validation"` or `"test"`. Defaults to `"train"`.
+        data_dir: the `text` folder, the `pt_docs` folder or a datasets
+            root; `None` reads `KZOO_DATA_DIR`.
+
+    Returns:
+        List of paragraphs.
+    """
+    from kzoo.data.sources import DataUnavailableError
+
+    if split not in PT_DOCS_SPLITS:
+        raise ValueError(f"`split` must be one of {sorted(PT_DOCS_SPLITS)}. "
+                         f"Received: split={split!r}")
+    root = data_dir or os.environ.get("KZOO_DATA_DIR")
+    if not root:
+        raise DataUnavailableError(
+            "pt_docs has no download: pass --data-dir DIR (a datasets root "
+            "holding text/pt_docs/) or set KZOO_DATA_DIR.")
+    name = PT_DOCS_SPLITS[split]
+    for folder in (root, os.path.join(root, "pt_docs"),
+                   os.path.join(root, "text", "pt_docs")):
+        path = os.path.join(folder, name)
+        if os.path.isfile(path) and os.path.isfile(
+                os.path.join(folder, "words.txt")):
+            with open(path, encoding="utf-8") as f:
+                return [t for t in (normalize_text(line) for line in f) if t]
+    raise DataUnavailableError(
+        f"no pt_docs folder (with {name} and words.txt) in {root}, "
+        f"{root}/pt_docs or {root}/text/pt_docs: pass --data-dir.")
+
+
 @kzoo_export("kzoo.data.split_entries")
 def split_entries(entries, seed=0, fractions=(0.8, 0.1, 0.1)):
     """`(train, validation, test)` lists from a fixed permutation (`seed`)."""

@@ -84,3 +84,23 @@ def test_fortunes_entries():
     assert 2400 <= len(entries) <= 2600
     assert entries[0].startswith("Porque a galinha atravessa a rua?")
     assert all("_" not in e and "\n" not in e and "%" != e for e in entries)
+
+
+def test_pt_docs_splits_by_document():
+    import kzoo.data
+
+    root = datasets_root()
+    if not os.path.isfile(os.path.join(root, "text", "pt_docs",
+                                       "words.txt")):
+        pytest.skip(f"text/pt_docs not under {root}")
+    splits = {s: kzoo.data.load_pt_docs(s, root)
+              for s in ("train", "validation", "test")}
+    assert len(splits["train"]) > 20_000 and len(splits["test"]) > 3_000
+    assert all(p == p.strip() and "  " not in p for p in splits["test"])
+    # the same folder given three ways
+    assert kzoo.data.load_pt_docs("test", os.path.join(root, "text")) == \
+        splits["test"]
+    with pytest.raises(ValueError, match="split"):
+        kzoo.data.load_pt_docs("valid", root)
+    with pytest.raises(kzoo.data.DataUnavailableError, match="pt_docs"):
+        kzoo.data.load_pt_docs("test", os.path.dirname(root) + "/nowhere")
