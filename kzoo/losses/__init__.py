@@ -26,6 +26,12 @@ from kzoo.losses.simsiam_loss import negative_cosine_similarity
 from kzoo.losses.simsiam_loss import simsiam_loss
 from kzoo.losses.supcon_loss import SupConLoss
 from kzoo.losses.supcon_loss import supcon_loss
+from kzoo.losses.task_aligned import anchor_points
+from kzoo.losses.task_aligned import boxes_to_distances
+from kzoo.losses.task_aligned import dfl_distances
+from kzoo.losses.task_aligned import distances_to_boxes
+from kzoo.losses.task_aligned import distribution_focal_loss
+from kzoo.losses.task_aligned import task_aligned_assign
 from kzoo.losses.triplet_loss import TripletLoss
 from kzoo.losses.triplet_loss import batch_all_triplet_loss
 from kzoo.losses.triplet_loss import batch_hard_triplet_loss
@@ -49,12 +55,17 @@ __all__ = [
     "SupConLoss",
     "TripletLoss",
     "YOLOLoss",
+    "anchor_points",
     "barlow_twins_loss",
     "batch_all_triplet_loss",
     "batch_hard_triplet_loss",
+    "boxes_to_distances",
     "clip_logits",
     "clip_loss",
     "contrastive_loss",
+    "dfl_distances",
+    "distances_to_boxes",
+    "distribution_focal_loss",
     "landmark_loss",
     "masked_reconstruction_loss",
     "negative_cosine_similarity",
@@ -64,6 +75,7 @@ __all__ = [
     "simsiam_loss",
     "standardize_over_batch",
     "supcon_loss",
+    "task_aligned_assign",
     "triplet_loss",
     "yolo_loss",
     "yolo_loss_terms",
