@@ -93,6 +93,14 @@ EXAMPLES = {
     "kzoo>DCGAN": lambda: dict(
         generator=kzoo.models.dcgan_generator(4, 8, width=2),
         discriminator=kzoo.models.dcgan_discriminator(8, width=2), seed=5),
+    "kzoo>AnchorFreeHead": lambda: dict(
+        num_classes=3, reg_max=4, box_channels=5, class_channels=6,
+        prior=0.1, name="afh"),
+    "kzoo>AnchorFreeDetectionLoss": lambda: dict(
+        num_classes=3, feature_sizes=[[4, 4], [2, 2]], strides=[8, 16],
+        reg_max=4, top_k=5, alpha=1.0, beta=2.0, box_weight=1.0,
+        class_weight=2.0, dfl_weight=3.0, reduction="sum", name="afl",
+        dtype="float16"),
     "kzoo>DualEncoder": lambda: dict(
         encoder_a=_tiny_backbone(), encoder_b=_tiny_pooled_backbone(),
         embedding_dim=5, temperature=0.2, learn_temperature=False,

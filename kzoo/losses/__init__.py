@@ -26,6 +26,7 @@ from kzoo.losses.simsiam_loss import negative_cosine_similarity
 from kzoo.losses.simsiam_loss import simsiam_loss
 from kzoo.losses.supcon_loss import SupConLoss
 from kzoo.losses.supcon_loss import supcon_loss
+from kzoo.losses.task_aligned import AnchorFreeDetectionLoss
 from kzoo.losses.task_aligned import anchor_points
 from kzoo.losses.task_aligned import boxes_to_distances
 from kzoo.losses.task_aligned import dfl_distances
@@ -43,6 +44,7 @@ from kzoo.losses.yolo_loss import yolo_loss_terms
 
 __all__ = [
     "ActiveTripletFraction",
+    "AnchorFreeDetectionLoss",
     "BarlowTwinsLoss",
     "ClipLoss",
     "ContrastiveLoss",

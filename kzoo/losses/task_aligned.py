@@ -19,10 +19,12 @@ Conventions: boxes are `xyxy` in pixels; distances `ltrb` in strides;
 everything is `keras.ops` (every backend).
 """
 
+import keras
 from keras import ops
 
 from kzoo._api import kzoo_export
 from kzoo.boxes import compute_iou
+from kzoo.losses._docs import shared_loss_args
 
 
 @kzoo_export("kzoo.losses.anchor_points")
@@ -192,3 +194,112 @@ def task_aligned_assign(scores, pred_boxes, points, gt_boxes, gt_classes,
             "boxes": boxes * foreground[..., None],
             "classes": classes * ops.cast(foreground, "int32"),
             "scores": target_scores, "gt_index": gt_index}
+
+
+def _bce_logits(logits, targets):
+    return (ops.maximum(logits, 0.0) - logits * targets
+            + ops.log1p(ops.exp(-ops.abs(logits))))
+
+
+@kzoo_export("kzoo.losses.AnchorFreeDetectionLoss")
+@shared_loss_args
+class AnchorFreeDetectionLoss(keras.losses.Loss):
+    """YOLOv8's loss of an anchor-free head: task-aligned targets, BCE on
+    the classes, CIoU and DFL on the boxes.
+
+    `y_pred` is the head's `[B, A, 4 * reg_max + C]` output
+    (`kzoo.layers.AnchorFreeHead`); `y_true` a dict `{"boxes": [B, M, 4]
+    xyxy pixels, "classes": [B, M], "mask": [B, M]}` (padded boxes have
+    mask 0), or the same packed as one `[B, M, 6]` tensor `(x1, y1, x2,
+    y2, class, mask)` (what `fit` with a compiled loss takes). Per batch: points are assigned by `task_aligned_assign` on the
+    detached predictions; with `T` the sum of the soft class targets
+    (at least 1),
+
+    ```python
+    cls = sum(BCE(class_logits, target_scores)) / T
+    box = sum((1 - CIoU(pred_box, target_box)) * w) / T   # w: the point's
+    dfl = sum(DFL(box_logits, target_distances) * w) / T  # target score
+    loss = box_weight * box + class_weight * cls + dfl_weight * dfl
+    ```
+
+    returned as `[B]` values whose mean is that loss (the default
+    reduction). Under `tf.distribute`, `T` is the replica's (not yet the
+    global batch's).
+
+    Args:
+        num_classes: classes.
+        feature_sizes: `(height, width)` of each map of the head.
+        strides: each map's stride in pixels.
+        reg_max: bins per side. Defaults to `16`.
+        top_k: the assigner's points per box. Defaults to `10`.
+        alpha: the assigner's score power. Defaults to `0.5`.
+        beta: the assigner's IoU power. Defaults to `6.0`.
+        box_weight: weight of the CIoU term. Defaults to `7.5`.
+        class_weight: weight of the class term. Defaults to `0.5`.
+        dfl_weight: weight of the DFL term. Defaults to `1.5`.
+        {loss_args}
+    """
+
+    def __init__(self, num_classes, feature_sizes, strides, reg_max=16,
+                 top_k=10, alpha=0.5, beta=6.0, box_weight=7.5,
+                 class_weight=0.5, dfl_weight=1.5,
+                 reduction="sum_over_batch_size",
+                 name="anchor_free_detection_loss", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.num_classes = int(num_classes)
+        self.feature_sizes = [tuple(int(v) for v in s)
+                              for s in feature_sizes]
+        self.strides = [int(s) for s in strides]
+        self.reg_max = int(reg_max)
+        self.top_k, self.alpha, self.beta = int(top_k), float(alpha), float(
+            beta)
+        self.box_weight = float(box_weight)
+        self.class_weight = float(class_weight)
+        self.dfl_weight = float(dfl_weight)
+
+    def call(self, y_true, y_pred):
+        from kzoo.boxes import compute_ciou
+
+        points, strides = anchor_points(self.feature_sizes, self.strides)
+        y_pred = ops.cast(y_pred, "float32")
+        if not isinstance(y_true, dict):
+            packed = ops.cast(y_true, "float32")
+            y_true = {"boxes": packed[..., :4],
+                      "classes": ops.cast(packed[..., 4], "int32"),
+                      "mask": packed[..., 5]}
+        box_logits = y_pred[..., :4 * self.reg_max]
+        class_logits = y_pred[..., 4 * self.reg_max:]
+        pred_boxes = distances_to_boxes(
+            dfl_distances(box_logits, self.reg_max), points, strides)
+        assign = task_aligned_assign(
+            ops.stop_gradient(ops.sigmoid(class_logits)),
+            ops.stop_gradient(pred_boxes), points, y_true["boxes"],
+            y_true["classes"], y_true["mask"], self.top_k, self.alpha,
+            self.beta)
+        targets = ops.stop_gradient(assign["scores"])
+        total = ops.maximum(ops.sum(targets), 1.0)
+        weight = ops.sum(targets, axis=-1)  # [B, A]
+        cls = ops.sum(_bce_logits(class_logits, targets), axis=(1, 2))
+        ciou = compute_ciou(pred_boxes, ops.stop_gradient(assign["boxes"]),
+                            aligned=True)
+        box = ops.sum((1.0 - ciou) * weight, axis=1)
+        distances = boxes_to_distances(assign["boxes"], points, strides,
+                                       self.reg_max)
+        dfl = ops.sum(distribution_focal_loss(
+            box_logits, ops.stop_gradient(distances), self.reg_max)
+            * weight, axis=1)
+        batch = ops.cast(ops.shape(y_pred)[0], "float32")
+        return (self.box_weight * box + self.class_weight * cls
+                + self.dfl_weight * dfl) / total * batch
+
+    def get_config(self):
+        config = super().get_config()
+        config["dtype"] = self._dtype_policy.name
+        config.update(num_classes=self.num_classes,
+                      feature_sizes=[list(s) for s in self.feature_sizes],
+                      strides=self.strides, reg_max=self.reg_max,
+                      top_k=self.top_k, alpha=self.alpha, beta=self.beta,
+                      box_weight=self.box_weight,
+                      class_weight=self.class_weight,
+                      dfl_weight=self.dfl_weight)
+        return config

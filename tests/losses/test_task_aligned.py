@@ -112,3 +112,75 @@ def test_padding_boxes_assign_nothing():
         np.array([[0]]))
     assert to_numpy(out["foreground"]).sum() == 0
     assert to_numpy(out["scores"]).sum() == 0
+
+
+def _truth():
+    return {"boxes": np.array([[[0, 0, 16, 16], [16, 8, 32, 32]]],
+                              "float32"),
+            "classes": np.array([[1, 0]], "int32"),
+            "mask": np.array([[1, 1]], "float32")}
+
+
+def test_head_outputs_every_point_with_the_prior():
+    import keras
+
+    head = kzoo.layers.AnchorFreeHead(num_classes=3, reg_max=4,
+                                      box_channels=8, class_channels=8)
+    maps = [np.zeros((2, 4, 4, 5), "float32"), np.zeros((2, 2, 2, 7),
+                                                        "float32")]
+    out = to_numpy(head(maps))
+    assert out.shape == (2, 16 + 4, 4 * 4 + 3)
+    probs = 1 / (1 + np.exp(-out[..., 16:]))
+    np.testing.assert_allclose(probs, 0.01, rtol=1e-4)  # zero input: bias
+    assert head.compute_output_shape([(None, 4, 4, 5), (None, 2, 2, 7)]) \
+        == (None, 20, 19)
+    clone = kzoo.layers.AnchorFreeHead.from_config(head.get_config())
+    assert clone.reg_max == 4 and clone.num_classes == 3
+    with pytest.raises(ValueError, match="prior"):
+        kzoo.layers.AnchorFreeHead(3, prior=1.0)
+    del keras
+
+
+def test_loss_prefers_the_true_boxes_and_trains_a_head():
+    import keras
+
+    reg, sizes, strides = 8, [(4, 4)], [8]
+    loss = kzoo.losses.AnchorFreeDetectionLoss(3, sizes, strides, reg_max=reg,
+                                               top_k=3)
+    truth = _truth()
+    points, st = (to_numpy(x) for x in L.anchor_points(sizes, strides))
+    # a prediction that puts every point's box on the true box it is in,
+    # with the right class, against an uninformed one
+    good = np.full((1, 16, 4 * reg + 3), -8.0, "float32")
+    for a, (x, y) in enumerate(points):
+        k = 0 if (x < 16 and y < 16) else 1
+        box = truth["boxes"][0, k]
+        d = np.clip([(x - box[0]) / 8, (y - box[1]) / 8, (box[2] - x) / 8,
+                     (box[3] - y) / 8], 0, reg - 1.01)
+        for side in range(4):
+            i = int(np.floor(d[side]))
+            good[0, a, side * reg + i] = 8.0 + np.log(i + 1 - d[side] + 1e-3)
+            good[0, a, side * reg + i + 1] = 8.0 + np.log(d[side] - i + 1e-3)
+        good[0, a, 4 * reg + truth["classes"][0, k]] = 4.0
+    flat = np.zeros_like(good)
+    good_loss = float(to_numpy(loss(truth, good)))
+    assert np.isfinite(good_loss)
+    assert good_loss < float(to_numpy(loss(truth, flat)))
+    # no box in the image: only the class term, pushing scores down
+    empty = dict(truth, mask=np.zeros((1, 2), "float32"))
+    assert float(to_numpy(loss(empty, flat))) > float(to_numpy(
+        loss(empty, np.full_like(flat, -6.0))))
+    # a head on a fixed map learns the boxes
+    keras.utils.set_random_seed(0)
+    features = np.random.default_rng(0).normal(size=(1, 4, 4, 8)).astype(
+        "float32")
+    inputs = keras.Input((4, 4, 8))
+    model = keras.Model(inputs, kzoo.layers.AnchorFreeHead(
+        3, reg_max=reg, box_channels=16, class_channels=16)(inputs))
+    model.compile(keras.optimizers.Adam(1e-2), loss=loss)
+    packed = np.concatenate([truth["boxes"], truth["classes"][..., None],
+                             truth["mask"][..., None]], -1).astype("float32")
+    np.testing.assert_allclose(to_numpy(loss(packed, good)), good_loss,
+                               rtol=1e-6)
+    history = model.fit(features, packed, epochs=40, verbose=0).history
+    assert history["loss"][-1] < 0.5 * history["loss"][0]
