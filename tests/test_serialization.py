@@ -101,6 +101,16 @@ EXAMPLES = {
         reg_max=4, top_k=5, alpha=1.0, beta=2.0, box_weight=1.0,
         class_weight=2.0, dfl_weight=3.0, reduction="sum", name="afl",
         dtype="float16"),
+    "kzoo>AnchorFreeDecode": lambda: dict(
+        feature_sizes=[[4, 4], [2, 2]], strides=[8, 16], reg_max=4,
+        image_size=32, name="afd"),
+    "kzoo>AnchorFreeDetector": lambda: dict(
+        backbone=kzoo.models.multiscale_backbone(
+            kzoo.models.tiny_darknet((32, 32, 3), width=2),
+            ["pool2", "leaky5"]),
+        num_classes=3, reg_max=4, head_channels=5, top_k=3, alpha=1.0,
+        beta=2.0, box_weight=1.0, class_weight=2.0, dfl_weight=3.0,
+        iou_threshold=0.4, score_threshold=0.1, max_detections=7),
     "kzoo>DualEncoder": lambda: dict(
         encoder_a=_tiny_backbone(), encoder_b=_tiny_pooled_backbone(),
         embedding_dim=5, temperature=0.2, learn_temperature=False,

@@ -96,8 +96,11 @@ class AnchorFreeHead(keras.layers.Layer):
                 c = layer(c, training=training)
             y = ops.concatenate([ops.cast(b, "float32"),
                                  ops.cast(c, "float32")], -1)
-            shape = ops.shape(y)
-            outputs.append(ops.reshape(y, (shape[0], -1, shape[-1])))
+            h, w, c = y.shape[1], y.shape[2], y.shape[3]
+            if h is not None and w is not None:
+                outputs.append(ops.reshape(y, (-1, h * w, c)))
+            else:
+                outputs.append(ops.reshape(y, (ops.shape(y)[0], -1, c)))
         return ops.concatenate(outputs, axis=1)
 
     def compute_output_shape(self, input_shape):
@@ -117,4 +120,62 @@ class AnchorFreeHead(keras.layers.Layer):
         config.update(num_classes=self.num_classes, reg_max=self.reg_max,
                       box_channels=self.box_channels,
                       class_channels=self.class_channels, prior=self.prior)
+        return config
+
+
+@kzoo_export("kzoo.layers.AnchorFreeDecode")
+class AnchorFreeDecode(keras.layers.Layer):
+    """`AnchorFreeHead` outputs -> candidate boxes and class scores.
+
+    Each point's box is its expected side distances
+    (`kzoo.losses.dfl_distances`) times its stride around the point,
+    clipped to the image; its scores are the sigmoid of the class logits.
+
+    Args:
+        feature_sizes: `(height, width)` of each map of the head.
+        strides: each map's stride in pixels.
+        reg_max: bins per side. Defaults to `16`.
+        image_size: side of the square input (boxes are clipped to it).
+        **kwargs: base `keras.layers.Layer` arguments.
+
+    Returns:
+        `{"boxes": [N, A, 4] xyxy pixels, "scores": [N, A, C]}`, what
+        `kzoo.layers.NonMaxSuppression` takes.
+    """
+
+    def __init__(self, feature_sizes, strides, reg_max=16, image_size=None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.feature_sizes = [tuple(int(v) for v in s)
+                              for s in feature_sizes]
+        self.strides = [int(s) for s in strides]
+        self.reg_max = check_positive_int(reg_max, "reg_max")
+        self.image_size = None if image_size is None else int(image_size)
+
+    def call(self, outputs):
+        from kzoo.losses.task_aligned import anchor_points
+        from kzoo.losses.task_aligned import dfl_distances
+        from kzoo.losses.task_aligned import distances_to_boxes
+
+        points, strides = anchor_points(self.feature_sizes, self.strides)
+        outputs = ops.cast(outputs, "float32")
+        boxes = distances_to_boxes(
+            dfl_distances(outputs[..., :4 * self.reg_max], self.reg_max),
+            points, strides)
+        if self.image_size is not None:
+            boxes = ops.clip(boxes, 0.0, float(self.image_size))
+        return {"boxes": boxes,
+                "scores": ops.sigmoid(outputs[..., 4 * self.reg_max:])}
+
+    def compute_output_spec(self, outputs):
+        shape = tuple(outputs.shape)
+        return {"boxes": keras.KerasTensor(shape[:2] + (4,), "float32"),
+                "scores": keras.KerasTensor(
+                    shape[:2] + (shape[2] - 4 * self.reg_max,), "float32")}
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(feature_sizes=[list(s) for s in self.feature_sizes],
+                      strides=self.strides, reg_max=self.reg_max,
+                      image_size=self.image_size)
         return config

@@ -52,6 +52,15 @@ def anchor_points(feature_sizes, strides):
     return ops.concatenate(points, 0), ops.concatenate(point_strides, 0)
 
 
+def _sides(logits, reg_max):
+    """The shape `[..., 4, reg_max]` of `[..., 4 * reg_max]` logits, with
+    `-1` for the one unknown (batch) dimension of a symbolic tensor."""
+    static = tuple(logits.shape[:-1])
+    if sum(d is None for d in static) <= 1:
+        return tuple(-1 if d is None else d for d in static) + (4, reg_max)
+    return tuple(ops.shape(logits)[:-1]) + (4, reg_max)
+
+
 @kzoo_export("kzoo.losses.dfl_distances")
 def dfl_distances(logits, reg_max=16):
     """Expected side distances (in strides) of DFL logits.
@@ -64,9 +73,7 @@ def dfl_distances(logits, reg_max=16):
     Returns:
         `[..., 4]` distances.
     """
-    shape = ops.shape(logits)
-    x = ops.reshape(ops.cast(logits, "float32"),
-                    tuple(shape[:-1]) + (4, reg_max))
+    x = ops.reshape(ops.cast(logits, "float32"), _sides(logits, reg_max))
     bins = ops.arange(reg_max, dtype="float32")
     return ops.sum(ops.softmax(x, axis=-1) * bins, axis=-1)
 
@@ -112,9 +119,7 @@ def distribution_focal_loss(logits, target, reg_max=16):
         - [Li et al., 2020, "Generalized Focal Loss"](
           https://arxiv.org/abs/2006.04388).
     """
-    shape = ops.shape(logits)
-    x = ops.reshape(ops.cast(logits, "float32"),
-                    tuple(shape[:-1]) + (4, reg_max))
+    x = ops.reshape(ops.cast(logits, "float32"), _sides(logits, reg_max))
     log_p = ops.log_softmax(x, axis=-1)
     target = ops.cast(target, "float32")
     left = ops.floor(target)
