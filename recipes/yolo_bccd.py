@@ -88,6 +88,17 @@ def parse_args(argv=None):
         "(kzoo.data.DetectionAugmentation defaults). Default: --augment.")
     model = parser.add_argument_group("model")
     model.add_argument(
+        "--head", choices=["yolo", "anchor_free"], default="yolo",
+        help="'yolo': the grid head below (--layout); 'anchor_free': "
+        "YOLOv8's decoupled head on the backbone's stride 8, 16 and 32 "
+        "maps, distribution focal loss for the box sides, task-aligned "
+        "assignment, CIoU (kzoo.models.AnchorFreeDetector; --layout, "
+        "--num-boxes and the loss flags do not apply). Default: yolo.")
+    model.add_argument(
+        "--reg-max", type=runs.positive_int, default=16,
+        help="--head anchor_free: bins of each side's distance "
+        "distribution, in strides. Default: 16 (YOLOv8's).")
+    model.add_argument(
         "--layout", choices=["anchor", "cell"], default="anchor",
         help=f"'anchor': S x S x B x (5 + C), k-means anchors ({YOLOV2}); "
         f"'cell': the course's S x S x (5B + C) ({YOLOV1}). Default: anchor.")
@@ -147,6 +158,9 @@ def parse_args(argv=None):
         help="test images drawn in test_detections.png (0: no PNG). "
         "Default: 6.")
     args = parser.parse_args(argv)
+    if args.head == "anchor_free" and args.output_stride != 32:
+        parser.error("--head anchor_free reads the backbone's stride 8, 16 "
+                     "and 32 maps: --output-stride must be 32")
     if args.image_size % 32:
         parser.error(f"--image-size must be a multiple of 32 (the backbone's "
                      f"stride). Received: {args.image_size}")
@@ -235,7 +249,7 @@ def main(argv=None):
     size = args.image_size
     grid = size // args.output_stride
     anchors = None
-    if args.layout == "anchor":
+    if args.head == "yolo" and args.layout == "anchor":
         wh = letterboxed_box_sizes(splits["train"], size)
         anchors, mean_iou = data.kmeans_anchors(wh, args.num_boxes,
                                                 seed=args.seed)
@@ -255,28 +269,46 @@ def main(argv=None):
         backbone = models.tiny_darknet(input_shape=(size, size, 3),
                                        width=args.width,
                                        output_stride=args.output_stride)
-        detector = models.YOLODetector(
-            backbone, num_classes=num_classes, num_boxes=args.num_boxes,
-            anchors=anchors, layout=args.layout,
-            lambda_coord=args.lambda_coord, lambda_noobj=args.lambda_noobj,
-            box_loss=args.box_loss, iou_threshold=args.iou_threshold,
-            score_threshold=EVAL_SCORE_THRESHOLD,
-            max_detections=args.max_detections)
-        encoder = detector.target_encoder()
+        if args.head == "anchor_free":
+            detector = models.AnchorFreeDetector(
+                models.multiscale_backbone(
+                    backbone, ["pool2", "pool3", backbone.layers[-1].name]),
+                num_classes=num_classes, reg_max=args.reg_max,
+                iou_threshold=args.iou_threshold,
+                score_threshold=EVAL_SCORE_THRESHOLD,
+                max_detections=args.max_detections)
+            encoder = None
+        else:
+            detector = models.YOLODetector(
+                backbone, num_classes=num_classes, num_boxes=args.num_boxes,
+                anchors=anchors, layout=args.layout,
+                lambda_coord=args.lambda_coord,
+                lambda_noobj=args.lambda_noobj, box_loss=args.box_loss,
+                iou_threshold=args.iou_threshold,
+                score_threshold=EVAL_SCORE_THRESHOLD,
+                max_detections=args.max_detections)
+            encoder = detector.target_encoder()
         # Linear warm-up over the first epoch, then cosine decay to 0.
         detector.compile(
             optimizer=runs.build_optimizer(args, steps, optimizer="adamw",
                                            warmup_epochs=1),
             jit_compile=args.jit)
 
-    # What the targets lose (two objects of one class in one cell / anchor),
-    # counted on one pass of the un-augmented training images.
-    encoding = encoder.count_dropped(data.detection_dataset(
-        splits["train"], image_size=size, batch_size=args.batch_size))
-    print(f"target encoding: {encoding}")
-    train_fit = train_ds.map(
-        lambda b: (b["images"], encoder(b["boxes"], b["classes"])),
-        num_parallel_calls=tf.data.AUTOTUNE)
+    if encoder is None:  # anchor-free: the padded boxes themselves
+        encoding = None
+        train_fit = train_ds.map(
+            lambda b: (b["images"], models.pack_detection_targets(
+                b["boxes"], b["classes"])),
+            num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        # What the targets lose (two objects of one class in one cell /
+        # anchor), counted on one pass of the un-augmented training images.
+        encoding = encoder.count_dropped(data.detection_dataset(
+            splits["train"], image_size=size, batch_size=args.batch_size))
+        print(f"target encoding: {encoding}")
+        train_fit = train_ds.map(
+            lambda b: (b["images"], encoder(b["boxes"], b["classes"])),
+            num_parallel_calls=tf.data.AUTOTUNE)
 
     def serving_fn(score_threshold):
         """uint8 images -> final detections, the SavedModel's computation
@@ -292,7 +324,11 @@ def main(argv=None):
                "train_split": args.train_split,
                "train_images": len(splits["train"].image_paths),
                "test_images": len(splits["test"].image_paths),
-               "grid_size": grid, "layout": args.layout,
+               "head": args.head,
+               "grid_size": grid if args.head == "yolo" else None,
+               "strides": (None if args.head == "yolo"
+                           else detector.strides),
+               "layout": args.layout if args.head == "yolo" else None,
                "anchors": None if anchors is None else anchors.tolist(),
                "train_target_encoding": encoding,
                "skipped_annotations": {

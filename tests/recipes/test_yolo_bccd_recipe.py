@@ -124,6 +124,26 @@ def test_yolov1_cell_layout_with_giou(bccd_root, tmp_path):
     assert "saved_model" not in metrics and "png" not in metrics
 
 
+def test_anchor_free_head_end_to_end(bccd_root, tmp_path):
+    out, exp = str(tmp_path / "run"), str(tmp_path / "export")
+    run_recipe(["--data-dir", bccd_root, "--limit", "8", "--epochs", "1",
+                "--head", "anchor_free", "--reg-max", "8",
+                "--image-size", "256", "--map-every", "1", "--png-images", "1",
+                "--output-dir", out, "--export-dir", exp], timeout=600)
+    metrics = read_metrics(out)
+    assert metrics["head"] == "anchor_free" and metrics["strides"] == [8, 16,
+                                                                       32]
+    assert metrics["grid_size"] is None and metrics["layout"] is None
+    _check_map_metrics(metrics, "")
+    _check_map_metrics(metrics, "random_init_")
+    assert os.path.isfile(os.path.join(exp, "yolo_bccd", "1",
+                                       "saved_model.pb"))
+    assert os.path.isfile(metrics["png"])
+    history = helpers.read_history(out)
+    assert np.isfinite(float(history[0]["loss"]))
+    assert 0.0 <= float(history[0]["val_mAP"]) <= 1.0  # --map-every 1
+
+
 def test_invalid_annotation_stops_with_the_file_named(bccd_root, tmp_path):
     # BCCD's train split holds a zero-size box (BloodImage_00343.xml).
     proc = run_recipe(["--data-dir", bccd_root, "--on-invalid", "raise",
@@ -161,4 +181,7 @@ def test_bad_flags_are_usage_errors():
     helpers.assert_usage_error(RECIPE, ["--image-size", "100"])
     helpers.assert_usage_error(RECIPE, ["--layout", "grid"])
     helpers.assert_usage_error(RECIPE, ["--output-stride", "8"])
+    helpers.assert_usage_error(RECIPE, ["--head", "anchor_free",
+                                        "--output-stride", "16"])
+    helpers.assert_usage_error(RECIPE, ["--head", "fcos"])
     helpers.assert_usage_error(RECIPE, ["--score-threshold", "1.5"])
