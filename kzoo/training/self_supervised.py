@@ -300,10 +300,10 @@ def run_pretext(args, prefix, transform, build_model, loss, metrics=(),
     ds = data.pretext_dataset(train.images, args.batch_size, transform,
                               seed=args.seed, epochs=args.epochs,
                               initial_epoch=run.initial_epoch())
-    hook = None
-    if before_export is not None:
-        def hook(metrics):
+    def hook(metrics):
+        if before_export is not None:
             before_export(metrics, model, test)
+
     return train_self_supervised(args, strategy, run, train, test, evaluated,
                                  model, ds, steps, before_export=hook)
 
