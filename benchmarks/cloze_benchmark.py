@@ -132,9 +132,9 @@ def main(argv=None):
     result["course_sentence"] = {
         "model": models.fill_blanks(model, COURSE, vocabulary,
                                     free_length=True),
-        "model_lexicon": models.fill_blanks(model, COURSE, vocabulary,
-                                            free_length=True,
-                                            lexicon=lexicon)}
+        "model_lexicon": models.fill_words(model, COURSE, vocabulary,
+                                           lexicon,
+                                           free_length=True)["text"]}
     result["seconds"] = round(time.time() - start, 1)
     with open(args.out, "w") as f:
         json.dump(result, f, indent=1, ensure_ascii=False)

@@ -450,9 +450,13 @@ def cmd_fill(args):
                            "text/pt_docs/words.txt of the datasets)")
         lexicon = models.Lexicon.from_file(args.lexicon)
     model = _load(card["name"])
-    filled = models.fill_blanks(model, text, tokenizer.vocabulary,
-                                free_length=args.free_length,
-                                lexicon=lexicon)
+    if lexicon is None:
+        filled = models.fill_blanks(model, text, tokenizer.vocabulary,
+                                    free_length=args.free_length)
+    else:
+        filled = models.fill_words(model, text, tokenizer.vocabulary,
+                                   lexicon,
+                                   free_length=args.free_length)["text"]
     print(filled)
     return 0
 

@@ -414,9 +414,6 @@ def load_dataset(
     """Loads a split by name, the way every recipe does.
 
     * `dataset="digits"`: scikit-learn's digits (embedded, no download);
-    * `dataset="bccd_cells"`: BCCD's cells cropped from their boxes
-      (`kzoo.data.load_bccd_cells`, 3 classes, from `data_dir` /
-      `KZOO_DATA_DIR`);
     * otherwise, with `data_dir` or `KZOO_DATA_DIR` set: the image folder
       (see `resolve_data_dir`); class names come from the train split;
     * otherwise: TFDS `dataset` (downloaded on first use).
@@ -433,10 +430,6 @@ def load_dataset(
     """
     if dataset == "digits":
         return load_digits(split, limit=limit, **kwargs)
-    if dataset == "bccd_cells":
-        from kzoo.data.cells import load_bccd_cells
-
-        return load_bccd_cells(split, data_dir, limit=limit, **kwargs)
     folder = resolve_data_dir(data_dir, dataset)
     if folder is not None:
         class_names = None

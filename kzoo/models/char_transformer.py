@@ -156,7 +156,7 @@ def pseudo_log_likelihood(model, ids):
 
 @kzoo_export("kzoo.models.fill_blanks")
 def fill_blanks(model, text, vocabulary, sequence_length=None,
-                free_length=False, max_extra=3, lexicon=None):
+                free_length=False, max_extra=3):
     """Replaces the `_` blanks of `text` by the model's characters.
 
     Blanks are filled most-confident first: each pass predicts all
@@ -181,19 +181,11 @@ def fill_blanks(model, text, vocabulary, sequence_length=None,
         free_length: choose each blank run's length. Defaults to `False`.
         max_extra: with `free_length`, how many characters longer than
             written a run may become. Defaults to `3`.
-        lexicon: a `kzoo.models.Lexicon`: each word's blanks are then
-            filled with a word of the lexicon (`kzoo.models.fill_words`,
-            which also reports the words and the fallbacks). Defaults to
-            `None` (characters).
 
     Returns:
-        The completed text.
+        The completed text (`kzoo.models.fill_words` fills with the words
+        of a lexicon instead).
     """
-    if lexicon is not None:
-        from kzoo.models.lexicon_fill import fill_words
-
-        return fill_words(model, text, vocabulary, lexicon, sequence_length,
-                          free_length, max_extra)["text"]
     import re
 
     from kzoo.data.masked_text import encode_characters

@@ -159,7 +159,7 @@ def tokenizer(name):
         A `kzoo.presets.CharTokenizer`: strings -> `int32` ids of the
         model's vocabulary and sequence length, in plain Python.
     """
-    from kzoo.presets.tokenizer import CharTokenizer
+    from kzoo.presets._tokenizer import CharTokenizer
 
     data = card(name)
     if "tokenizer" not in data:
@@ -170,7 +170,7 @@ def tokenizer(name):
 
 def __getattr__(attr):
     if attr == "CharTokenizer":
-        from kzoo.presets.tokenizer import CharTokenizer
+        from kzoo.presets._tokenizer import CharTokenizer
 
         return CharTokenizer
     raise AttributeError(f"module 'kzoo.presets' has no attribute {attr!r}")

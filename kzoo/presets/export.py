@@ -61,7 +61,7 @@ def _reference_inputs(card, part, model, rng):
     shape = (3,) + tuple(spec.shape[1:])
     if "int" in str(spec.dtype):
         if "tokenizer" in card:
-            from kzoo.presets.tokenizer import CharTokenizer
+            from kzoo.presets._tokenizer import CharTokenizer
 
             tok = CharTokenizer(**card["tokenizer"])
             texts = (["O gato ___ no telhado", "Deixa o menino _____ bola",

@@ -160,7 +160,7 @@ def audio_text_protocol(parts, protocol, subset, data_dir=None, card=None):
     """Recall@K of the held-out words' clips against their spellings."""
     from kzoo import data
     from kzoo import eval as kz_eval
-    from kzoo.presets.tokenizer import CharTokenizer
+    from kzoo.presets._tokenizer import CharTokenizer
 
     audio_model, text_model = parts["audio"], parts["text"]
     num_samples = int(audio_model.inputs[0].shape[1])

@@ -63,16 +63,22 @@ def start(args, prefix=None):
     # check for TensorFlow first.
     from kzoo.data import sources
 
+    def load(split, limit=None):
+        if args.dataset == "bccd_cells":  # BCCD's boxes as crops
+            from kzoo.data.cells import load_bccd_cells
+
+            return load_bccd_cells(split, args.data_dir, limit=limit)
+        return sources.load_dataset(args.dataset, split, args.data_dir,
+                                    limit)
+
     if getattr(args, "eval_split", "test") == "validation":
         train, test = validation_split(
-            sources.load_dataset(args.dataset, "train", args.data_dir),
+            load("train"),
             args.validation_size, args.limit)
         what = "validation (carved from train)"
     else:
-        train = sources.load_dataset(args.dataset, "train", args.data_dir,
-                                     args.limit)
-        test = sources.load_dataset(args.dataset, "test", args.data_dir,
-                                    args.limit)
+        train = load("train", args.limit)
+        test = load("test", args.limit)
         what = "test"
     print(f"data: {len(train.images)} train / {len(test.images)} {what} "
           f"images {train.images.shape[1:]}, {len(train.class_names)} "

@@ -20,7 +20,7 @@ def _root():
 def test_crops_of_every_box_split_by_image():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the two degenerate boxes
-        train = kzoo.data.load_dataset("bccd_cells", "train", _root())
+        train = kzoo.data.load_bccd_cells("train", _root())
         test = kzoo.data.load_bccd_cells("test", _root(), size=24)
     assert train.class_names == ["Platelets", "RBC", "WBC"]
     assert train.images.shape == (3941, 32, 32, 3)

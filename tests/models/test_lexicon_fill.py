@@ -56,9 +56,6 @@ def test_the_model_chooses_among_the_fitting_words():
     # every word with blanks, left to right; visible letters kept
     out = kzoo.models.fill_words(Prefers("m", "l"), "_a_a co_o", VOCAB, lex)
     assert out["text"] == "mala coxo" and out["fallbacks"] == 0
-    # through fill_blanks
-    assert kzoo.models.fill_blanks(Prefers("m"), "ca_a", VOCAB,
-                                   lexicon=lex) == "cama"
 
 
 def test_free_length_and_the_fallback():
@@ -82,8 +79,8 @@ def test_the_shipped_model_writes_lexicon_words():
     vocabulary = kzoo.presets.tokenizer(name).vocabulary
     lex = kzoo.models.Lexicon.from_file(words)
     assert len(lex) > 270_000
-    assert kzoo.models.fill_blanks(model, "O gato subiu no tel_ado",
-                                   vocabulary, lexicon=lex) == \
+    assert kzoo.models.fill_words(model, "O gato subiu no tel_ado",
+                                  vocabulary, lex)["text"] == \
         "O gato subiu no telhado"
     out = kzoo.models.fill_words(model, "Deixa o menino _____ bola e "
                                  "__pren_____", vocabulary, lex,
