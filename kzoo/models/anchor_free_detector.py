@@ -2,7 +2,6 @@
 YOLOv8's task-aligned loss, decode and NMS."""
 
 import keras
-import numpy as np
 from keras import ops
 
 from kzoo._api import kzoo_export
@@ -11,6 +10,7 @@ from kzoo.layers.anchor_free_head import AnchorFreeHead
 from kzoo.layers.non_max_suppression import NonMaxSuppression
 from kzoo.losses.task_aligned import AnchorFreeDetectionLoss
 from kzoo.models.backbone_config import backbone_from_config
+from kzoo.models.yolo_detector import run_inference_model
 from kzoo.ops import add_regularization_losses
 
 
@@ -134,13 +134,8 @@ class AnchorFreeDetector(keras.Model):
     def predict_detections(self, images, batch_size=8, **kwargs):
         """Runs `inference_model(**kwargs)`; returns the contract-C dict of
         NumPy arrays."""
-        model = self.inference_model(**kwargs)
-        images = np.asarray(images, np.float32)
-        parts = [model(images[i:i + batch_size], training=False)
-                 for i in range(0, len(images), batch_size)]
-        return {k: np.concatenate([ops.convert_to_numpy(p[k])
-                                   for p in parts])
-                for k in ("boxes", "classes", "scores", "num_detections")}
+        return run_inference_model(self.inference_model(**kwargs), images,
+                                   batch_size)
 
     def get_config(self):
         config = super().get_config()

@@ -17,6 +17,20 @@ from kzoo.ops import scale_for_replicas
 _TERMS = ("coord", "objectness", "no_object", "class")
 
 
+def run_inference_model(model, images, batch_size):
+    """A detector's inference model on `images`, in batches: the
+    contract-C dict of NumPy arrays (`predict_detections` of every
+    detector)."""
+    images = np.asarray(images, np.float32)
+    parts = [model(images[i:i + batch_size], training=False)
+             for i in range(0, len(images), batch_size)]
+    # `convert_to_numpy`, not `np.asarray`: on PyTorch the outputs are
+    # tensors attached to the autograd graph (the weights require
+    # gradients), which `np.asarray` refuses.
+    return {k: np.concatenate([ops.convert_to_numpy(p[k]) for p in parts])
+            for k in ("boxes", "classes", "scores", "num_detections")}
+
+
 @kzoo_export("kzoo.models.YOLODetector")
 class YOLODetector(keras.Model):
     """A YOLO detector that trains with `fit` and serves final detections.
@@ -274,16 +288,8 @@ class YOLODetector(keras.Model):
         Returns:
             The contract-C dict of NumPy arrays.
         """
-        model = self.inference_model(**kwargs)
-        images = np.asarray(images, np.float32)
-        parts = [model(images[i:i + batch_size], training=False)
-                 for i in range(0, len(images), batch_size)]
-        # `convert_to_numpy`, not `np.asarray`: on PyTorch the outputs are
-        # tensors attached to the autograd graph (the weights require
-        # gradients), which `np.asarray` refuses.
-        return {k: np.concatenate([ops.convert_to_numpy(p[k])
-                                   for p in parts])
-                for k in ("boxes", "classes", "scores", "num_detections")}
+        return run_inference_model(self.inference_model(**kwargs), images,
+                                   batch_size)
 
     # --------------------------------------------------------- config
     def get_config(self):
