@@ -22,7 +22,7 @@ The n-gram baselines learn from `text/pt_docs/train.txt` and
 table beside it, with the course's sentence filled by each model fill.
 
     python benchmarks/cloze_benchmark.py --data-dir ../shared/datasets
-    python benchmarks/cloze_benchmark.py --model runs/masked_text_pt/model.keras
+    python benchmarks/cloze_benchmark.py --run runs/masked_text_pt
 """
 
 import argparse
@@ -48,6 +48,10 @@ def parse_args(argv=None):
                         "$KZOO_DATA_DIR.")
     parser.add_argument("--preset", default=PRESET,
                         help=f"the masked character model. Default: {PRESET}.")
+    parser.add_argument("--run", default=None,
+                        help="a masked_text.py run directory instead of the "
+                        "preset: its masked_language_model.keras and "
+                        "vocabulary.json. Default: none (the preset).")
     parser.add_argument("--paragraphs", type=int, default=200,
                         help="test paragraphs used. Default: 200.")
     parser.add_argument("--seed", type=int, default=0,
@@ -98,9 +102,21 @@ def main(argv=None):
     fortunes = os.path.join(text_dir, "fortunes_br.txt")
     if os.path.isfile(fortunes):
         train += [t for t in _lines(fortunes) if t != "%"]
-    model = presets.load(args.preset)
-    tokenizer = presets.tokenizer(args.preset)
-    vocabulary, length = tokenizer.vocabulary, tokenizer.sequence_length
+    if args.run:
+        import keras
+
+        model = keras.saving.load_model(
+            os.path.join(args.run, "masked_language_model.keras"))
+        with open(os.path.join(args.run, "vocabulary.json"),
+                  encoding="utf-8") as f:
+            vocabulary = json.load(f)
+        length = int(model.inputs[0].shape[1])
+        model_name = os.path.relpath(os.path.abspath(args.run), ROOT)
+    else:
+        model = presets.load(args.preset)
+        tokenizer = presets.tokenizer(args.preset)
+        vocabulary, length = tokenizer.vocabulary, tokenizer.sequence_length
+        model_name = args.preset
     paragraphs = _lines(os.path.join(docs, "test.txt"))[:args.paragraphs]
     items = kz_eval.cloze_items(paragraphs, length, args.seed)
     fills = {
@@ -111,7 +127,7 @@ def main(argv=None):
         "model_lexicon": lambda text, start: models.fill_words(
             model, text, vocabulary, lexicon, length)["text"],
     }
-    result = {"what": __doc__.split("\n\n")[0], "preset": args.preset,
+    result = {"what": __doc__.split("\n\n")[0], "preset": model_name,
               "paragraphs": len(paragraphs), "items": len(items),
               "seed": args.seed, "cpu": cpu_description(),
               "command": "python benchmarks/cloze_benchmark.py "

@@ -64,6 +64,13 @@ METHODS = {  # in the order they run: the cheap ones first
 }
 
 
+# Why a method's random-init baseline is not the ResNet-20's.
+OWN_ENCODER = {
+    "mae": "its encoder is a ViT-tiny, not the ResNet-20",
+    "dcgan": "its encoder is the DCGAN discriminator, not the ResNet-20",
+}
+
+
 def budget_key(args):
     key = f"limit{args.limit}_epochs{args.epochs}_batch{args.batch_size}"
     if getattr(args, "tag", ""):
@@ -251,9 +258,9 @@ def write_report(results, budget, out_dir):
                      for seed, v in common.items()) + ".")
     for method, seed, knn, probe in own:
         lines.append("")
-        lines.append(f"\\* {method}, seed {seed}: evaluated on its "
-                     f"encoder's own input, so its random-init baseline is "
-                     f"that encoder's: kNN {_pct(knn)}, probe "
+        why = OWN_ENCODER.get(method, "evaluated on its encoder's own input")
+        lines.append(f"\\* {method}, seed {seed}: {why}, so its random-init "
+                     f"baseline is that encoder's: kNN {_pct(knn)}, probe "
                      f"{_pct(probe)}.")
     text = "\n".join(lines) + "\n"
     md = os.path.join(out_dir, f"ssl_table_{budget}.md")

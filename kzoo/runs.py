@@ -66,7 +66,9 @@ from kzoo.training.strategy import (
 )
 from kzoo.training.optimizers import (
     add_optimizer_args,
+    add_scaled_sgd_args,
     build_optimizer,
+    scaled_learning_rate,
 )
 from kzoo.training.args import (
     recipe_parser,

@@ -68,19 +68,6 @@ def parse_args(argv=None):
     return args
 
 
-def noise_transform(latent_dim):
-    """Each batch of images with its noise, drawn from the batch's seed."""
-    import tensorflow as tf
-
-    def transform(images, seed):
-        batch = tf.shape(images)[0]
-        noise = tf.random.stateless_normal([batch, latent_dim], seed)
-        return ({"images": tf.cast(images, tf.float32), "noise": noise},
-                tf.zeros([batch]))
-
-    return transform
-
-
 def sample_quality(gan, real, train_images, count, k, latent_dim):
     """Precision / recall of `count` samples (and of real training images,
     the ceiling) in the feature space of the supervised preset, or `{}`
@@ -146,7 +133,7 @@ def main(argv=None):
             args.quality_k, args.latent_dim)
         quality["seconds"] = time.time() - start
     ds = data.pretext_dataset(train.images, args.batch_size,
-                              noise_transform(args.latent_dim),
+                              data.NoisePretext(args.latent_dim, "normal"),
                               seed=args.seed, epochs=args.epochs,
                               initial_epoch=run.initial_epoch())
 

@@ -216,7 +216,6 @@ def main(argv=None):
 
     import keras
     import numpy as np
-    import tensorflow as tf
 
     from kzoo import data
     from kzoo import eval as kz_eval
@@ -335,19 +334,9 @@ def main(argv=None):
         train.images, train.people, classes_per_batch=args.people_per_batch,
         examples_per_class=args.faces_per_person, seed=args.seed,
         num_replicas=replicas, steps_per_epoch=steps_per_epoch,
-        epochs=args.epochs, initial_epoch=initial_epoch)
-    if args.augment:
-        pad = max(1, args.image_size // 8)
-        seeds = tf.data.Dataset.random(seed=args.seed + 1).batch(2).skip(
-            initial_epoch * steps_per_epoch)
-
-        def augment(batch, seed):
-            images, labels = batch
-            return data.random_flip_and_translate(images, seed, pad), labels
-
-        ds = tf.data.Dataset.zip((ds, seeds)).map(
-            augment, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    ds = ds.prefetch(tf.data.AUTOTUNE)
+        epochs=args.epochs, initial_epoch=initial_epoch,
+        # flip + shift by up to 1/8 of the side, seeded by --seed + 1
+        augment_pad=max(1, args.image_size // 8) if args.augment else None)
     fit_start = time.time()
     history = model.fit(
         ds, epochs=args.epochs,

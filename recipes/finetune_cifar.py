@@ -83,16 +83,8 @@ def parse_args(argv=None):
                      help="also train the same network from random "
                      "initialisation on the same labels and budget. "
                      "Default: --scratch.")
-    opt = parser.add_argument_group("optimizer")
-    opt.add_argument("--learning-rate", type=runs.positive_float,
-                     default=None,
-                     help=f"peak learning rate (cosine decay to 0). Default: "
-                     f"0.05 x batch-size / 256 ({SIMCLR}).")
-    opt.add_argument("--momentum", type=runs.non_negative_float, default=0.9,
-                     help=f"Nesterov momentum. Default: 0.9 ({SIMCLR}).")
-    opt.add_argument("--weight-decay", type=runs.non_negative_float,
-                     default=0.0,
-                     help=f"decoupled weight decay. Default: 0 ({SIMCLR}).")
+    runs.add_scaled_sgd_args(parser, rate_per_256=0.05, reference=SIMCLR,
+                             weight_decay=0.0, nesterov=True)
     ev = parser.add_argument_group("evaluation")
     ev.add_argument("--probe-epochs", type=runs.positive_int, default=100,
                     help="epochs of the linear probe on the frozen features "
@@ -100,8 +92,7 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.epochs is None:
         args.epochs = 60 if args.label_fraction <= 0.01 else 30
-    if args.learning_rate is None:
-        args.learning_rate = 0.05 * args.batch_size / 256
+    runs.scaled_learning_rate(args, 0.05)
     args.optimizer = "sgd"
     args.nesterov = True
     return args

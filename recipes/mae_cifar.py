@@ -82,20 +82,6 @@ def parse_args(argv=None):
     return args
 
 
-def noise_transform(num_patches):
-    """The pretext transform: each image with a uniform noise per patch
-    (drawn from the batch's stateless seed), which ranks its patches."""
-    import tensorflow as tf
-
-    def transform(images, seed):
-        batch = tf.shape(images)[0]
-        noise = tf.random.stateless_uniform([batch, num_patches], seed)
-        return ({"images": tf.cast(images, tf.float32), "noise": noise},
-                tf.zeros([batch]))
-
-    return transform
-
-
 def draw_reconstructions(path, model, images, seed=0):
     """Rows: originals, their visible patches, reconstructions (visible
     patches pasted back). Returns `path`."""
@@ -138,7 +124,7 @@ def draw_reconstructions(path, model, images, seed=0):
 def main(argv=None):
     args = parse_args(argv)
 
-    from kzoo import models
+    from kzoo import data, models
 
     grid = 32 // 4  # vit_tiny_cifar: 4x4 patches of 32x32 images
 
@@ -158,8 +144,9 @@ def main(argv=None):
                        visible_patches=model.num_keep,
                        num_patches=model.vit.num_patches)
 
-    return runs.run_pretext(args, "mae", noise_transform(grid * grid), build,
-                            loss=None, before_export=before_export)
+    # each image's uniform noise ranks its patches: the lowest are kept
+    return runs.run_pretext(args, "mae", data.NoisePretext(grid * grid),
+                            build, loss=None, before_export=before_export)
 
 
 if __name__ == "__main__":

@@ -49,20 +49,10 @@ def parse_args(argv=None):
     model.add_argument("--temperature", type=runs.positive_float, default=0.1,
                        help=f"softmax temperature. Default: 0.1 ({KERAS_IO}, "
                        "the paper).")
-    opt = parser.add_argument_group("optimizer")
-    opt.add_argument("--learning-rate", type=runs.positive_float, default=None,
-                     help="initial learning rate of the cosine decay. "
-                     "Default: 0.06 x batch-size / 256 (simclr_cifar.py's).")
-    opt.add_argument("--momentum", type=runs.non_negative_float, default=0.9,
-                     help="SGD momentum. Default: 0.9.")
-    opt.add_argument("--weight-decay", type=runs.non_negative_float,
-                     default=5e-4,
-                     help="decoupled weight decay of SGD. Default: 5e-4.")
+    runs.add_scaled_sgd_args(parser, rate_per_256=0.06,
+                             reference="simclr_cifar.py's")
     runs.add_representation_eval_args(parser, probe_epochs=0)
-    args = parser.parse_args(argv)
-    if args.learning_rate is None:
-        args.learning_rate = 0.06 * args.batch_size / 256
-    return args
+    return runs.scaled_learning_rate(parser.parse_args(argv), 0.06)
 
 
 def main(argv=None):

@@ -48,21 +48,9 @@ def parse_args(argv=None):
     model.add_argument("--temperature", type=runs.positive_float, default=0.5,
                        help=f"NT-Xent temperature. Default: 0.5 (SimCLR "
                        f"appendix B.9 for CIFAR-10; {LIGHTLY}).")
-    opt = parser.add_argument_group("optimizer")
-    opt.add_argument("--learning-rate", type=runs.positive_float, default=None,
-                     help=f"initial learning rate of the cosine decay. "
-                     f"Default: 0.06 x batch-size / 256 ({LIGHTLY}).")
-    opt.add_argument("--momentum", type=runs.non_negative_float, default=0.9,
-                     help=f"SGD momentum. Default: 0.9 ({LIGHTLY}).")
-    opt.add_argument("--weight-decay", type=runs.non_negative_float,
-                     default=5e-4,
-                     help=f"decoupled weight decay of SGD. Default: 5e-4 "
-                     f"({LIGHTLY}).")
+    runs.add_scaled_sgd_args(parser, rate_per_256=0.06, reference=LIGHTLY)
     runs.add_representation_eval_args(parser, probe_epochs=0)
-    args = parser.parse_args(argv)
-    if args.learning_rate is None:
-        args.learning_rate = 0.06 * args.batch_size / 256
-    return args
+    return runs.scaled_learning_rate(parser.parse_args(argv), 0.06)
 
 
 def main(argv=None):

@@ -160,7 +160,6 @@ def main(argv=None):
 
     import keras
     import numpy as np
-    import tensorflow as tf
 
     from kzoo import data, eval as kz_eval, layers, losses, models
 
@@ -246,19 +245,9 @@ def main(argv=None):
         train.images, train.labels, classes_per_batch=args.classes_per_batch,
         examples_per_class=args.examples_per_class, seed=args.seed,
         num_replicas=replicas, steps_per_epoch=steps_per_epoch,
-        epochs=args.epochs, initial_epoch=initial_epoch)
-    if args.augment:
-        pad = max(1, image_shape[0] // 8)
-        seeds = tf.data.Dataset.random(seed=args.seed + 1).batch(2).skip(
-            initial_epoch * steps_per_epoch)
-
-        def augment(batch, seed):
-            images, labels = batch
-            return data.random_flip_and_translate(images, seed, pad), labels
-
-        ds = tf.data.Dataset.zip((ds, seeds)).map(
-            augment, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True,
-        ).prefetch(tf.data.AUTOTUNE)
+        epochs=args.epochs, initial_epoch=initial_epoch,
+        # flip + shift by up to 1/8 of the side, seeded by --seed + 1
+        augment_pad=max(1, image_shape[0] // 8) if args.augment else None)
     fit_start = time.time()
     history = model.fit(
         ds, epochs=args.epochs, steps_per_epoch=steps_per_epoch,

@@ -158,6 +158,7 @@ EXAMPLES = {
         noise="masking", stddev=0.2, mask_fraction=0.5),
     "kzoo>MaskedPatchPretext": lambda: dict(
         patch_size=2, mask_ratio=0.5, fill="mean"),
+    "kzoo>NoisePretext": lambda: dict(size=3, distribution="normal"),
     "kzoo>SimSiamAugmentation": lambda: dict(
         crop_scale=(0.3, 0.9), flip=False, jitter=(0.1, 0.2, 0.3, 0.05),
         jitter_probability=0.5, grayscale_probability=0.1),

@@ -3,8 +3,10 @@
 import tensorflow as tf
 
 from kzoo._api import kzoo_export
+from kzoo._checks import check_positive_int
 from kzoo._docs import fill_doc
 from kzoo.data import _epochs
+from kzoo.data._config import ConstructorConfig
 from kzoo.data.pipelines import seeded_batches
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -61,3 +63,39 @@ def pretext_dataset(images, batch_size, transform, seed=None, shuffle=True,
     ds = ds.map(apply, num_parallel_calls=AUTOTUNE,
                 deterministic=seed is not None)
     return ds.prefetch(AUTOTUNE)
+
+
+@kzoo_export("kzoo.data.NoisePretext")
+class NoisePretext(ConstructorConfig):
+    """A pretext transform that pairs each image with a noise vector.
+
+    For models whose `train_step` draws nothing itself and reads its
+    randomness from the batch (MAE's patch ranking, a GAN's latent
+    codes): `(images, seed) -> ({"images": float32 images, "noise":
+    [B, size]}, zeros [B])`, the noise drawn from the batch's stateless
+    seed, so `kzoo.data.pretext_dataset` gives the same noise for the same
+    seed and epoch on any strategy. The zero targets only satisfy `fit`.
+
+    Args:
+        size: length of each image's noise vector (MAE: the number of
+            patches; DCGAN: the latent dimension).
+        distribution: `"uniform"` on `[0, 1)` or `"normal"` (standard).
+            Defaults to `"uniform"`.
+    """
+
+    def __init__(self, size, distribution="uniform"):
+        size = check_positive_int(size, "size")
+        if distribution not in ("uniform", "normal"):
+            raise ValueError(
+                "`distribution` must be 'uniform' or 'normal'. Received: "
+                f"distribution={distribution!r}")
+        self.size = size
+        self.distribution = distribution
+
+    def __call__(self, images, seed):
+        batch = tf.shape(images)[0]
+        draw = (tf.random.stateless_uniform if self.distribution == "uniform"
+                else tf.random.stateless_normal)
+        noise = draw([batch, self.size], seed)
+        return ({"images": tf.cast(images, tf.float32), "noise": noise},
+                tf.zeros([batch]))

@@ -33,6 +33,7 @@ import tensorflow as tf
 from kzoo._api import kzoo_export
 from kzoo._docs import fill_doc
 from kzoo.data import _epochs
+from kzoo.data.augment import random_flip_and_translate
 from kzoo.eval.knn import _check_positive_int
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -407,7 +408,7 @@ def _class_groups(members, k, seed, rerandomize=True):
 def class_balanced_dataset(images, labels, classes_per_batch,
                            examples_per_class, seed=None, num_replicas=1,
                            steps_per_epoch=None, epochs=None,
-                           initial_epoch=0):
+                           initial_epoch=0, augment_pad=None):
     """`P x K` batches (P classes, K examples each) for online mining.
 
     Losses that mine pairs or triplets inside the batch (batch-hard and
@@ -457,6 +458,13 @@ def class_balanced_dataset(images, labels, classes_per_batch,
         initial_epoch: with `epochs`, the first epoch held (a resumed
             run's: the stream's first `initial_epoch * steps_per_epoch`
             batches are skipped). Defaults to `0`.
+        augment_pad: `None` for the images as given, or the classic
+            augmentation of every batch: a random horizontal flip, then a
+            random shift of up to `augment_pad` pixels
+            (`kzoo.data.random_flip_and_translate`), its stateless seeds a
+            stream of `seed + 1` that follows the batches (with `epochs`:
+            the same on any strategy, and a resumed run skips the same
+            `initial_epoch * steps_per_epoch` seeds). Defaults to `None`.
 
     Returns:
         A `tf.data.Dataset` of `(images, labels)`.
@@ -482,6 +490,8 @@ def class_balanced_dataset(images, labels, classes_per_batch,
     p = _check_positive_int(classes_per_batch, "classes_per_batch")
     k = _check_positive_int(examples_per_class, "examples_per_class")
     r = _check_positive_int(num_replicas, "num_replicas")
+    if augment_pad is not None:
+        augment_pad = _check_positive_int(augment_pad, "augment_pad")
     index = _ClassIndex(labels)
     num_classes = len(index.classes)
     if p > num_classes:
@@ -522,6 +532,18 @@ def class_balanced_dataset(images, labels, classes_per_batch,
         lambda idx: (_gather_images(images_t, idx), tf.gather(labels_t, idx)),
         num_parallel_calls=AUTOTUNE,
     )
+    if augment_pad is not None:
+        seeds = _batch_seeds(None if seed is None else seed + 1, rerandomize)
+        if epochs is not None:
+            seeds = seeds.skip(initial_epoch * steps_per_epoch)
+
+        def augment(batch, s):
+            batch_images, batch_labels = batch
+            return (random_flip_and_translate(batch_images, s, augment_pad),
+                    batch_labels)
+
+        ds = tf.data.Dataset.zip((ds, seeds)).map(
+            augment, num_parallel_calls=AUTOTUNE, deterministic=True)
     return ds.prefetch(AUTOTUNE)
 
 

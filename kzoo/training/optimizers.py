@@ -39,6 +39,35 @@ def add_optimizer_args(parser, *, optimizer="sgd", learning_rate,
     return opt
 
 
+def add_scaled_sgd_args(parser, *, rate_per_256, reference, momentum=0.9,
+                        weight_decay=5e-4, nesterov=False):
+    """`--learning-rate` (default: `rate_per_256 x batch-size / 256`, the
+    linear scaling rule; `scaled_learning_rate` resolves it after parsing),
+    `--momentum` and `--weight-decay` of an SGD recipe (SimCLR, NNCLR and
+    fine-tuning share them)."""
+    ref = f" ({reference})"
+    opt = parser.add_argument_group("optimizer")
+    opt.add_argument("--learning-rate", type=positive_float, default=None,
+                     help=f"initial learning rate of the cosine decay. "
+                     f"Default: {rate_per_256} x batch-size / 256{ref}.")
+    kind = "Nesterov momentum" if nesterov else "SGD momentum"
+    opt.add_argument("--momentum", type=non_negative_float, default=momentum,
+                     help=f"{kind}. Default: {momentum}{ref}.")
+    opt.add_argument("--weight-decay", type=non_negative_float,
+                     default=weight_decay,
+                     help=f"decoupled weight decay of SGD. Default: "
+                     f"{weight_decay}{ref}.")
+    return opt
+
+
+def scaled_learning_rate(args, rate_per_256):
+    """Sets `args.learning_rate` to `rate_per_256 x args.batch_size / 256`
+    where the flag was not given; returns `args`."""
+    if args.learning_rate is None:
+        args.learning_rate = rate_per_256 * args.batch_size / 256
+    return args
+
+
 OPTIMIZERS = ("sgd", "adam", "adamw", "lamb", "rmsprop")
 SCHEDULES = ("cosine", "constant")
 

@@ -30,3 +30,29 @@ def test_a_tiny_benchmark(tmp_path):
     assert "pren" in r["course_sentence"]["model_lexicon"]
     assert json.load(open(out))["items"] == 6
     assert "| word_ngram |" in open(str(tmp_path / "c.md")).read()
+
+
+def test_a_run_directory_scores_as_its_model(tmp_path):
+    """`--run DIR` reads a masked_text.py run's model and vocabulary: the
+    preset written as a run gives the preset's fills."""
+    root = datasets_root()
+    if not os.path.isfile(os.path.join(root, "text", "pt_docs",
+                                       "words.txt")):
+        pytest.skip(f"text/pt_docs not under {root}")
+    from kzoo import presets
+
+    spec = importlib.util.spec_from_file_location("cloze", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    run = tmp_path / "run"
+    run.mkdir()
+    presets.load(module.PRESET).save(str(run / "masked_language_model.keras"))
+    with open(run / "vocabulary.json", "w", encoding="utf-8") as f:
+        json.dump(presets.tokenizer(module.PRESET).vocabulary, f)
+    common = ["--data-dir", root, "--paragraphs", "2", "--methods", "model"]
+    from_preset = module.main(common + ["--out", str(tmp_path / "p.json")])
+    from_run = module.main(common + ["--run", str(run),
+                                     "--out", str(tmp_path / "r.json")])
+    assert from_run["scores"] == from_preset["scores"]
+    assert from_run["examples"] == from_preset["examples"]
+    assert from_run["preset"] == os.path.relpath(str(run), REPO_ROOT)

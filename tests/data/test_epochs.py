@@ -33,6 +33,8 @@ SAMPLERS = {
     "triplet": lambda **kw: kzoo.data.triplet_dataset(IDS, LABELS, 6, **kw),
     "class_balanced": lambda **kw: kzoo.data.class_balanced_dataset(
         IDS, LABELS, 2, 2, steps_per_epoch=3, **kw),
+    "class_balanced_augmented": lambda **kw: kzoo.data.class_balanced_dataset(
+        IMAGES, LABELS, 2, 2, steps_per_epoch=3, augment_pad=2, **kw),
     "two_view": lambda **kw: kzoo.data.two_view_dataset(IMAGES, 8, **kw),
     "labeled": lambda **kw: kzoo.data.labeled_dataset(
         IMAGES, LABELS, 8, shuffle=True, **kw),

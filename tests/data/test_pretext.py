@@ -395,3 +395,33 @@ def test_config_round_trip(name):
     restored = keras.saving.deserialize_keras_object(
         keras.saving.serialize_keras_object(cls(**kwargs)))
     assert isinstance(restored, cls) and restored.get_config() == config
+
+
+# --- noise (MAE's patch ranking, a GAN's latent codes) ------------------------
+@pytest.mark.parametrize("distribution", ["uniform", "normal"])
+def test_noise_pretext_is_seeded_and_has_its_distribution(distribution):
+    transform = kzoo.data.NoisePretext(4096, distribution)
+    images = tf.zeros([3, 8, 8, 3], tf.uint8)
+    (a, targets), (b, _) = (transform(images, SEED) for _ in range(2))
+    assert a["noise"].shape == (3, 4096) and a["images"].dtype == tf.float32
+    np.testing.assert_array_equal(targets.numpy(), np.zeros(3))
+    np.testing.assert_array_equal(a["noise"].numpy(), b["noise"].numpy())
+    (c, _) = transform(images, OTHER_SEED)
+    assert not np.array_equal(a["noise"].numpy(), c["noise"].numpy())
+    noise = a["noise"].numpy().ravel()
+    if distribution == "uniform":  # U[0, 1): mean 1/2, variance 1/12
+        assert noise.min() >= 0 and noise.max() < 1
+        assert abs(noise.mean() - 0.5) < 0.01
+        assert abs(noise.var() - 1 / 12) < 0.005
+    else:  # N(0, 1)
+        assert abs(noise.mean()) < 0.03 and abs(noise.std() - 1) < 0.03
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"size": 0}, "Received: size=0"),
+    ({"size": 2.5}, "Received: size=2.5"),
+    ({"size": 4, "distribution": "gamma"}, "Received: distribution='gamma'"),
+])
+def test_noise_pretext_refuses_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        kzoo.data.NoisePretext(**kwargs)

@@ -236,6 +236,34 @@ def test_class_balanced_errors():
         kzoo.data.class_balanced_dataset(_ids(), LABELS, 2, 0)
     with pytest.raises(ValueError, match="Received: num_replicas=0"):
         kzoo.data.class_balanced_dataset(_ids(), LABELS, 2, 2, num_replicas=0)
+    with pytest.raises(ValueError, match="Received: augment_pad=0"):
+        kzoo.data.class_balanced_dataset(_ids(), LABELS, 2, 2, augment_pad=0)
+
+
+@pytest.mark.parametrize("initial_epoch", [0, 2])
+def test_class_balanced_augment_pad_is_flip_and_translate_of_each_batch(
+        initial_epoch):
+    """Each batch is `random_flip_and_translate` of the plain batch, its
+    seeds the stream of `seed + 1` that the triplet and face recipes used
+    (skipped by a resumed run's batches), so their batches did not change."""
+    import tensorflow as tf
+
+    images = np.random.RandomState(0).randint(
+        0, 256, (N, 8, 8, 3)).astype("uint8")
+    kw = dict(seed=7, steps_per_epoch=2, epochs=3, initial_epoch=initial_epoch)
+    plain = list(kzoo.data.class_balanced_dataset(images, LABELS, 2, 3, **kw))
+    augmented = list(kzoo.data.class_balanced_dataset(
+        images, LABELS, 2, 3, augment_pad=2, **kw))
+    seeds = list(tf.data.Dataset.random(seed=8).batch(2).skip(
+        initial_epoch * 2).take(len(plain)))
+    assert len(plain) == len(augmented) == (3 - initial_epoch) * 2
+    changed = 0
+    for (x, y), (xa, ya), s in zip(plain, augmented, seeds):
+        np.testing.assert_array_equal(np.asarray(ya), np.asarray(y))
+        expected = kzoo.data.random_flip_and_translate(x, s, 2)
+        np.testing.assert_array_equal(np.asarray(xa), np.asarray(expected))
+        changed += not np.array_equal(np.asarray(xa), np.asarray(x))
+    assert changed  # the augmentation did move pixels
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])

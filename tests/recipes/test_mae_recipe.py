@@ -54,15 +54,3 @@ def test_defaults_and_bad_flags(recipe, capsys):
         assert e.value.code == 2
     assert "usage:" in capsys.readouterr().err
 
-
-def test_noise_transform_is_seeded(recipe):
-    import tensorflow as tf
-
-    transform = recipe.noise_transform(64)
-    images = tf.zeros([3, 32, 32, 3], tf.uint8)
-    (a, _), (b, _) = (transform(images, tf.constant([1, 2], tf.int64))
-                      for _ in range(2))
-    assert a["noise"].shape == (3, 64) and a["images"].dtype == tf.float32
-    np.testing.assert_array_equal(a["noise"].numpy(), b["noise"].numpy())
-    (c, _) = transform(images, tf.constant([1, 3], tf.int64))
-    assert not np.array_equal(a["noise"].numpy(), c["noise"].numpy())
