@@ -11,14 +11,25 @@ from tests.conftest import REPO_ROOT, datasets_root
 SCRIPT = os.path.join(REPO_ROOT, "benchmarks", "cloze_benchmark.py")
 
 
-def test_a_tiny_benchmark(tmp_path):
+@pytest.fixture(scope="module")
+def root():
+    """The datasets root, skipping where text/pt_docs is not there."""
     root = datasets_root()
     if not os.path.isfile(os.path.join(root, "text", "pt_docs",
                                        "words.txt")):
         pytest.skip(f"text/pt_docs not under {root}")
+    return root
+
+
+@pytest.fixture(scope="module")
+def module():
     spec = importlib.util.spec_from_file_location("cloze", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_a_tiny_benchmark(tmp_path, root, module):
     out = str(tmp_path / "c.json")
     r = module.main(["--data-dir", root, "--paragraphs", "3", "--methods",
                      "char_bigram,word_ngram,model_lexicon", "--out", out])
@@ -32,18 +43,11 @@ def test_a_tiny_benchmark(tmp_path):
     assert "| word_ngram |" in open(str(tmp_path / "c.md")).read()
 
 
-def test_a_run_directory_scores_as_its_model(tmp_path):
+def test_a_run_directory_scores_as_its_model(tmp_path, root, module):
     """`--run DIR` reads a masked_text.py run's model and vocabulary: the
     preset written as a run gives the preset's fills."""
-    root = datasets_root()
-    if not os.path.isfile(os.path.join(root, "text", "pt_docs",
-                                       "words.txt")):
-        pytest.skip(f"text/pt_docs not under {root}")
     from kzoo import presets
 
-    spec = importlib.util.spec_from_file_location("cloze", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
     run = tmp_path / "run"
     run.mkdir()
     presets.load(module.PRESET).save(str(run / "masked_language_model.keras"))
