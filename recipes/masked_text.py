@@ -90,16 +90,7 @@ def main(argv=None):
 
     from kzoo import data, eval as keval, models
 
-    train_e, val_e, test_e = [], [], []
-    if "fortunes_br" in args.dataset:
-        entries = data.load_text_entries(args.data_dir)
-        for part, split in zip((train_e, val_e, test_e),
-                               data.split_entries(entries, seed=0)):
-            part.extend(split)
-    if "pt_docs" in args.dataset:  # its published split, by document
-        for part, split in ((train_e, "train"), (val_e, "validation"),
-                            (test_e, "test")):
-            part.extend(data.load_pt_docs(split, args.data_dir))
+    train_e, val_e, test_e = data.text_splits(args.dataset, args.data_dir)
     if args.limit:
         train_e = train_e[:args.limit]
     length = args.sequence_length

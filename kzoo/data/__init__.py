@@ -93,6 +93,7 @@ _EXPORTS = {
     "split_held_out_people": "keypoint_sources",
     "steps_per_epoch": "_epochs",
     "text_chunks": "masked_text",
+    "text_splits": "masked_text",
     "triplet_dataset": "samplers",
     "two_view_dataset": "pipelines",
     "unletterbox_boxes": "detection",

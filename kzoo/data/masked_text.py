@@ -131,6 +131,42 @@ def split_entries(entries, seed=0, fractions=(0.8, 0.1, 0.1)):
             pick[n_train + n_val:])
 
 
+TEXT_DATASETS = ("fortunes_br", "pt_docs", "fortunes_br_and_pt_docs")
+
+
+@kzoo_export("kzoo.data.text_splits")
+def text_splits(dataset="fortunes_br", data_dir=None):
+    """`(train, validation, test)` entries of a text dataset of kzoo.
+
+    `fortunes_br`: the fortune entries split 80/10/10 by `split_entries`
+    with seed 0; `pt_docs`: the paragraphs of `text/pt_docs/` in their
+    published split, by document; `fortunes_br_and_pt_docs`: both, each
+    split as alone (fortunes first). The masked-text recipe trains on these
+    splits and the presets re-measure on their test part.
+
+    Args:
+        dataset: one of `"fortunes_br"`, `"pt_docs"`,
+            `"fortunes_br_and_pt_docs"`. Defaults to `"fortunes_br"`.
+        data_dir: a datasets root (or its `text` folder); `None` reads
+            `KZOO_DATA_DIR`.
+
+    Returns:
+        Three lists of `normalize_text`-ed entries.
+    """
+    if dataset not in TEXT_DATASETS:
+        raise ValueError(f"`dataset` must be one of {list(TEXT_DATASETS)}. "
+                         f"Received: dataset={dataset!r}")
+    splits = ([], [], [])
+    if dataset in ("fortunes_br", "fortunes_br_and_pt_docs"):
+        for part, split in zip(splits, split_entries(
+                load_text_entries(data_dir), seed=0)):
+            part.extend(split)
+    if dataset in ("pt_docs", "fortunes_br_and_pt_docs"):
+        for part, split in zip(splits, ("train", "validation", "test")):
+            part.extend(load_pt_docs(split, data_dir))
+    return splits
+
+
 @kzoo_export("kzoo.data.char_vocabulary")
 def char_vocabulary(texts, min_count=1):
     """`[MASK_CHAR] + characters` by decreasing count (ties: code point)."""

@@ -184,17 +184,22 @@ def audio_text_protocol(parts, protocol, subset, data_dir=None, card=None):
 
 
 def masked_text_protocol(model, protocol, subset, data_dir=None, card=None):
-    """Masked-character accuracy on the test entries of fortunes-br (the
-    recipe's split and fixed masking)."""
+    """Masked-character accuracy on the test entries of the protocol's
+    text dataset (the recipe's split and fixed masking); the `"ci"` subset
+    may cap the number of test pieces (`{"limit": N}`: the first N)."""
     from kzoo import data
     from kzoo.eval.masked_text import masked_model_accuracy
 
     vocab = card["tokenizer"]["vocabulary"]
     length = card["tokenizer"]["sequence_length"]
-    entries = data.load_text_entries(data_root(data_dir))
-    test_entries = data.split_entries(entries, seed=0)[2]
+    dataset = protocol.get("dataset", "fortunes_br")
+    if dataset == "text":  # the name in cards built before pt_docs existed
+        dataset = "fortunes_br"
+    test_entries = data.text_splits(dataset, data_root(data_dir))[2]
     ids = data.encode_characters(data.text_chunks(test_entries, length),
                                  vocab, length)
+    if protocol[subset].get("limit"):
+        ids = ids[:protocol[subset]["limit"]]
     fixed = data.mask_characters(ids, np.random.default_rng(0),
                                  len(vocab) + 2, vocab.index(" ") + 2,
                                  protocol["mask_rate"])

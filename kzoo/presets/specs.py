@@ -425,6 +425,59 @@ SPECS = {
                       "CI subset is the whole test split): rounding can "
                       "flip a few near-tied guesses"},
     },
+    "masked_text_chartransformer_fortunes_pt_docs": {
+        "task": "fill_blanks",
+        "recipe": "recipes/masked_text.py",
+        "train_args": ["--dataset", "fortunes_br_and_pt_docs", "--epochs",
+                       "12", "--mixed-precision", "bfloat16"],
+        "summary": "character-level masked language model of Brazilian "
+                   "Portuguese trained on fortunes-br and 3.6 MB of "
+                   "technical prose (pt_docs): fills the blanks `_` of a "
+                   "text; with a lexicon (`kzoo.models.fill_words`) the "
+                   "blanks come back as real words",
+        "build": "fill_blanks",
+        "tokenizer_part": "model",
+        "inputs": "ids: int32 [N, 128] from kzoo.presets.tokenizer(name)"
+                  "(texts), `_` for each character to fill",
+        "outputs": "logits float32 [N, 128, V] over the character ids; "
+                   "kzoo.models.fill_blanks(model, text, tokenizer."
+                   "vocabulary) writes the blanks most-confident first, "
+                   "kzoo.models.fill_words(..., lexicon) whole words",
+        "data": {"name": "fortunes-br (Debian package fortunes-br "
+                         "20220821, 2,510 entries) and pt_docs (27,475 "
+                         "paragraphs of Brazilian Portuguese technical "
+                         "documentation from Debian packages)",
+                 "licence": "GPL-2+ (fortunes-br); MPL-2.0 / GPL-2+ / GFDL "
+                            "(pt_docs: ../shared/datasets/text/pt_docs/"
+                            "COPYRIGHT)",
+                 "split": "fortunes-br entries split 80/10/10 by a fixed "
+                          "seed (0); pt_docs in its published split by "
+                          "source document; the test entries are never "
+                          "trained on; accuracy on one fixed masking of "
+                          "them (seed 0)"},
+        "metrics": [
+            ("test_masked_accuracy", "masked-character accuracy, test "
+             "entries of both corpora (15% of characters, half of the "
+             "units whole words)",
+             "test_bigram_accuracy", "character bigram guess (the best "
+             "n-gram baseline)"),
+            ("test_masked_accuracy", "masked-character accuracy, test "
+             "entries", "random_init_test_masked_accuracy",
+             "same model at random initialisation"),
+        ],
+        "headline": "test_masked_accuracy",
+        "remeasure": {"protocol": {"kind": "masked_text",
+                                   "dataset": "fortunes_br_and_pt_docs",
+                                   "mask_rate": 0.15,
+                                   "ci": {"limit": 2000}, "full": {}},
+                      "metric": "test_masked_accuracy", "tolerance": 0.003,
+                      "tolerance_why": "the full test split (about 9,000 "
+                      "pieces) on the card; CI re-measures the first 2,000 "
+                      "pieces (about 38,000 masked characters), whose "
+                      "accuracy differs from the full split's by "
+                      "sampling, so its tolerance is checked against the "
+                      "card's CI figure"},
+    },
     "landmarks_smallcnn_faces68": {
         "task": "landmarks",
         "recipe": "recipes/landmarks_faces.py",
