@@ -9,16 +9,24 @@ lexicon `text/pt_docs/words.txt` (`kzoo.eval.cloze_scores`):
 
 - `char_bigram`: each hidden letter the most frequent after the previous
   character in the training text (`kzoo.eval.CharBigram`);
+- `word_unigram`: the most frequent training word fitting the visible
+  letters (`kzoo.eval.WordNgram(order=1)`);
 - `word_ngram`: the most frequent training word fitting the visible
   letters after the previous word, else the most frequent fitting word
   (`kzoo.eval.WordNgram`);
 - `model`: the masked character model, one letter per blank
   (`kzoo.models.fill_blanks`);
 - `model_lexicon`: the same model choosing among the lexicon's words that
-  fit (`kzoo.models.fill_words`).
+  fit (`kzoo.models.fill_words`);
+- `model_lexicon_prior`: the same, the lexicon joined by the training
+  words with their counts and the model's scores multiplied by that
+  word-unigram prior (`fill_words(..., prior_weight=w)`); `w` is the one
+  of `--prior-weights` with the best exact recovery on the items of the
+  first `--validation-paragraphs` paragraphs of `valid.txt` (never on
+  test).
 
-The n-gram baselines learn from `text/pt_docs/train.txt` and
-`text/fortunes_br.txt`. Results go to `--out` (JSON) and the markdown
+The n-gram baselines and the prior learn from `text/pt_docs/train.txt`
+and `text/fortunes_br.txt`. Results go to `--out` (JSON) and the markdown
 table beside it, with the course's sentence filled by each model fill.
 
     python benchmarks/cloze_benchmark.py --data-dir ../shared/datasets
@@ -57,8 +65,16 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the hidden positions. Default: 0.")
     parser.add_argument("--methods",
-                        default="char_bigram,word_ngram,model,model_lexicon",
-                        help="comma-separated fills. Default: all four.")
+                        default="char_bigram,word_unigram,word_ngram,model,"
+                        "model_lexicon,model_lexicon_prior",
+                        help="comma-separated fills. Default: all six.")
+    parser.add_argument("--prior-weights", default="0.25,0.5,1,2",
+                        help="weights of the word prior tried on "
+                        "validation items (model_lexicon_prior). Default: "
+                        "0.25,0.5,1,2.")
+    parser.add_argument("--validation-paragraphs", type=int, default=50,
+                        help="valid.txt paragraphs that choose the prior "
+                        "weight. Default: 50.")
     parser.add_argument("--out", default=OUT,
                         help="results JSON. Default: "
                         "benchmarks/results/cloze_benchmark.json.")
@@ -80,6 +96,13 @@ def markdown(result):
                  f"{100 * scores[k]['real_words']:.1f}%"
                  if k in scores else "" for k in kinds]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    if "prior_weight" in result:
+        p = result["prior_weight"]
+        lines += ["", f"model_lexicon_prior: prior weight {p['chosen']}, "
+                  f"chosen on {p['validation_items']} validation items "
+                  "(exact recovery " + ", ".join(
+                      f"{w}: {100 * e:.1f}%" for w, e in
+                      p["validation_exact"].items()) + ")."]
     lines += ["", f"{result['items']} items from {result['paragraphs']} "
               f"test paragraphs; model: {result['preset']}. Course "
               "sentence: " + "; ".join(f"{k}: \"{v}\"" for k, v in
@@ -87,6 +110,30 @@ def markdown(result):
               "", f"Machine: {result['cpu']}. Command: "
               f"`{result['command']}` ({result['seconds']:.0f} s)."]
     return "\n".join(lines) + "\n"
+
+
+METHODS = ("char_bigram", "word_unigram", "word_ngram", "model",
+           "model_lexicon", "model_lexicon_prior")
+
+
+def choose_prior_weight(model, vocabulary, length, counted, paragraphs,
+                        weights, seed):
+    """The prior weight with the best exact recovery on validation items
+    (ties: the smaller weight), with each weight's figure."""
+    from kzoo import eval as kz_eval, models
+
+    items = kz_eval.cloze_items(paragraphs, length, seed)
+    exact = {}
+    for weight in weights:
+        filled = [models.fill_words(model, item["text"], vocabulary,
+                                    counted, length,
+                                    prior_weight=weight)["text"]
+                  for item in items]
+        exact[weight] = kz_eval.cloze_scores(items, filled,
+                                             counted)["all"]["exact"]
+    chosen = max(sorted(exact), key=lambda w: exact[w])
+    return {"chosen": chosen, "validation_items": len(items),
+            "validation_exact": {str(w): e for w, e in exact.items()}}
 
 
 def main(argv=None):
@@ -119,13 +166,31 @@ def main(argv=None):
         model_name = args.preset
     paragraphs = _lines(os.path.join(docs, "test.txt"))[:args.paragraphs]
     items = kz_eval.cloze_items(paragraphs, length, args.seed)
+    counted = lexicon.with_counts(train)
+    methods = args.methods.split(",")
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown:
+        raise SystemExit(f"unknown --methods {unknown}; choose among "
+                         f"{list(METHODS)}")
+    prior = {}
+    if "model_lexicon_prior" in methods:
+        prior = choose_prior_weight(
+            model, vocabulary, length, counted,
+            _lines(os.path.join(docs, "valid.txt"))[
+                :args.validation_paragraphs],
+            [float(w) for w in args.prior_weights.split(",")], args.seed)
+        print("prior weight on validation:", json.dumps(prior), flush=True)
     fills = {
         "char_bigram": kz_eval.CharBigram(train).fill,
+        "word_unigram": kz_eval.WordNgram(train, order=1).fill,
         "word_ngram": kz_eval.WordNgram(train).fill,
         "model": lambda text, start: models.fill_blanks(
             model, text, vocabulary, length),
         "model_lexicon": lambda text, start: models.fill_words(
             model, text, vocabulary, lexicon, length)["text"],
+        "model_lexicon_prior": lambda text, start: models.fill_words(
+            model, text, vocabulary, counted, length,
+            prior_weight=prior["chosen"])["text"],
     }
     result = {"what": __doc__.split("\n\n")[0], "preset": model_name,
               "paragraphs": len(paragraphs), "items": len(items),
@@ -133,7 +198,9 @@ def main(argv=None):
               "command": "python benchmarks/cloze_benchmark.py "
               + " ".join(argv if argv is not None else sys.argv[1:]),
               "scores": {}, "seconds_per_method": {}, "examples": {}}
-    for method in args.methods.split(","):
+    if prior:
+        result["prior_weight"] = prior
+    for method in methods:
         t = time.time()
         filled = [fills[method](item["text"], item["start"])
                   for item in items]
@@ -151,6 +218,10 @@ def main(argv=None):
         "model_lexicon": models.fill_words(model, COURSE, vocabulary,
                                            lexicon,
                                            free_length=True)["text"]}
+    if prior:
+        result["course_sentence"]["model_lexicon_prior"] = models.fill_words(
+            model, COURSE, vocabulary, counted, free_length=True,
+            prior_weight=prior["chosen"])["text"]
     result["seconds"] = round(time.time() - start, 1)
     with open(args.out, "w") as f:
         json.dump(result, f, indent=1, ensure_ascii=False)

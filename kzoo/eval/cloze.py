@@ -126,11 +126,20 @@ def _fits(word, pattern):
 class WordNgram:
     """Word bigram / unigram counts of training text, to fill cloze items.
 
+    Order 2: the most frequent training word fitting the visible letters
+    after the previous word, else (order 1) the most frequent fitting word.
+
     Args:
         texts: iterable of training strings.
+        order: `2` (bigram, backing off to unigram) or `1` (unigram
+            only). Defaults to `2`.
     """
 
-    def __init__(self, texts):
+    def __init__(self, texts, order=2):
+        if order not in (1, 2):
+            raise ValueError(f"`order` must be 1 or 2. Received: "
+                             f"order={order!r}")
+        self.order = order
         self.unigrams = collections.Counter()
         self.bigrams = collections.defaultdict(collections.Counter)
         for text in texts:
@@ -147,7 +156,7 @@ class WordNgram:
         training word fits)."""
         lo, hi, word, previous = _blank_word(text, start)
         pattern = word.lower()
-        after = self.bigrams.get(previous, {})
+        after = self.bigrams.get(previous, {}) if self.order == 2 else {}
         fitting = [w for w in after if _fits(w, pattern)]
         if fitting:
             choice = max(fitting, key=lambda w: (after[w], self.unigrams[w]))

@@ -10,7 +10,17 @@ forward pass per length pattern), then the best `rescore` by the
 pseudo-log-likelihood of the whole word in its sentence (each letter
 masked in turn: Salazar et al. 2020's scoring of whole candidates). A
 word with no candidate falls back to the character fill and is counted.
+
+With a counted lexicon (`Lexicon.with_counts(texts)`: the words of a
+training corpus added, each with its frequency) and `prior_weight` > 0,
+both steps add `prior_weight * log P(word)` to the candidate's summed
+letter log-probabilities before dividing by the letter count: the
+model's evidence times a word-unigram prior (add-one smoothed, so a
+lexicon word never seen in the corpus keeps a small probability). The
+context beyond the word is still only the model's.
 """
+
+import collections
 
 import itertools
 import re
@@ -27,6 +37,7 @@ from kzoo.data.masked_text import UNKNOWN_ID
 
 # A word: letters and blanks (no digits), as `re`'s \w without digits.
 _WORD = re.compile(r"[^\W\d]+")
+_LETTERS = re.compile(r"[^\W\d_]+")
 
 
 @kzoo_export("kzoo.models.Lexicon")
@@ -36,6 +47,10 @@ class Lexicon:
     Args:
         words: iterable of word forms (e.g. the lines of
             `text/pt_docs/words.txt`).
+        counts: optional mapping word -> count (a corpus' frequencies,
+            see `with_counts`); its words join the forms, and
+            `log_prior` gives their add-one smoothed unigram
+            log-probabilities. Defaults to `None` (no prior).
 
     Example:
 
@@ -44,10 +59,24 @@ class Lexicon:
     ['aprender', ...]
     """
 
-    def __init__(self, words):
-        forms = sorted({unicodedata.normalize("NFC", w.strip()).lower()
-                        for w in words if w.strip()})
+    def __init__(self, words, counts=None):
+        forms = {unicodedata.normalize("NFC", w.strip()).lower()
+                 for w in words if w.strip()}
+        self.counts = None
+        if counts is not None:
+            self.counts = collections.Counter()
+            for word, count in dict(counts).items():
+                if count < 0:
+                    raise ValueError("`counts` must be non-negative. "
+                                     f"Received: counts[{word!r}]={count}")
+                word = unicodedata.normalize("NFC", word.strip()).lower()
+                if word:
+                    self.counts[word] += count
+            forms |= set(self.counts)
+        forms = sorted(forms)
         self._set = set(forms)
+        if self.counts is not None:
+            self._log_total = np.log(sum(self.counts.values()) + len(forms))
         self._by_length = {}
         for length, group in itertools.groupby(sorted(forms, key=len),
                                                key=len):
@@ -61,6 +90,27 @@ class Lexicon:
         """A lexicon from a text file, one word a line (UTF-8)."""
         with open(path, encoding="utf-8") as f:
             return cls(f)
+
+    def with_counts(self, texts):
+        """This lexicon plus the words of `texts` (runs of letters,
+        lowercased), each counted: a lexicon with a word-frequency prior
+        for `fill_words(..., prior_weight=...)`."""
+        counts = collections.Counter()
+        for text in texts:
+            counts.update(w.lower() for w in _LETTERS.findall(
+                unicodedata.normalize("NFC", text)))
+        return Lexicon(self._set, counts)
+
+    def log_prior(self, words):
+        """`log((count + 1) / (total + size))` of each word (add-one
+        smoothed unigram probability over the lexicon's forms)."""
+        if self.counts is None:
+            raise ValueError("This lexicon has no counts: build it with "
+                             "`Lexicon(words, counts)` or "
+                             "`lexicon.with_counts(texts)`.")
+        return np.array([np.log(self.counts.get(
+            unicodedata.normalize("NFC", w).lower(), 0) + 1.0)
+            for w in words]) - self._log_total
 
     def __len__(self):
         return len(self._set)
@@ -115,7 +165,7 @@ def _variants(word, free_length, max_extra, limit=256):
 
 @kzoo_export("kzoo.models.fill_words")
 def fill_words(model, text, vocabulary, lexicon, sequence_length=None,
-               free_length=False, max_extra=3, rescore=8):
+               free_length=False, max_extra=3, rescore=8, prior_weight=0.0):
     """Fills each word's `_` blanks with a lexicon word the model prefers.
 
     Words (runs of letters and blanks) are completed left to right; each
@@ -134,6 +184,10 @@ def fill_words(model, text, vocabulary, lexicon, sequence_length=None,
         max_extra: see `free_length`. Defaults to `3`.
         rescore: candidates rescored by their pseudo-log-likelihood.
             Defaults to `8`.
+        prior_weight: weight of the lexicon's word prior `log P(word)`
+            added to each candidate's summed letter log-probabilities
+            (see the module docstring); needs a counted lexicon
+            (`Lexicon.with_counts`). Defaults to `0.0` (the model alone).
 
     Returns:
         A dict: `"text"`, the completed text; `"words"`, one `(pattern,
@@ -146,6 +200,14 @@ def fill_words(model, text, vocabulary, lexicon, sequence_length=None,
 
     length = sequence_length or model.inputs[0].shape[1]
     rescore = check_positive_int(rescore, "rescore")
+    if not np.isfinite(prior_weight) or prior_weight < 0:
+        raise ValueError("`prior_weight` must be a finite number >= 0. "
+                         f"Received: prior_weight={prior_weight}")
+    if prior_weight and lexicon.counts is None:
+        raise ValueError("`prior_weight` > 0 needs a lexicon with counts "
+                         "(`lexicon.with_counts(texts)`). Received: "
+                         f"prior_weight={prior_weight} and a lexicon "
+                         "without counts")
     index = {c: i + 2 for i, c in enumerate(vocabulary)}
     text = normalize_blanks(text)
     if len(text) > length:
@@ -174,7 +236,10 @@ def fill_words(model, text, vocabulary, lexicon, sequence_length=None,
                                 for w in matches])
             score = logp[np.arange(len(blanks))[None, :], letters]
             score[letters < 3] = -np.inf  # a letter the model cannot write
-            mean = score.mean(axis=1)
+            mean = score.sum(axis=1)
+            if prior_weight:
+                mean = mean + prior_weight * lexicon.log_prior(matches)
+            mean = mean / len(blanks)
             for j in np.argsort(-mean)[:rescore]:
                 if np.isfinite(mean[j]):
                     scored.append((mean[j], pattern, matches[j], blanks))
@@ -196,6 +261,9 @@ def fill_words(model, text, vocabulary, lexicon, sequence_length=None,
             candidate_text = text[:start] + chosen + text[end:]
             ids = encode_characters([candidate_text], vocabulary, length)
             pll = _word_pll(model, ids, start + np.arange(len(chosen)))
+            if prior_weight:
+                pll += prior_weight * float(lexicon.log_prior(
+                    [match])[0]) / len(chosen)
             if best is None or pll > best[0]:
                 best = (pll, chosen)
         chosen = best[1]

@@ -31,16 +31,29 @@ def module():
 
 def test_a_tiny_benchmark(tmp_path, root, module):
     out = str(tmp_path / "c.json")
+    methods = ["char_bigram", "word_unigram", "word_ngram", "model_lexicon",
+               "model_lexicon_prior"]
     r = module.main(["--data-dir", root, "--paragraphs", "3", "--methods",
-                     "char_bigram,word_ngram,model_lexicon", "--out", out])
+                     ",".join(methods), "--prior-weights", "0,1",
+                     "--validation-paragraphs", "2", "--out", out])
     assert r["items"] == 6
-    assert set(r["scores"]) == {"char_bigram", "word_ngram", "model_lexicon"}
+    assert set(r["scores"]) == set(methods)
+    # the weight is chosen on validation items, each weight's figure kept
+    prior = r["prior_weight"]
+    assert prior["validation_items"] == 4
+    assert set(prior["validation_exact"]) == {"0.0", "1.0"}
+    assert prior["validation_exact"][str(prior["chosen"])] == max(
+        prior["validation_exact"].values())
     for scores in r["scores"].values():
         assert scores["all"]["items"] == 6
         assert 0 <= scores["all"]["exact"] <= 1
     assert "pren" in r["course_sentence"]["model_lexicon"]
     assert json.load(open(out))["items"] == 6
-    assert "| word_ngram |" in open(str(tmp_path / "c.md")).read()
+    md = open(str(tmp_path / "c.md")).read()
+    assert "| word_ngram |" in md and "prior weight" in md
+    with pytest.raises(SystemExit, match="unknown --methods"):
+        module.main(["--data-dir", root, "--methods", "model,bigram",
+                     "--out", out])
 
 
 def test_a_run_directory_scores_as_its_model(tmp_path, root, module):

@@ -56,6 +56,13 @@ def test_word_ngram_prefers_the_bigram_then_the_unigram():
     # tie at 2; most_common keeps the first counted)
     assert ngram.fill("xyz _ato", 4) in ("xyz gato", "xyz pato")
     assert ngram.fill("o zz_zz", 2) == "o zz_zz"  # nothing fits
+    # order 1 ignores the previous word: "rato" (3) over "pato" (2)
+    train = ["um pato", "um pato", "x rato", "x rato", "x rato"]
+    assert kzoo.eval.WordNgram(train).fill("um _ato", 3) == "um pato"
+    unigram = kzoo.eval.WordNgram(train, order=1)
+    assert unigram.fill("um _ato", 3) == "um rato"
+    with pytest.raises(ValueError, match="order"):
+        kzoo.eval.WordNgram(train, order=3)
 
 
 def test_char_bigram_fills_left_to_right():

@@ -89,3 +89,40 @@ def test_the_shipped_model_writes_lexicon_words():
     assert all(in_lexicon for _, _, in_lexicon in out["words"])
     assert all(word.lower() in lex for _, word, _ in out["words"])
     assert "pren" in out["text"]
+
+
+def test_counted_lexicon_priors_are_add_one_smoothed():
+    lex = kzoo.models.Lexicon(["casa", "cama"]).with_counts(
+        ["A casa, a CASA e a mala.", "casa_x 12"])
+    # corpus words join the forms: a, casa, e, mala, x (+ cama)
+    assert len(lex) == 6 and "mala" in lex and "x" in lex
+    assert lex.counts["casa"] == 3 and lex.counts["a"] == 3  # "_" splits
+    total = 3 + 3 + 1 + 1 + 1  # a, casa, e, mala, x
+    np.testing.assert_allclose(
+        lex.log_prior(["Casa", "cama", "gato"]),
+        np.log([4 / (total + 6), 1 / (total + 6), 1 / (total + 6)]))
+    with pytest.raises(ValueError, match="no counts"):
+        kzoo.models.Lexicon(["casa"]).log_prior(["casa"])
+    with pytest.raises(ValueError, match="non-negative"):
+        kzoo.models.Lexicon([], {"casa": -1})
+
+
+def test_the_prior_moves_the_choice_to_the_frequent_word():
+    # The model prefers 'm' mildly over 's' (logits 5 vs 2 at the blank):
+    # "cama" alone; a prior with "casa" 1,000 times more frequent wins
+    # once its weight outweighs the 3-nat gap (log 1000 = 6.9).
+    lex = kzoo.models.Lexicon(["casa", "cama"], {"casa": 999, "cama": 0})
+    model = Prefers("m", "s")
+    fill = lambda w: kzoo.models.fill_words(  # noqa: E731
+        model, "a ca_a", VOCAB, lex, prior_weight=w)["text"]
+    assert fill(0.0) == "a cama"
+    assert fill(0.2) == "a cama"  # 0.2 * 6.9 = 1.4 < 3
+    assert fill(1.0) == "a casa"
+    with pytest.raises(ValueError, match="with counts"):
+        kzoo.models.fill_words(model, "ca_a", VOCAB,
+                               kzoo.models.Lexicon(["casa"]),
+                               prior_weight=1.0)
+    for bad in (-1.0, float("nan")):
+        with pytest.raises(ValueError, match="prior_weight"):
+            kzoo.models.fill_words(model, "ca_a", VOCAB, lex,
+                                   prior_weight=bad)
