@@ -15,3 +15,17 @@ def check_positive_int(value, name):
         raise ValueError(f"`{name}` must be a positive integer. "
                          f"Received: {name}={value!r}")
     return int(value)
+
+
+def check_number(name, value, positive=False):
+    """`value` as a `float` if it is a real number >= 0 (> 0 when
+    `positive`; not `bool`), else a `ValueError` naming `name`."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if ok:
+        ok = value > 0 if positive else value >= 0
+    if not ok:
+        bound = "a positive" if positive else "a non-negative"
+        raise ValueError(
+            f"`{name}` must be {bound} number. Received: {name}={value!r}"
+        )
+    return float(value)

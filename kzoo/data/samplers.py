@@ -31,10 +31,10 @@ import numpy as np
 import tensorflow as tf
 
 from kzoo._api import kzoo_export
+from kzoo._checks import check_positive_int as _check_positive_int
 from kzoo._docs import fill_doc
 from kzoo.data import _epochs
 from kzoo.data.augment import random_flip_and_translate
-from kzoo.eval.knn import _check_positive_int
 
 AUTOTUNE = tf.data.AUTOTUNE
 

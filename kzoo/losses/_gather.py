@@ -97,7 +97,7 @@ class TemperatureLoss(GatheringLoss):
 
     def __init__(self, temperature, reduction, name, dtype,
                  gather_distributed):
-        from kzoo.losses.mining import check_number
+        from kzoo._checks import check_number
 
         super().__init__(name=name, reduction=reduction, dtype=dtype,
                          gather_distributed=gather_distributed)

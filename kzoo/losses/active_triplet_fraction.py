@@ -3,8 +3,8 @@
 import keras
 
 from kzoo._api import kzoo_export
+from kzoo._checks import check_number
 from kzoo.losses.mining import check_distance
-from kzoo.losses.mining import check_number
 from kzoo.losses.triplet_loss import batch_all_triplet_loss
 
 

@@ -4,9 +4,9 @@ from keras import ops
 
 from kzoo import ops as kops
 from kzoo._api import kzoo_export
+from kzoo._checks import check_number
 from kzoo.losses._docs import shared_loss_args
 from kzoo.losses._gather import GatheringLoss
-from kzoo.losses.mining import check_number
 
 
 def _check_pair(z1, z2):

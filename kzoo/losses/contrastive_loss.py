@@ -5,8 +5,8 @@ from keras import ops
 
 from kzoo import ops as kops
 from kzoo._api import kzoo_export
+from kzoo._checks import check_number
 from kzoo.losses._docs import shared_loss_args
-from kzoo.losses.mining import check_number
 
 
 def _as_vector(x, name):

@@ -7,8 +7,8 @@ from keras import ops
 
 from kzoo import ops as kops
 from kzoo._api import kzoo_export
+from kzoo._checks import check_number
 from kzoo.losses._docs import shared_loss_args
-from kzoo.losses.mining import check_number
 
 POINT_LOSSES = ("l2", "l1", "smooth_l1", "wing")
 

@@ -15,7 +15,6 @@ and `kzoo.losses.SupConLoss`; `masked_reduction` is the reduction those
 losses apply instead of the `keras.losses.Loss` base class's.
 """
 
-import numbers
 
 from keras import ops
 
@@ -36,19 +35,6 @@ def check_distance(distance):
             f"`distance` must be one of {DISTANCES}. "
             f"Received: distance={distance!r}"
         )
-
-
-def check_number(name, value, positive=False):
-    """Validates a non-negative (or `positive`) Python number; returns a float."""
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if ok:
-        ok = value > 0 if positive else value >= 0
-    if not ok:
-        bound = "a positive" if positive else "a non-negative"
-        raise ValueError(
-            f"`{name}` must be {bound} number. Received: {name}={value!r}"
-        )
-    return float(value)
 
 
 def compact_labels(labels):

@@ -4,10 +4,10 @@ from keras import ops
 
 from kzoo import ops as kops
 from kzoo._api import kzoo_export
+from kzoo._checks import check_number
 from kzoo.losses._docs import shared_loss_args
 from kzoo.losses._gather import TemperatureLoss
 from kzoo.losses._pairs import split_pair
-from kzoo.losses.mining import check_number
 
 # Logit of an anchor with itself: excluded from the softmax, finite.
 _EXCLUDED = -1e30

@@ -5,9 +5,9 @@ from keras import ops
 
 from kzoo import ops as kops
 from kzoo._api import kzoo_export
+from kzoo._checks import check_number
 from kzoo.losses._docs import shared_loss_args
 from kzoo.losses._gather import TemperatureLoss
-from kzoo.losses.mining import check_number
 from kzoo.losses.mining import flat_labels
 from kzoo.losses.mining import masked_mean
 from kzoo.losses.mining import masked_reduction

@@ -24,12 +24,12 @@ from keras import ops
 
 from kzoo import ops as kops
 from kzoo._api import kzoo_export
+from kzoo._checks import check_number
 from kzoo._docs import fill_doc
 from kzoo.losses import mining as mining_lib
 from kzoo.losses._docs import shared_loss_args
 from kzoo.losses._gather import GatheringLoss
 from kzoo.losses.mining import check_distance
-from kzoo.losses.mining import check_number
 from kzoo.losses.mining import masked_mean
 from kzoo.losses.mining import masked_reduction
 
