@@ -25,13 +25,8 @@ def add_optimizer_args(parser, *, optimizer="sgd", learning_rate,
                      help=f"peak learning rate of the cosine decay, for the "
                      f"global batch. Default: "
                      f"{learning_rate_text or learning_rate}{ref}.")
-    opt.add_argument("--momentum", type=non_negative_float, default=momentum,
-                     help=f"SGD momentum. Default: {momentum}{ref}.")
-    opt.add_argument("--weight-decay", type=non_negative_float,
-                     default=weight_decay,
-                     help=f"decoupled weight decay (SGD, Adam, AdamW, LAMB). "
-                     f"Default: "
-                     f"{weight_decay}{ref}.")
+    _add_momentum_and_decay(opt, momentum, weight_decay, ref, "SGD momentum",
+                            "SGD, Adam, AdamW, LAMB")
     opt.add_argument("--warmup-epochs", type=non_negative_float,
                      default=warmup_epochs,
                      help=f"linear warm-up epochs before the cosine decay. "
@@ -50,14 +45,22 @@ def add_scaled_sgd_args(parser, *, rate_per_256, reference, momentum=0.9,
     opt.add_argument("--learning-rate", type=positive_float, default=None,
                      help=f"initial learning rate of the cosine decay. "
                      f"Default: {rate_per_256} x batch-size / 256{ref}.")
-    kind = "Nesterov momentum" if nesterov else "SGD momentum"
-    opt.add_argument("--momentum", type=non_negative_float, default=momentum,
-                     help=f"{kind}. Default: {momentum}{ref}.")
-    opt.add_argument("--weight-decay", type=non_negative_float,
-                     default=weight_decay,
-                     help=f"decoupled weight decay of SGD. Default: "
-                     f"{weight_decay}{ref}.")
+    _add_momentum_and_decay(
+        opt, momentum, weight_decay, ref,
+        "Nesterov momentum" if nesterov else "SGD momentum", "SGD")
     return opt
+
+
+def _add_momentum_and_decay(group, momentum, weight_decay, ref, kind,
+                            optimizers):
+    """The `--momentum` and `--weight-decay` flags both builders add."""
+    group.add_argument("--momentum", type=non_negative_float,
+                       default=momentum,
+                       help=f"{kind}. Default: {momentum}{ref}.")
+    group.add_argument("--weight-decay", type=non_negative_float,
+                       default=weight_decay,
+                       help=f"decoupled weight decay ({optimizers}). "
+                       f"Default: {weight_decay}{ref}.")
 
 
 def scaled_learning_rate(args, rate_per_256):
