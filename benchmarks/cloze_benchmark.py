@@ -120,7 +120,8 @@ def choose_prior_weight(model, vocabulary, length, counted, paragraphs,
                         weights, seed):
     """The prior weight with the best exact recovery on validation items
     (ties: the smaller weight), with each weight's figure."""
-    from kzoo import eval as kz_eval, models
+    from kzoo import eval as kz_eval
+    from kzoo import models
 
     items = kz_eval.cloze_items(paragraphs, length, seed)
     exact = {}
@@ -138,8 +139,13 @@ def choose_prior_weight(model, vocabulary, length, counted, paragraphs,
 
 def main(argv=None):
     args = parse_args(argv)
-    from kzoo import eval as kz_eval, models, presets
+    from kzoo import eval as kz_eval
+    from kzoo import models
+    from kzoo import presets
     from kzoo._machine import cpu_description
+    from kzoo._results import markdown_path
+    from kzoo._results import write_json
+    from kzoo._results import write_markdown
 
     start = time.time()
     text_dir = os.path.join(args.data_dir, "text")
@@ -223,12 +229,8 @@ def main(argv=None):
             model, COURSE, vocabulary, counted, free_length=True,
             prior_weight=prior["chosen"])["text"]
     result["seconds"] = round(time.time() - start, 1)
-    with open(args.out, "w") as f:
-        json.dump(result, f, indent=1, ensure_ascii=False)
-        f.write("\n")
-    md = os.path.splitext(args.out)[0] + ".md"
-    with open(md, "w") as f:
-        f.write(markdown(result))
+    write_json(args.out, result, ensure_ascii=False)
+    md = write_markdown(markdown_path(args.out), markdown(result))
     print(f"wrote {args.out} and {md}")
     return result
 

@@ -107,8 +107,11 @@ def markdown(results):
 
 def main(argv=None):
     args = parse_args(argv)
+    from kzoo._results import markdown_path
+    from kzoo._results import write_json
+    from kzoo._results import write_markdown
     results = load(args.results)
-    md_path = os.path.splitext(args.results)[0] + ".md"
+    md_path = markdown_path(args.results)
     if not args.report:
         from kzoo._machine import cpu_description
 
@@ -143,11 +146,8 @@ def main(argv=None):
                     "command": "python recipes/finetune_cifar.py "
                     + shlex.join(cmd[2:]).replace(ROOT + "/", ""),
                     **{k: m.get(k) for k in keys}})
-                with open(args.results, "w") as f:
-                    json.dump(results, f, indent=1)
-                    f.write("\n")
-    with open(md_path, "w") as f:
-        f.write(markdown(results))
+                write_json(args.results, results)
+    write_markdown(md_path, markdown(results))
     print(f"wrote {md_path}")
 
 

@@ -143,6 +143,9 @@ def run_one(recipe, backend, seed, args):
 
 
 def report(results, path):
+    from kzoo._results import markdown_path
+    from kzoo._results import write_markdown
+
     rows = ["| recipe (metric) | TensorFlow: trained (baseline) per seed | "
             "JAX: trained (baseline) per seed | mean TF / JAX | "
             "gap JAX - TF | seed spread (max - min, per backend) |",
@@ -175,15 +178,14 @@ def report(results, path):
             f"Machine: {machine}. Written by `python "
             "benchmarks/recipe_backends.py`; each run's command is in "
             "recipe_backends.json.\n\n" + "\n".join(rows) + "\n")
-    md = os.path.splitext(path)[0] + ".md"
-    with open(md, "w") as f:
-        f.write(text)
+    md = write_markdown(markdown_path(path), text)
     print(text)
     return md
 
 
 def main(argv=None):
     args = parse_args(argv)
+    from kzoo._results import write_json
     results = load(args.results)
     if not args.report:
         results["machine"] = (f"{platform.machine()}, {os.cpu_count()} CPU "
@@ -208,9 +210,7 @@ def main(argv=None):
                           f"{row['baseline']:.4f}), {row['wall_seconds']} s",
                           flush=True)
                     results["runs"].append(row)
-                    os.makedirs(os.path.dirname(args.results), exist_ok=True)
-                    with open(args.results, "w") as f:
-                        json.dump(results, f, indent=1)
+                    write_json(args.results, results)
     report(results, args.results)
 
 

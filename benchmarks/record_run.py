@@ -77,10 +77,10 @@ def main(argv=None):
     parser.add_argument("--note", default="",
                         help="conditions: alone or not, interruptions")
     args = parser.parse_args(argv)
+    from kzoo._results import write_json
+
     result = record(args.run_dir, args.what, args.note)
-    with open(args.out, "w") as f:
-        json.dump(result, f, indent=1, sort_keys=False)
-        f.write("\n")
+    write_json(args.out, result)
     print(f"wrote {args.out} ({len(result['metrics'])} metrics, "
           f"{len(result['history'])} epochs)", file=sys.stderr)
 

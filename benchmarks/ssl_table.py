@@ -86,11 +86,9 @@ def load(path):
 
 
 def save(path, results):
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(results, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
+    from kzoo._results import write_json
+
+    write_json(path, results, sort_keys=True)
 
 
 def run_method(method, seed, args):
@@ -213,6 +211,8 @@ def _extra_flags(r):
 
 
 def write_report(results, budget, out_dir):
+    from kzoo._results import write_markdown
+
     table, common, own = summarise(results, budget)
     if not table:
         print(f"no results for budget {budget}")
@@ -263,9 +263,8 @@ def write_report(results, budget, out_dir):
                      f"baseline is that encoder's: kNN {_pct(knn)}, probe "
                      f"{_pct(probe)}.")
     text = "\n".join(lines) + "\n"
-    md = os.path.join(out_dir, f"ssl_table_{budget}.md")
-    with open(md, "w") as f:
-        f.write(text)
+    md = write_markdown(os.path.join(out_dir, f"ssl_table_{budget}.md"),
+                        text)
     print(text)
     png = os.path.join(out_dir, f"ssl_table_{budget}.png")
     draw_chart(png, table)
@@ -275,7 +274,8 @@ def write_report(results, budget, out_dir):
 
 def draw_chart(path, table):
     """Horizontal bars of the kNN gain (points), whiskers = seed std."""
-    from PIL import Image, ImageDraw
+    from PIL import Image
+    from PIL import ImageDraw
 
     bar_h, gap, left, right, top = 22, 8, 150, 40, 40
     gains = [100 * row["knn_gain"][0] for row in table]

@@ -89,7 +89,8 @@ def load_encoder(name):
     """The ResNet-20 backbone of a preset, or a random one (seed 0)."""
     import keras
 
-    from kzoo import models, presets
+    from kzoo import models
+    from kzoo import presets
 
     if name == "random":
         keras.utils.set_random_seed(0)
@@ -195,6 +196,9 @@ def main(argv=None):
     args = parse_args(argv)
     from kzoo import presets
     from kzoo._machine import cpu_description
+    from kzoo._results import markdown_path
+    from kzoo._results import write_json
+    from kzoo._results import write_markdown
 
     encoders = [e for e in args.encoders.split(",")
                 if e == "random" or e in presets.names()]
@@ -214,12 +218,8 @@ def main(argv=None):
                 row[name].update(finetune(encoder, name, args))
             print(encoder, name, json.dumps(row[name]), flush=True)
         results["seconds"] = round(time.time() - start, 1)
-        with open(args.results, "w") as f:
-            json.dump(results, f, indent=1)
-            f.write("\n")
-    md = os.path.splitext(args.results)[0] + ".md"
-    with open(md, "w") as f:
-        f.write(markdown(results))
+        write_json(args.results, results)
+    md = write_markdown(markdown_path(args.results), markdown(results))
     print(f"wrote {args.results} and {md}")
     return results
 
