@@ -26,7 +26,16 @@ training words (seen words, unseen voice; chance 0.125%), so training
 uses 2,400 clips (800 words x 3 voices).
 Exports both towers (raw waveforms; UTF-8 strings).
 
+`--text-init` starts the text tower from a masked character model
+(`recipes/masked_text.py`'s, a preset name or a run directory): its
+architecture, weights and vocabulary (`kzoo.models.
+text_encoder_from_masked_model`; `--text-dim` / `--text-depth` then do not
+apply); with `--text-init-architecture-only` the same architecture starts
+at random, the baseline that isolates what the pretraining brings.
+
     python recipes/audio_text_contrastive.py --data-dir ../shared/datasets
+    python recipes/audio_text_contrastive.py --data-dir ../shared/datasets \
+        --text-init masked_text_chartransformer_fortunes_pt_docs
 """
 
 import time
@@ -54,6 +63,15 @@ def parse_args(argv=None):
     model.add_argument("--text-length", type=runs.positive_int, default=16,
                        help="characters per word (the longest has 12). "
                        "Default: 16.")
+    model.add_argument("--text-init", default="",
+                       help="a masked character model to start the text "
+                       "tower from: a preset name or a masked_text.py run "
+                       "directory (masked_language_model.keras, "
+                       "vocabulary.json); its vocabulary replaces "
+                       "fortunes-br's. Default: '' (a new tower).")
+    model.add_argument("--text-init-architecture-only", action="store_true",
+                       help="with --text-init: its architecture and "
+                       "vocabulary, random weights (the baseline).")
     model.add_argument("--held-out-voice", default="pt-br+f4",
                        help="a voice whose clips of the training words are "
                        "kept out of training and searched among the 800 "
@@ -62,6 +80,31 @@ def parse_args(argv=None):
                        "pt-br+f4.")
     return runs.parse_test_split_only(
         parser, argv, "the figures are on the held-out words")
+
+
+def load_masked_model(source):
+    """`(model, vocabulary)` of a masked_text.py run directory or preset."""
+    import json
+    import os
+
+    if os.path.isdir(source):
+        import keras
+
+        path = os.path.join(source, "masked_language_model.keras")
+        vocab_path = os.path.join(source, "vocabulary.json")
+        if not (os.path.isfile(path) and os.path.isfile(vocab_path)):
+            raise SystemExit(f"--text-init {source}: a masked_text.py run "
+                             "directory holds masked_language_model.keras "
+                             "and vocabulary.json")
+        with open(vocab_path, encoding="utf-8") as f:
+            return keras.saving.load_model(path, compile=False), json.load(f)
+    from kzoo import presets
+
+    if source not in presets.names():
+        raise SystemExit(f"--text-init {source!r}: neither a directory nor "
+                         "a preset (kzoo.presets.names())")
+    return (presets.load(source),
+            list(presets.tokenizer(source).vocabulary))
 
 
 def evaluate(audio_model, text_model, audio, text_ids, text_labels,
@@ -127,7 +170,13 @@ def main(argv=None):
                                     seed=0)[0]
     except data.DataUnavailableError:
         corpus = []
-    vocab = data.char_vocabulary(corpus + train.texts)
+    masked = None
+    if args.text_init:
+        masked, vocab = load_masked_model(args.text_init)
+    elif args.text_init_architecture_only:
+        raise SystemExit("--text-init-architecture-only needs --text-init")
+    else:
+        vocab = data.char_vocabulary(corpus + train.texts)
     vocab_size = len(vocab) + 2
     train_words, train_word_ids = unique_words(train)
     if new_voice is not None:
@@ -151,10 +200,15 @@ def main(argv=None):
         audio_tower = models.audio_encoder(
             num_samples, num_mel_bins=args.num_mel_bins, widths=widths,
             seed=args.seed)
-        text_tower = models.char_transformer(
-            vocab_size, args.text_length, dim=args.text_dim,
-            depth=args.text_depth, heads=4, mlp_dim=2 * args.text_dim,
-            pooled=True, name="text_encoder")
+        if masked is not None:
+            text_tower = models.text_encoder_from_masked_model(
+                masked, args.text_length,
+                weights=not args.text_init_architecture_only)
+        else:
+            text_tower = models.char_transformer(
+                vocab_size, args.text_length, dim=args.text_dim,
+                depth=args.text_depth, heads=4, mlp_dim=2 * args.text_dim,
+                pooled=True, name="text_encoder")
         model = models.DualEncoder(audio_tower, text_tower,
                                    embedding_dim=args.embedding_dim,
                                    temperature=args.temperature)
@@ -196,7 +250,12 @@ def main(argv=None):
                     "test_words": n, "test_clips": len(test.labels),
                     "train_clips": len(train.labels),
                     "voices": voices,
-                    "held_out_voice": args.held_out_voice or None})
+                    "held_out_voice": args.held_out_voice or None,
+                    "text_init": args.text_init or None,
+                    "text_init_weights": (
+                        None if not args.text_init else "random"
+                        if args.text_init_architecture_only
+                        else "pretrained")})
     if new_voice is not None:
         metrics.update({
             "new_voice_clips": len(new_voice.labels),

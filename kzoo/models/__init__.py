@@ -12,6 +12,7 @@ from kzoo.models.char_transformer import char_transformer
 from kzoo.models.char_transformer import fill_blanks
 from kzoo.models.char_transformer import masked_language_model
 from kzoo.models.char_transformer import pseudo_log_likelihood
+from kzoo.models.char_transformer import text_encoder_from_masked_model
 from kzoo.models.cifar_resnet import cifar_resnet_v2
 from kzoo.models.cifar_resnet import resnet18_cifar
 from kzoo.models.cifar_resnet import resnet20_cifar
@@ -93,6 +94,7 @@ __all__ = [
     "resnet20_cifar",
     "siamese_network",
     "small_image_encoder",
+    "text_encoder_from_masked_model",
     "tiny_darknet",
     "triplet_network",
     "unpatchify",

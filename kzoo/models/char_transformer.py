@@ -105,6 +105,88 @@ def char_transformer(vocab_size, sequence_length=128, dim=128, depth=3,
     return keras.Model(ids, x, name=name)
 
 
+def _char_encoder(model):
+    """The character transformer inside `model` (or `model` itself)."""
+    names = {layer.name for layer in model.layers}
+    if {"char_embedding", "position_embedding"} <= names:
+        return model
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            try:
+                return _char_encoder(layer)
+            except ValueError:
+                continue
+    raise ValueError("`model` holds no character transformer (layers "
+                     "'char_embedding' and 'position_embedding' of "
+                     "`kzoo.models.char_transformer`). Received: "
+                     f"model={model.name!r}")
+
+
+@kzoo_export("kzoo.models.text_encoder_from_masked_model")
+def text_encoder_from_masked_model(model, sequence_length=None, pooled=True,
+                                   weights=True, name="text_encoder"):
+    """A character transformer with the architecture (and by default the
+    weights) of a masked language model's encoder.
+
+    The encoder's settings (vocabulary size, width, blocks, heads, MLP
+    width, convolutions, dropout) are read from its layers; the new model
+    takes `sequence_length` characters and its position embedding is the
+    first `sequence_length` rows of the encoder's. Padding is masked out
+    of the attention and zeroed before the convolutions, so on a text of
+    at most `sequence_length` characters the new model computes exactly
+    what the encoder computes on the same text padded to its own length.
+    Used to start the text tower of a dual encoder from
+    `recipes/masked_text.py`'s model (`audio_text_contrastive.py
+    --text-init`); its inputs are the ids of that model's vocabulary.
+
+    Args:
+        model: a `masked_language_model` (or its `char_transformer`), e.g.
+            `kzoo.presets.load("masked_text_chartransformer_fortunes_pt")`.
+        sequence_length: characters per input, at most the encoder's.
+            Defaults to `None` (the encoder's).
+        pooled: average the features over the characters (one vector per
+            text). Defaults to `True`.
+        weights: copy the encoder's weights; `False` keeps the new
+            model's random initialisation (the same architecture as a
+            baseline). Defaults to `True`.
+        name: model name. Defaults to `"text_encoder"`.
+
+    Returns:
+        A `char_transformer` model.
+    """
+    encoder = _char_encoder(model)
+    embedding = encoder.get_layer("char_embedding")
+    positions = encoder.get_layer("position_embedding")
+    length = positions.sequence_length
+    if sequence_length is None:
+        sequence_length = length
+    if not isinstance(sequence_length, int) or not (
+            1 <= sequence_length <= length):
+        raise ValueError(f"`sequence_length` must be an integer in [1, "
+                         f"{length}] (the encoder's length). Received: "
+                         f"sequence_length={sequence_length!r}")
+    layers = {layer.name: layer for layer in encoder.layers}
+    depth = sum(f"block{i}_attention" in layers for i in range(len(layers)))
+    conv_layers = sum(f"conv{i}" in layers for i in range(len(layers)))
+    attention = layers["block0_attention"]
+    new = char_transformer(
+        embedding.input_dim, sequence_length, dim=embedding.output_dim,
+        depth=depth, heads=attention.num_heads,
+        mlp_dim=layers["block0_mlp1"].units, dropout=attention.dropout,
+        pooled=pooled, conv_layers=conv_layers,
+        conv_kernel=(layers["conv0"].kernel_size[0] if conv_layers else 5),
+        name=name)
+    if weights:
+        for layer in new.layers:
+            if not layer.weights:
+                continue
+            values = layers[layer.name].get_weights()
+            if layer.name == "position_embedding":
+                values = [values[0][:sequence_length]]
+            layer.set_weights(values)
+    return new
+
+
 @kzoo_export("kzoo.models.masked_language_model")
 def masked_language_model(encoder, vocab_size, name="masked_language_model"):
     """`encoder` features -> logits over the character ids, per position.

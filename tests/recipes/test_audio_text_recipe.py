@@ -59,3 +59,57 @@ def test_audio_text_end_to_end(tmp_path):
     assert not np.allclose(emb[3], emb[0])
     bad = serve(texts=tf.constant([b"ca\xffsa"]))["embeddings"].numpy()
     assert np.all(np.isfinite(bad))
+
+
+def test_text_tower_started_from_a_masked_model(tmp_path):
+    """--text-init DIR: the text tower takes the masked model's
+    architecture, weights and vocabulary (--text-init-architecture-only:
+    the architecture and vocabulary, random weights)."""
+    root = datasets_root()
+    if not os.path.isfile(os.path.join(root, "spoken_words_pt",
+                                       "metadata.csv")):
+        pytest.skip("spoken_words_pt not found (set KZOO_DATA_DIR)")
+    import json
+
+    import keras
+
+    import kzoo
+
+    vocab = list(" abcdefghijklmnopqrstuvwxyzáãâàçéêíóôõú")
+    keras.utils.set_random_seed(0)
+    encoder = kzoo.models.char_transformer(len(vocab) + 2, 32, dim=16,
+                                           depth=1, heads=2, mlp_dim=32,
+                                           conv_layers=1)
+    masked_dir = tmp_path / "masked"
+    masked_dir.mkdir()
+    kzoo.models.masked_language_model(encoder, len(vocab) + 2).save(
+        str(masked_dir / "masked_language_model.keras"))
+    with open(masked_dir / "vocabulary.json", "w", encoding="utf-8") as f:
+        json.dump(vocab, f)
+    common = ["--data-dir", root, "--limit", "48", "--epochs", "1",
+              "--batch-size", "24", "--widths", "8", "--num-mel-bins", "16",
+              "--embedding-dim", "8", "--text-init", str(masked_dir),
+              "--export-dir", ""]
+    for extra, weights in (([], "pretrained"),
+                           (["--text-init-architecture-only"], "random")):
+        out = str(tmp_path / weights)
+        helpers.run_recipe("audio_text_contrastive.py",
+                           common + extra + ["--output-dir", out],
+                           timeout=600)
+        m = helpers.read_metrics(out)
+        assert m["text_init"] == str(masked_dir)
+        assert m["text_init_weights"] == weights
+        name = "audio_text_spoken_words_pt_text"
+        with open(os.path.join(out, f"{name}.export.json")) as f:
+            assert json.load(f)["options"]["vocabulary"] == vocab
+        tower = keras.saving.load_model(os.path.join(
+            out, f"{name}.keras")).get_layer("text_encoder")
+        emb = tower.get_layer("char_embedding")
+        assert (emb.input_dim, emb.output_dim) == (len(vocab) + 2, 16)
+        assert "conv0" in [layer.name for layer in tower.layers]
+    proc = helpers.run_recipe(
+        "audio_text_contrastive.py",
+        ["--data-dir", root, "--text-init", str(tmp_path / "nowhere"),
+         "--output-dir", str(tmp_path / "bad")], timeout=300, check=False)
+    assert proc.returncode != 0
+    assert "neither a directory nor a preset" in proc.stderr
