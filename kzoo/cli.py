@@ -426,6 +426,11 @@ def _draw_points(pixels, points, scale=3):
     return img
 
 
+# The prior weight the cloze benchmark chose on pt_docs' validation
+# paragraphs (benchmarks/results/cloze_benchmark.json, "prior_weight").
+PRIOR_WEIGHT = 1.0
+
+
 def cmd_fill(args):
     from kzoo import models, presets
 
@@ -449,14 +454,30 @@ def cmd_fill(args):
                            "word list, one word a line, e.g. "
                            "text/pt_docs/words.txt of the datasets)")
         lexicon = models.Lexicon.from_file(args.lexicon)
+    if args.corpus:
+        if lexicon is None:
+            raise CLIError("--corpus adds word frequencies to a lexicon: "
+                           "give --lexicon too")
+        if not os.path.isfile(args.corpus):
+            raise CLIError(f"--corpus {args.corpus}: no such file (a text, "
+                           "e.g. text/pt_docs/train.txt of the datasets)")
+        with open(args.corpus, encoding="utf-8") as f:
+            lexicon = lexicon.with_counts(f)
+    if args.prior_weight is not None and (args.prior_weight < 0
+                                          or not args.corpus):
+        raise CLIError("--prior-weight must be >= 0 and needs --corpus "
+                       f"(received {args.prior_weight:g})")
     model = _load(card["name"])
     if lexicon is None:
         filled = models.fill_blanks(model, text, tokenizer.vocabulary,
                                     free_length=args.free_length)
     else:
-        filled = models.fill_words(model, text, tokenizer.vocabulary,
-                                   lexicon,
-                                   free_length=args.free_length)["text"]
+        filled = models.fill_words(
+            model, text, tokenizer.vocabulary, lexicon,
+            free_length=args.free_length,
+            prior_weight=(0.0 if not args.corpus else PRIOR_WEIGHT
+                          if args.prior_weight is None
+                          else args.prior_weight))["text"]
     print(filled)
     return 0
 
@@ -567,6 +588,16 @@ def build_parser():
     p.add_argument("--lexicon",
                    help="a word list (one word a line): each word's blanks "
                    "are filled with a word of it the model prefers")
+    p.add_argument("--corpus",
+                   help="with --lexicon: a text whose words join the "
+                   "lexicon with their frequencies, a word prior on the "
+                   "model's choice (e.g. the training text)")
+    p.add_argument("--prior-weight", type=float, default=None,
+                   help="with --corpus: weight of that prior "
+                   "(kzoo.models.fill_words' prior_weight). Default: "
+                   f"{PRIOR_WEIGHT:g}, the weight "
+                   "benchmarks/cloze_benchmark.py chose on validation "
+                   "paragraphs")
     p.set_defaults(func=cmd_fill)
 
     p = sub.add_parser("search", help="nearest gallery images of queries")

@@ -184,6 +184,29 @@ def test_fill_with_a_lexicon_writes_real_words(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+def test_fill_with_a_word_prior_from_a_corpus(tmp_path):
+    """--corpus: its words join the lexicon with their counts; a heavy
+    prior picks the corpus' most frequent fitting word."""
+    need(FILL)
+    words = tmp_path / "words.txt"
+    words.write_text("casa\ncama\ncala\ncaca\n")
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("a cava " * 50 + "a casa\n")
+    proc = kzoo("fill", FILL, "Ele mora numa ca_a", "--lexicon", str(words),
+                "--corpus", str(corpus), "--prior-weight", "100")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "Ele mora numa cava"  # a corpus word
+    for args, message in (
+            (["--corpus", str(corpus)], "give --lexicon"),
+            (["--lexicon", str(words), "--corpus", str(tmp_path / "no")],
+             "no such file"),
+            (["--lexicon", str(words), "--prior-weight", "1"],
+             "needs --corpus")):
+        proc = kzoo("fill", FILL, "a ca_a", *args)
+        assert proc.returncode != 0 and message in proc.stderr, args
+        assert "Traceback" not in proc.stderr
+
+
 def test_search_finds_the_query_in_the_gallery(tmp_path):
     need(SIMCLR)
     import shutil
