@@ -172,14 +172,14 @@ def main(argv=None):
         model_name = args.preset
     paragraphs = _lines(os.path.join(docs, "test.txt"))[:args.paragraphs]
     items = kz_eval.cloze_items(paragraphs, length, args.seed)
-    counted = lexicon.with_counts(train)
     methods = args.methods.split(",")
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
         raise SystemExit(f"unknown --methods {unknown}; choose among "
                          f"{list(METHODS)}")
-    prior = {}
+    prior, counted = {}, None
     if "model_lexicon_prior" in methods:
+        counted = lexicon.with_counts(train)
         prior = choose_prior_weight(
             model, vocabulary, length, counted,
             _lines(os.path.join(docs, "valid.txt"))[
