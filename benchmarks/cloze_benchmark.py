@@ -68,10 +68,10 @@ def parse_args(argv=None):
                         default="char_bigram,word_unigram,word_ngram,model,"
                         "model_lexicon,model_lexicon_prior",
                         help="comma-separated fills. Default: all six.")
-    parser.add_argument("--prior-weights", default="0.25,0.5,1,2",
+    parser.add_argument("--prior-weights", default="0.5,1,2,4,8,16",
                         help="weights of the word prior tried on "
                         "validation items (model_lexicon_prior). Default: "
-                        "0.25,0.5,1,2.")
+                        "0.5,1,2,4,8,16.")
     parser.add_argument("--validation-paragraphs", type=int, default=50,
                         help="valid.txt paragraphs that choose the prior "
                         "weight. Default: 50.")
