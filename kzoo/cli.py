@@ -428,7 +428,7 @@ def _draw_points(pixels, points, scale=3):
 
 # The prior weight the cloze benchmark chose on pt_docs' validation
 # paragraphs (benchmarks/results/cloze_benchmark.json, "prior_weight").
-PRIOR_WEIGHT = 1.0
+PRIOR_WEIGHT = 8.0
 
 
 def cmd_fill(args):
