@@ -170,6 +170,9 @@ def _needs_data(card):
     data = card["remeasure"]["protocol"].get("dataset", "cifar10")
     if data == "digits":  # scikit-learn's, embedded: no folder to find
         return
+    # The text datasets' folders (kzoo.data.text_splits)
+    data = {"fortunes_br": "text", "pt_docs": "text/pt_docs",
+            "fortunes_br_and_pt_docs": "text/pt_docs"}.get(data, data)
     if not os.path.isdir(os.path.join(datasets_root(), data)):
         pytest.skip(f"{data} not under {datasets_root()} (KZOO_DATA_DIR)")
 
