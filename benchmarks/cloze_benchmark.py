@@ -141,7 +141,6 @@ def main(argv=None):
     args = parse_args(argv)
     from kzoo import eval as kz_eval
     from kzoo import models
-    from kzoo import presets
     from kzoo._machine import cpu_description
     from kzoo._results import markdown_path
     from kzoo._results import write_json
@@ -155,21 +154,10 @@ def main(argv=None):
     fortunes = os.path.join(text_dir, "fortunes_br.txt")
     if os.path.isfile(fortunes):
         train += [t for t in _lines(fortunes) if t != "%"]
-    if args.run:
-        import keras
-
-        model = keras.saving.load_model(
-            os.path.join(args.run, "masked_language_model.keras"))
-        with open(os.path.join(args.run, "vocabulary.json"),
-                  encoding="utf-8") as f:
-            vocabulary = json.load(f)
-        length = int(model.inputs[0].shape[1])
-        model_name = os.path.relpath(os.path.abspath(args.run), ROOT)
-    else:
-        model = presets.load(args.preset)
-        tokenizer = presets.tokenizer(args.preset)
-        vocabulary, length = tokenizer.vocabulary, tokenizer.sequence_length
-        model_name = args.preset
+    model, vocabulary = models.load_masked_model(args.run or args.preset)
+    length = int(model.inputs[0].shape[1])
+    model_name = (os.path.relpath(os.path.abspath(args.run), ROOT)
+                  if args.run else args.preset)
     paragraphs = _lines(os.path.join(docs, "test.txt"))[:args.paragraphs]
     items = kz_eval.cloze_items(paragraphs, length, args.seed)
     methods = args.methods.split(",")

@@ -82,31 +82,6 @@ def parse_args(argv=None):
         parser, argv, "the figures are on the held-out words")
 
 
-def load_masked_model(source):
-    """`(model, vocabulary)` of a masked_text.py run directory or preset."""
-    import json
-    import os
-
-    if os.path.isdir(source):
-        import keras
-
-        path = os.path.join(source, "masked_language_model.keras")
-        vocab_path = os.path.join(source, "vocabulary.json")
-        if not (os.path.isfile(path) and os.path.isfile(vocab_path)):
-            raise SystemExit(f"--text-init {source}: a masked_text.py run "
-                             "directory holds masked_language_model.keras "
-                             "and vocabulary.json")
-        with open(vocab_path, encoding="utf-8") as f:
-            return keras.saving.load_model(path, compile=False), json.load(f)
-    from kzoo import presets
-
-    if source not in presets.names():
-        raise SystemExit(f"--text-init {source!r}: neither a directory nor "
-                         "a preset (kzoo.presets.names())")
-    return (presets.load(source),
-            list(presets.tokenizer(source).vocabulary))
-
-
 def evaluate(audio_model, text_model, audio, text_ids, text_labels,
              prefix=""):
     from kzoo import eval as keval
@@ -172,7 +147,10 @@ def main(argv=None):
         corpus = []
     masked = None
     if args.text_init:
-        masked, vocab = load_masked_model(args.text_init)
+        try:
+            masked, vocab = models.load_masked_model(args.text_init)
+        except ValueError as e:
+            raise SystemExit(f"--text-init: {e}")
     elif args.text_init_architecture_only:
         raise SystemExit("--text-init-architecture-only needs --text-init")
     else:

@@ -10,6 +10,7 @@ from kzoo.models.barlow_twins import BarlowTwins
 from kzoo.models.char_transformer import PositionEmbedding
 from kzoo.models.char_transformer import char_transformer
 from kzoo.models.char_transformer import fill_blanks
+from kzoo.models.char_transformer import load_masked_model
 from kzoo.models.char_transformer import masked_language_model
 from kzoo.models.char_transformer import pseudo_log_likelihood
 from kzoo.models.char_transformer import text_encoder_from_masked_model
@@ -82,6 +83,7 @@ __all__ = [
     "fill_words",
     "float32_copy",
     "jigsaw_network",
+    "load_masked_model",
     "masked_language_model",
     "multi_stream_network",
     "multiscale_backbone",

@@ -187,6 +187,37 @@ def text_encoder_from_masked_model(model, sequence_length=None, pooled=True,
     return new
 
 
+@kzoo_export("kzoo.models.load_masked_model")
+def load_masked_model(source):
+    """`(model, vocabulary)` of a masked character model: a preset name or
+    a `recipes/masked_text.py` run directory (its
+    `masked_language_model.keras` and `vocabulary.json`).
+
+    Raises:
+        ValueError: `source` is neither such a directory nor a preset.
+    """
+    import json
+    import os
+
+    if os.path.isdir(source):
+        path = os.path.join(source, "masked_language_model.keras")
+        vocab_path = os.path.join(source, "vocabulary.json")
+        if not (os.path.isfile(path) and os.path.isfile(vocab_path)):
+            raise ValueError(
+                "A masked_text.py run directory holds "
+                "masked_language_model.keras and vocabulary.json. "
+                f"Received: source={source!r}")
+        with open(vocab_path, encoding="utf-8") as f:
+            return keras.saving.load_model(path, compile=False), json.load(f)
+    from kzoo import presets
+
+    if source not in presets.names():
+        raise ValueError("`source` is neither a directory nor a preset "
+                         "(kzoo.presets.names()). Received: "
+                         f"source={source!r}")
+    return presets.load(source), list(presets.tokenizer(source).vocabulary)
+
+
 @kzoo_export("kzoo.models.masked_language_model")
 def masked_language_model(encoder, vocab_size, name="masked_language_model"):
     """`encoder` features -> logits over the character ids, per position.
