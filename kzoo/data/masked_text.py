@@ -17,6 +17,7 @@ Conventions (shared by the model, `fill_blanks` and the baselines):
 """
 
 import os
+import re
 import unicodedata
 
 import keras
@@ -26,6 +27,15 @@ from kzoo._api import kzoo_export
 
 MASK_CHAR = "_"
 PAD_ID, UNKNOWN_ID, MASK_ID = 0, 1, 2
+# A word for counting and cloze items: a run of letters (no digits, no `_`).
+LETTER_RUN = re.compile(r"[^\W\d_]+")
+
+
+def text_words(text):
+    """The words of `text` as counted by the word n-grams and the lexicon's
+    prior: runs of letters of its NFC form, lowercased."""
+    return [w.lower() for w in LETTER_RUN.findall(
+        unicodedata.normalize("NFC", text))]
 
 
 @kzoo_export("kzoo.data.normalize_text")

@@ -22,8 +22,10 @@ import numpy as np
 
 from kzoo._api import kzoo_export
 from kzoo._checks import check_positive_int
+from kzoo.data.masked_text import LETTER_RUN
+from kzoo.data.masked_text import text_words
 
-_WORD = re.compile(r"[^\W\d_]+")  # letters only
+_WORD = LETTER_RUN  # letters only
 _TOKEN = re.compile(r"[^\W\d]+")  # letters and blanks
 
 
@@ -143,7 +145,7 @@ class WordNgram:
         self.unigrams = collections.Counter()
         self.bigrams = collections.defaultdict(collections.Counter)
         for text in texts:
-            words = [w.lower() for w in _WORD.findall(_nfc(text))]
+            words = text_words(text)
             self.unigrams.update(words)
             for a, b in zip(words, words[1:]):
                 self.bigrams[a][b] += 1

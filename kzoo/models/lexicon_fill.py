@@ -21,7 +21,6 @@ context beyond the word is still only the model's.
 """
 
 import collections
-
 import itertools
 import re
 import unicodedata
@@ -34,10 +33,10 @@ from kzoo._checks import check_positive_int
 from kzoo.data.masked_text import MASK_CHAR
 from kzoo.data.masked_text import MASK_ID
 from kzoo.data.masked_text import UNKNOWN_ID
+from kzoo.data.masked_text import text_words
 
 # A word: letters and blanks (no digits), as `re`'s \w without digits.
 _WORD = re.compile(r"[^\W\d]+")
-_LETTERS = re.compile(r"[^\W\d_]+")
 
 
 @kzoo_export("kzoo.models.Lexicon")
@@ -97,8 +96,7 @@ class Lexicon:
         for `fill_words(..., prior_weight=...)`."""
         counts = collections.Counter()
         for text in texts:
-            counts.update(w.lower() for w in _LETTERS.findall(
-                unicodedata.normalize("NFC", text)))
+            counts.update(text_words(text))
         return Lexicon(self._set, counts)
 
     def log_prior(self, words):
@@ -236,13 +234,13 @@ def fill_words(model, text, vocabulary, lexicon, sequence_length=None,
                                 for w in matches])
             score = logp[np.arange(len(blanks))[None, :], letters]
             score[letters < 3] = -np.inf  # a letter the model cannot write
-            mean = score.sum(axis=1)
+            rank = score.sum(axis=1)
             if prior_weight:
-                mean = mean + prior_weight * lexicon.log_prior(matches)
-            mean = mean / len(blanks)
-            for j in np.argsort(-mean)[:rescore]:
-                if np.isfinite(mean[j]):
-                    scored.append((mean[j], pattern, matches[j], blanks))
+                rank = rank + prior_weight * lexicon.log_prior(matches)
+            rank = rank / len(blanks)
+            for j in np.argsort(-rank)[:rescore]:
+                if np.isfinite(rank[j]):
+                    scored.append((rank[j], pattern, matches[j], blanks))
         if not scored:
             fallbacks += 1
             # The character fill for this word alone (later blanks hidden
