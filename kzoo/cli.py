@@ -467,6 +467,10 @@ def cmd_fill(args):
                                           or not args.corpus):
         raise CLIError("--prior-weight must be >= 0 and needs --corpus "
                        f"(received {args.prior_weight:g})")
+    prior_weight = 0.0
+    if args.corpus:
+        prior_weight = (PRIOR_WEIGHT if args.prior_weight is None
+                        else args.prior_weight)
     model = _load(card["name"])
     if lexicon is None:
         filled = models.fill_blanks(model, text, tokenizer.vocabulary,
@@ -475,9 +479,7 @@ def cmd_fill(args):
         filled = models.fill_words(
             model, text, tokenizer.vocabulary, lexicon,
             free_length=args.free_length,
-            prior_weight=(0.0 if not args.corpus else PRIOR_WEIGHT
-                          if args.prior_weight is None
-                          else args.prior_weight))["text"]
+            prior_weight=prior_weight)["text"]
     print(filled)
     return 0
 

@@ -15,7 +15,6 @@ and `kzoo.losses.SupConLoss`; `masked_reduction` is the reduction those
 losses apply instead of the `keras.losses.Loss` base class's.
 """
 
-
 from keras import ops
 
 from kzoo import ops as kops

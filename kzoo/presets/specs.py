@@ -21,6 +21,16 @@ CIFAR_KNN = {"kind": "knn", "k": 200, "temperature": 0.1,
 CIFAR_SPLIT = ("trained on the 50,000 CIFAR-10 training images (labels "
                "unused); evaluated on the 10,000 test images, never seen in "
                "training, with the 50,000 training images as the kNN bank")
+# The two masked character models' build, inputs and outputs.
+_MASKED_TEXT_IO = {
+    "build": "fill_blanks",
+    "tokenizer_part": "model",
+    "inputs": "ids: int32 [N, 128] from kzoo.presets.tokenizer(name)"
+              "(texts), `_` for each character to fill",
+}
+_MASKED_TEXT_OUTPUTS = ("logits float32 [N, 128, V] over the character ids; "
+                        "kzoo.models.fill_blanks(model, text, tokenizer."
+                        "vocabulary) writes the blanks most-confident first")
 _SSL_METRICS = [
     ("knn_accuracy", "kNN accuracy (k=200, T=0.1), CIFAR-10 test",
      "random_init_knn_accuracy", "same ResNet-20 at random initialisation"),
@@ -393,13 +403,8 @@ SPECS = {
         "summary": "character-level masked language model of Brazilian "
                    "Portuguese (a small transformer): fills the blanks `_` "
                    "of a text, whole words and parts of words",
-        "build": "fill_blanks",
-        "tokenizer_part": "model",
-        "inputs": "ids: int32 [N, 128] from kzoo.presets.tokenizer(name)"
-                  "(texts), `_` for each character to fill",
-        "outputs": "logits float32 [N, 128, V] over the character ids; "
-                   "kzoo.models.fill_blanks(model, text, tokenizer."
-                   "vocabulary) writes the blanks most-confident first",
+        **_MASKED_TEXT_IO,
+        "outputs": _MASKED_TEXT_OUTPUTS,
         "data": {"name": "fortunes-br (Debian package fortunes-br "
                          "20220821): 2,510 entries of Brazilian Portuguese",
                  "licence": "GPL-2+ (../shared/datasets/text/fortunes_br."
@@ -435,14 +440,9 @@ SPECS = {
                    "technical prose (pt_docs): fills the blanks `_` of a "
                    "text; with a lexicon (`kzoo.models.fill_words`) the "
                    "blanks come back as real words",
-        "build": "fill_blanks",
-        "tokenizer_part": "model",
-        "inputs": "ids: int32 [N, 128] from kzoo.presets.tokenizer(name)"
-                  "(texts), `_` for each character to fill",
-        "outputs": "logits float32 [N, 128, V] over the character ids; "
-                   "kzoo.models.fill_blanks(model, text, tokenizer."
-                   "vocabulary) writes the blanks most-confident first, "
-                   "kzoo.models.fill_words(..., lexicon) whole words",
+        **_MASKED_TEXT_IO,
+        "outputs": _MASKED_TEXT_OUTPUTS + ", kzoo.models.fill_words(..., "
+                   "lexicon) whole words",
         "data": {"name": "fortunes-br (Debian package fortunes-br "
                          "20220821, 2,510 entries) and pt_docs (27,475 "
                          "paragraphs of Brazilian Portuguese technical "
