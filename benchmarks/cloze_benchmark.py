@@ -3,7 +3,7 @@
 Items (`kzoo.eval.cloze_items`): in each of the first `--paragraphs`
 paragraphs of `text/pt_docs/test.txt` (documents never trained on: the
 split is by document), one whole word and one 2-3 letter span inside a
-longer word are hidden, one `_` per letter. Four fills, each scored by
+longer word are hidden, one `_` per letter. Eight fills, each scored by
 exact recovery of the word and by the share of filled words found in the
 lexicon `text/pt_docs/words.txt` (`kzoo.eval.cloze_scores`):
 
@@ -14,6 +14,10 @@ lexicon `text/pt_docs/words.txt` (`kzoo.eval.cloze_scores`):
 - `word_ngram`: the most frequent training word fitting the visible
   letters after the previous word, else the most frequent fitting word
   (`kzoo.eval.WordNgram`);
+- `word_ngram_both_sides`: the fitting training word with the highest
+  word-bigram probability between its two neighbours, `P(w | previous)
+  * P(next | w)`, Witten-Bell smoothed
+  (`kzoo.eval.WordNgram(following=True)`);
 - `model`: the masked character model, one letter per blank
   (`kzoo.models.fill_blanks`);
 - `model_lexicon`: the same model choosing among the lexicon's words that
@@ -23,7 +27,11 @@ lexicon `text/pt_docs/words.txt` (`kzoo.eval.cloze_scores`):
   word-unigram prior (`fill_words(..., prior_weight=w)`); `w` is the one
   of `--prior-weights` with the best exact recovery on the items of the
   first `--validation-paragraphs` paragraphs of `valid.txt` (never on
-  test).
+  test);
+- `model_lexicon_bigram_prior`: the same with the word-bigram prior in
+  context, `P(w | previous) * P(next | w)` (`Lexicon.with_counts(texts,
+  order=2)`; its weight chosen the same way): the model plus the
+  both-sides n-gram, to be read beside `word_ngram_both_sides`.
 
 The n-gram baselines and the prior learn from `text/pt_docs/train.txt`
 and `text/fortunes_br.txt`. Results go to `--out` (JSON) and the markdown
@@ -65,16 +73,16 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the hidden positions. Default: 0.")
     parser.add_argument("--methods",
-                        default="char_bigram,word_unigram,word_ngram,model,"
-                        "model_lexicon,model_lexicon_prior",
-                        help="comma-separated fills. Default: all six.")
+                        default=",".join(METHODS),
+                        help="comma-separated fills. Default: all eight.")
     parser.add_argument("--prior-weights", default="0.5,1,2,4,8,16",
-                        help="weights of the word prior tried on "
-                        "validation items (model_lexicon_prior). Default: "
+                        help="weights of the word priors tried on "
+                        "validation items (the model_lexicon_*prior "
+                        "fills). Default: "
                         "0.5,1,2,4,8,16.")
     parser.add_argument("--validation-paragraphs", type=int, default=50,
                         help="valid.txt paragraphs that choose the prior "
-                        "weight. Default: 50.")
+                        "weights. Default: 50.")
     parser.add_argument("--out", default=OUT,
                         help="results JSON. Default: "
                         "benchmarks/results/cloze_benchmark.json.")
@@ -96,9 +104,8 @@ def markdown(result):
                  f"{100 * scores[k]['real_words']:.1f}%"
                  if k in scores else "" for k in kinds]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
-    if "prior_weight" in result:
-        p = result["prior_weight"]
-        lines += ["", f"model_lexicon_prior: prior weight {p['chosen']}, "
+    for method, p in result.get("prior_weights", {}).items():
+        lines += ["", f"{method}: prior weight {p['chosen']}, "
                   f"chosen on {p['validation_items']} validation items "
                   "(exact recovery " + ", ".join(
                       f"{w}: {100 * e:.1f}%" for w, e in
@@ -112,8 +119,11 @@ def markdown(result):
     return "\n".join(lines) + "\n"
 
 
-METHODS = ("char_bigram", "word_unigram", "word_ngram", "model",
-           "model_lexicon", "model_lexicon_prior")
+METHODS = ("char_bigram", "word_unigram", "word_ngram",
+           "word_ngram_both_sides", "model", "model_lexicon",
+           "model_lexicon_prior", "model_lexicon_bigram_prior")
+# The fills with a word prior, and the order of its counts.
+PRIOR_ORDER = {"model_lexicon_prior": 1, "model_lexicon_bigram_prior": 2}
 
 
 def choose_prior_weight(model, vocabulary, length, counted, paragraphs,
@@ -165,26 +175,34 @@ def main(argv=None):
     if unknown:
         raise SystemExit(f"unknown --methods {unknown}; choose among "
                          f"{list(METHODS)}")
-    prior, counted = {}, None
-    if "model_lexicon_prior" in methods:
-        counted = lexicon.with_counts(train)
-        prior = choose_prior_weight(
-            model, vocabulary, length, counted,
+    priors, counted = {}, {}
+    for method in methods:
+        if method not in PRIOR_ORDER:
+            continue
+        counted[method] = lexicon.with_counts(train, PRIOR_ORDER[method])
+        priors[method] = choose_prior_weight(
+            model, vocabulary, length, counted[method],
             _lines(os.path.join(docs, "valid.txt"))[
                 :args.validation_paragraphs],
             [float(w) for w in args.prior_weights.split(",")], args.seed)
-        print("prior weight on validation:", json.dumps(prior), flush=True)
+        print(f"{method} weight on validation:", json.dumps(priors[method]),
+              flush=True)
+
+    def with_prior(method):
+        return lambda text, start: models.fill_words(
+            model, text, vocabulary, counted[method], length,
+            prior_weight=priors[method]["chosen"])["text"]
     fills = {
         "char_bigram": kz_eval.CharBigram(train).fill,
         "word_unigram": kz_eval.WordNgram(train, order=1).fill,
         "word_ngram": kz_eval.WordNgram(train).fill,
+        "word_ngram_both_sides": kz_eval.WordNgram(
+            train, following=True).fill,
         "model": lambda text, start: models.fill_blanks(
             model, text, vocabulary, length),
         "model_lexicon": lambda text, start: models.fill_words(
             model, text, vocabulary, lexicon, length)["text"],
-        "model_lexicon_prior": lambda text, start: models.fill_words(
-            model, text, vocabulary, counted, length,
-            prior_weight=prior["chosen"])["text"],
+        **{method: with_prior(method) for method in priors},
     }
     result = {"what": __doc__.split("\n\n")[0], "preset": model_name,
               "paragraphs": len(paragraphs), "items": len(items),
@@ -192,8 +210,8 @@ def main(argv=None):
               "command": "python benchmarks/cloze_benchmark.py "
               + " ".join(argv if argv is not None else sys.argv[1:]),
               "scores": {}, "seconds_per_method": {}, "examples": {}}
-    if prior:
-        result["prior_weight"] = prior
+    if priors:
+        result["prior_weights"] = priors
     for method in methods:
         t = time.time()
         filled = [fills[method](item["text"], item["start"])
@@ -212,9 +230,9 @@ def main(argv=None):
         "model_lexicon": models.fill_words(model, COURSE, vocabulary,
                                            lexicon,
                                            free_length=True)["text"]}
-    if prior:
-        result["course_sentence"]["model_lexicon_prior"] = models.fill_words(
-            model, COURSE, vocabulary, counted, free_length=True,
+    for method, prior in priors.items():
+        result["course_sentence"][method] = models.fill_words(
+            model, COURSE, vocabulary, counted[method], free_length=True,
             prior_weight=prior["chosen"])["text"]
     result["seconds"] = round(time.time() - start, 1)
     write_json(args.out, result, ensure_ascii=False)

@@ -31,6 +31,7 @@ _EXPORTS = {
     "SimSiamAugmentation": "augment",
     "UniformLabelSampler": "deep_clustering",
     "VOCDataset": "voc",
+    "WordBigram": "word_counts",
     "YOLOTargetEncoder": "yolo_targets",
     "balanced_subset": "subsets",
     "char_vectorizer": "masked_text",
@@ -117,6 +118,7 @@ _CLASS_MODULES = (
     "kzoo.data.rotation",
     "kzoo.data.sources",
     "kzoo.data.voc",
+    "kzoo.data.word_counts",
     "kzoo.data.yolo_targets",
 )
 # --- end generated

@@ -10,8 +10,9 @@ and counts exact recoveries (case-insensitive) and real words (in a
 `kzoo.models.Lexicon`). Two baselines fill the same items from training
 text alone: `WordNgram` (the most frequent training word that fits the
 visible letters after the previous word, else the most frequent that
-fits at all) and `CharBigram` (each hidden letter the most frequent after
-the character before it). Pure Python and NumPy.
+fits at all; or, with `following=True`, the bigram model's best word
+between both neighbours) and `CharBigram` (each hidden letter the most
+frequent after the character before it). Pure Python and NumPy.
 """
 
 import collections
@@ -23,7 +24,6 @@ import numpy as np
 from kzoo._api import kzoo_export
 from kzoo._checks import check_positive_int
 from kzoo.data.masked_text import LETTER_RUN
-from kzoo.data.masked_text import text_words
 
 _WORD = LETTER_RUN  # letters only
 _TOKEN = re.compile(r"[^\W\d]+")  # letters and blanks
@@ -130,41 +130,54 @@ class WordNgram:
 
     Order 2: the most frequent training word fitting the visible letters
     after the previous word, else (order 1) the most frequent fitting word.
+    With `following=True`, the fitting training word with the highest
+    bigram probability between its two neighbours, `P(word | previous) *
+    P(next | word)` (Witten-Bell smoothed: `kzoo.data.WordBigram`).
 
     Args:
         texts: iterable of training strings.
         order: `2` (bigram, backing off to unigram) or `1` (unigram
             only). Defaults to `2`.
+        following: also score the word after the blank (order 2 only).
+            Defaults to `False` (the previous word only).
     """
 
-    def __init__(self, texts, order=2):
-        if order not in (1, 2):
-            raise ValueError(f"`order` must be 1 or 2. Received: "
+    def __init__(self, texts, order=2, following=False):
+        from kzoo.data.word_counts import WordBigram
+
+        if following and order != 2:
+            raise ValueError("`following=True` needs `order=2`. Received: "
                              f"order={order!r}")
-        self.order = order
-        self.unigrams = collections.Counter()
-        self.bigrams = collections.defaultdict(collections.Counter)
-        for text in texts:
-            words = text_words(text)
-            self.unigrams.update(words)
-            for a, b in zip(words, words[1:]):
-                self.bigrams[a][b] += 1
+        self.counts = WordBigram(texts, order=order)
+        self.order, self.following = order, following
+        self.unigrams, self.bigrams = self.counts.unigrams, self.counts.bigrams
         self._by_length = collections.defaultdict(list)
         for word, count in self.unigrams.most_common():
             self._by_length[len(word)].append(word)
+
+    def _choose(self, pattern, previous, following):
+        if self.following:
+            fitting = [w for w in self._by_length[len(pattern)]
+                       if _fits(w, pattern)]
+            if not fitting:
+                return None
+            logp = self.counts.log_prob(fitting, previous, following)
+            return fitting[int(np.argmax(logp))]  # ties: the more frequent
+        after = self.bigrams.get(previous, {}) if self.order == 2 else {}
+        fitting = [w for w in after if _fits(w, pattern)]
+        if fitting:
+            return max(fitting, key=lambda w: (after[w], self.unigrams[w]))
+        return next((w for w in self._by_length[len(pattern)]
+                     if _fits(w, pattern)), None)
 
     def fill(self, text, start):
         """`text` with the word at `start` completed (unchanged if no
         training word fits)."""
         lo, hi, word, previous = _blank_word(text, start)
-        pattern = word.lower()
-        after = self.bigrams.get(previous, {}) if self.order == 2 else {}
-        fitting = [w for w in after if _fits(w, pattern)]
-        if fitting:
-            choice = max(fitting, key=lambda w: (after[w], self.unigrams[w]))
-        else:
-            choice = next((w for w in self._by_length[len(pattern)]
-                           if _fits(w, pattern)), None)
+        after = _TOKEN.search(text, hi)
+        following = (after.group().lower() if after and "_" not in
+                     after.group() else None)
+        choice = self._choose(word.lower(), previous, following)
         if choice is None:
             return text
         filled = "".join(c if c != "_" else choice[i]

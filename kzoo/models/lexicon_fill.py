@@ -15,12 +15,14 @@ With a counted lexicon (`Lexicon.with_counts(texts)`: the words of a
 training corpus added, each with its frequency) and `prior_weight` > 0,
 both steps add `prior_weight * log P(word)` to the candidate's summed
 letter log-probabilities before dividing by the letter count: the
-model's evidence times a word-unigram prior (add-one smoothed, so a
-lexicon word never seen in the corpus keeps a small probability). The
-context beyond the word is still only the model's.
+model's evidence times a word prior. With `with_counts(texts, order=1)`
+the prior is the word unigram (add-one smoothed, so a lexicon word never
+seen in the corpus keeps a small probability) and the context beyond the
+word is only the model's; with `order=2` it is the word bigram model's
+`P(word | previous word) * P(next word | word)` (Witten-Bell smoothed,
+`kzoo.data.WordBigram`; a neighbour still holding blanks is left out).
 """
 
-import collections
 import itertools
 import re
 import unicodedata
@@ -33,7 +35,6 @@ from kzoo._checks import check_positive_int
 from kzoo.data.masked_text import MASK_CHAR
 from kzoo.data.masked_text import MASK_ID
 from kzoo.data.masked_text import UNKNOWN_ID
-from kzoo.data.masked_text import text_words
 
 # A word: letters and blanks (no digits), as `re`'s \w without digits.
 _WORD = re.compile(r"[^\W\d]+")
@@ -59,23 +60,21 @@ class Lexicon:
     """
 
     def __init__(self, words, counts=None):
+        from kzoo.data.word_counts import WordBigram
+
         forms = {unicodedata.normalize("NFC", w.strip()).lower()
                  for w in words if w.strip()}
         self.counts = None
+        self.word_counts = None
         if counts is not None:
-            self.counts = collections.Counter()
-            for word, count in dict(counts).items():
-                if count < 0:
-                    raise ValueError("`counts` must be non-negative. "
-                                     f"Received: counts[{word!r}]={count}")
-                word = unicodedata.normalize("NFC", word.strip()).lower()
-                if word:
-                    self.counts[word] += count
+            if not isinstance(counts, WordBigram):
+                counts = WordBigram(unigrams=counts, order=1)
+            self.counts = counts.unigrams
             forms |= set(self.counts)
+            # Smoothed over the lexicon's forms and the counted words.
+            self.word_counts = counts.extended(forms)
         forms = sorted(forms)
         self._set = set(forms)
-        if self.counts is not None:
-            self._log_total = np.log(sum(self.counts.values()) + len(forms))
         self._by_length = {}
         for length, group in itertools.groupby(sorted(forms, key=len),
                                                key=len):
@@ -90,25 +89,28 @@ class Lexicon:
         with open(path, encoding="utf-8") as f:
             return cls(f)
 
-    def with_counts(self, texts):
+    def with_counts(self, texts, order=1):
         """This lexicon plus the words of `texts` (runs of letters,
-        lowercased), each counted: a lexicon with a word-frequency prior
-        for `fill_words(..., prior_weight=...)`."""
-        counts = collections.Counter()
-        for text in texts:
-            counts.update(text_words(text))
-        return Lexicon(self._set, counts)
+        lowercased), each counted: a lexicon with a word prior for
+        `fill_words(..., prior_weight=...)`. `order=2` also counts the
+        word bigrams, and the prior becomes the bigram probability of the
+        word between its neighbours (`kzoo.data.WordBigram`). Defaults to
+        `order=1` (the unigram prior)."""
+        from kzoo.data.word_counts import WordBigram
 
-    def log_prior(self, words):
-        """`log((count + 1) / (total + size))` of each word (add-one
-        smoothed unigram probability over the lexicon's forms)."""
-        if self.counts is None:
+        return Lexicon(self._set, WordBigram(texts, order=order))
+
+    def log_prior(self, words, previous=None, following=None):
+        """The counted prior's log-probability of each word: add-one
+        smoothed unigram `log((count + 1) / (total + size))` over the
+        lexicon's forms, or, with bigram counts and a `previous` and/or
+        `following` word, `log P(word | previous) + log P(following |
+        word)` (Witten-Bell; see `kzoo.data.WordBigram`)."""
+        if self.word_counts is None:
             raise ValueError("This lexicon has no counts: build it with "
                              "`Lexicon(words, counts)` or "
                              "`lexicon.with_counts(texts)`.")
-        return np.array([np.log(self.counts.get(
-            unicodedata.normalize("NFC", w).lower(), 0) + 1.0)
-            for w in words]) - self._log_total
+        return self.word_counts.log_prob(words, previous, following)
 
     def __len__(self):
         return len(self._set)
@@ -149,6 +151,17 @@ def _word_pll(model, ids, positions):
     return float(np.mean(logp[rows, positions, ids[0, positions]]))
 
 
+def _neighbours(text, start, end):
+    """The words before and after `text[start:end]` (`None` where there
+    is none or it still holds blanks): the context of a bigram prior."""
+    before = _WORD.findall(text[:start])
+    after = _WORD.search(text, end)
+    previous = before[-1] if before and MASK_CHAR not in before[-1] else None
+    following = (after.group() if after and MASK_CHAR not in after.group()
+                 else None)
+    return previous, following
+
+
 def _variants(word, free_length, max_extra, limit=256):
     """The word with each blank run at every allowed length."""
     if not free_length:
@@ -183,8 +196,9 @@ def fill_words(model, text, vocabulary, lexicon, sequence_length=None,
         rescore: candidates rescored by their pseudo-log-likelihood.
             Defaults to `8`.
         prior_weight: weight of the lexicon's word prior `log P(word)`
-            added to each candidate's summed letter log-probabilities
-            (see the module docstring); needs a counted lexicon
+            (or its bigram form in context, see the module docstring)
+            added to each candidate's summed letter log-probabilities;
+            needs a counted lexicon
             (`Lexicon.with_counts`). Defaults to `0.0` (the model alone).
 
     Returns:
@@ -218,6 +232,7 @@ def fill_words(model, text, vocabulary, lexicon, sequence_length=None,
         if found is None:
             break
         start, end, word = found.start(), found.end(), found.group()
+        context = _neighbours(text, start, end)
         scored = []
         for pattern in _variants(word, free_length, max_extra):
             candidate_text = text[:start] + pattern + text[end:]
@@ -236,7 +251,8 @@ def fill_words(model, text, vocabulary, lexicon, sequence_length=None,
             score[letters < 3] = -np.inf  # a letter the model cannot write
             rank = score.sum(axis=1)
             if prior_weight:
-                rank = rank + prior_weight * lexicon.log_prior(matches)
+                rank = rank + prior_weight * lexicon.log_prior(
+                    matches, *context)
             rank = rank / len(blanks)
             for j in np.argsort(-rank)[:rescore]:
                 if np.isfinite(rank[j]):
@@ -261,7 +277,7 @@ def fill_words(model, text, vocabulary, lexicon, sequence_length=None,
             pll = _word_pll(model, ids, start + np.arange(len(chosen)))
             if prior_weight:
                 pll += prior_weight * float(lexicon.log_prior(
-                    [match])[0]) / len(chosen)
+                    [match], *context)[0]) / len(chosen)
             if best is None or pll > best[0]:
                 best = (pll, chosen)
         chosen = best[1]

@@ -31,26 +31,30 @@ def module():
 
 def test_a_tiny_benchmark(tmp_path, root, module):
     out = str(tmp_path / "c.json")
-    methods = ["char_bigram", "word_unigram", "word_ngram", "model_lexicon",
-               "model_lexicon_prior"]
+    methods = ["char_bigram", "word_unigram", "word_ngram",
+               "word_ngram_both_sides", "model_lexicon",
+               "model_lexicon_prior", "model_lexicon_bigram_prior"]
     r = module.main(["--data-dir", root, "--paragraphs", "3", "--methods",
                      ",".join(methods), "--prior-weights", "0,1",
                      "--validation-paragraphs", "2", "--out", out])
     assert r["items"] == 6
     assert set(r["scores"]) == set(methods)
     # the weight is chosen on validation items, each weight's figure kept
-    prior = r["prior_weight"]
-    assert prior["validation_items"] == 4
-    assert set(prior["validation_exact"]) == {"0.0", "1.0"}
-    assert prior["validation_exact"][str(prior["chosen"])] == max(
-        prior["validation_exact"].values())
+    assert set(r["prior_weights"]) == {"model_lexicon_prior",
+                                       "model_lexicon_bigram_prior"}
+    for prior in r["prior_weights"].values():
+        assert prior["validation_items"] == 4
+        assert set(prior["validation_exact"]) == {"0.0", "1.0"}
+        assert prior["validation_exact"][str(prior["chosen"])] == max(
+            prior["validation_exact"].values())
     for scores in r["scores"].values():
         assert scores["all"]["items"] == 6
         assert 0 <= scores["all"]["exact"] <= 1
     assert "pren" in r["course_sentence"]["model_lexicon"]
     assert json.load(open(out))["items"] == 6
     md = open(str(tmp_path / "c.md")).read()
-    assert "| word_ngram |" in md and "prior weight" in md
+    assert "| word_ngram |" in md and "| word_ngram_both_sides |" in md
+    assert "model_lexicon_bigram_prior: prior weight" in md
     with pytest.raises(SystemExit, match="unknown --methods"):
         module.main(["--data-dir", root, "--methods", "model,bigram",
                      "--out", out])

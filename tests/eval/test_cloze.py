@@ -65,6 +65,26 @@ def test_word_ngram_prefers_the_bigram_then_the_unigram():
         kzoo.eval.WordNgram(train, order=3)
 
 
+def test_word_ngram_with_the_following_word():
+    # after "o": gato 2, pato 1 -> the previous-word fill says "gato";
+    # only "pato" is ever followed by "nada", which decides it when the
+    # next word is seen too
+    train = ["o gato dorme", "o gato come", "o pato nada", "um pato nada"]
+    assert kzoo.eval.WordNgram(train).fill("o _ato nada", 2) == "o gato nada"
+    both = kzoo.eval.WordNgram(train, following=True)
+    assert both.fill("o _ato nada", 2) == "o pato nada"
+    assert both.fill("o _ato dorme", 2) == "o gato dorme"
+    # the score is the bigram model's P(w | o) P(nada | w)
+    logp = both.counts.log_prob(["gato", "pato"], "o", "nada")
+    assert logp[1] > logp[0]
+    # no following word (or one with blanks): the previous one decides
+    assert both.fill("o _ato", 2) == "o gato"
+    assert both.fill("o _ato n_da", 2) == "o gato n_da"
+    assert both.fill("o zz_zz", 2) == "o zz_zz"  # nothing fits
+    with pytest.raises(ValueError, match="order=2"):
+        kzoo.eval.WordNgram(train, order=1, following=True)
+
+
 def test_char_bigram_fills_left_to_right():
     bigram = kzoo.eval.CharBigram(["abab abab", "ac"])
     # after "a": b (4) over c (1); after "b": a

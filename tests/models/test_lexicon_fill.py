@@ -107,6 +107,31 @@ def test_counted_lexicon_priors_are_add_one_smoothed():
         kzoo.models.Lexicon([], {"casa": -1})
 
 
+def test_a_bigram_prior_uses_both_neighbours():
+    # "casa" is the more frequent word, but only "cama" is ever seen
+    # between "na" and "dorme": the unigram prior says casa, the bigram
+    # prior cama; the model itself has no preference ('x' everywhere)
+    train = ["a casa", "a casa", "a casa", "na cama dorme", "na casa"]
+    words = ["casa", "cama", "na", "dorme", "a"]
+    model = Prefers("x")
+    uni = kzoo.models.Lexicon(words).with_counts(train)
+    bi = kzoo.models.Lexicon(words).with_counts(train, order=2)
+    assert bi.word_counts.order == 2 and uni.word_counts.order == 1
+    fill = lambda lex, text: kzoo.models.fill_words(  # noqa: E731
+        model, text, VOCAB, lex, prior_weight=1.0)["text"]
+    assert fill(uni, "na ca_a dorme") == "na casa dorme"
+    assert fill(bi, "na ca_a dorme") == "na cama dorme"
+    # the prior's value is the bigram model's, smoothed over the
+    # lexicon's forms too
+    np.testing.assert_allclose(
+        bi.log_prior(["cama"], "na", "dorme"),
+        kzoo.data.WordBigram(train, vocabulary=words).log_prob(
+            ["cama"], "na", "dorme"))
+    # a neighbour still holding blanks is no context: after "na" alone,
+    # cama and casa were each seen once, casa is the more frequent
+    assert fill(bi, "na ca_a d_rme").startswith("na casa")
+
+
 def test_the_prior_moves_the_choice_to_the_frequent_word():
     # The model prefers 'm' mildly over 's' (logits 5 vs 2 at the blank):
     # "cama" alone; a prior with "casa" 1,000 times more frequent wins
