@@ -426,9 +426,10 @@ def _draw_points(pixels, points, scale=3):
     return img
 
 
-# The prior weight the cloze benchmark chose on pt_docs' validation
-# paragraphs (benchmarks/results/cloze_benchmark.json, "prior_weight").
-PRIOR_WEIGHT = 8.0
+# The prior weights the cloze benchmark chose on pt_docs' validation
+# paragraphs, by the prior's order (benchmarks/results/cloze_benchmark.json,
+# "prior_weights": model_lexicon_prior, model_lexicon_bigram_prior).
+PRIOR_WEIGHTS = {1: 8.0, 2: 16.0}
 
 
 def cmd_fill(args):
@@ -462,15 +463,15 @@ def cmd_fill(args):
             raise CLIError(f"--corpus {args.corpus}: no such file (a text, "
                            "e.g. text/pt_docs/train.txt of the datasets)")
         with open(args.corpus, encoding="utf-8") as f:
-            lexicon = lexicon.with_counts(f)
+            lexicon = lexicon.with_counts(f, order=args.prior_order)
     if args.prior_weight is not None and (args.prior_weight < 0
                                           or not args.corpus):
         raise CLIError("--prior-weight must be >= 0 and needs --corpus "
                        f"(received {args.prior_weight:g})")
     prior_weight = 0.0
     if args.corpus:
-        prior_weight = (PRIOR_WEIGHT if args.prior_weight is None
-                        else args.prior_weight)
+        prior_weight = (PRIOR_WEIGHTS[args.prior_order]
+                        if args.prior_weight is None else args.prior_weight)
     model = _load(card["name"])
     if lexicon is None:
         filled = models.fill_blanks(model, text, tokenizer.vocabulary,
@@ -594,10 +595,16 @@ def build_parser():
                    help="with --lexicon: a text whose words join the "
                    "lexicon with their frequencies, a word prior on the "
                    "model's choice (e.g. the training text)")
+    p.add_argument("--prior-order", type=int, choices=(1, 2), default=2,
+                   help="with --corpus: 2, the word-bigram prior between "
+                   "each word's neighbours, or 1, the word frequencies "
+                   "alone. Default: 2 (the better of the two in "
+                   "benchmarks/cloze_benchmark.py)")
     p.add_argument("--prior-weight", type=float, default=None,
                    help="with --corpus: weight of that prior "
                    "(kzoo.models.fill_words' prior_weight). Default: "
-                   f"{PRIOR_WEIGHT:g}, the weight "
+                   f"{PRIOR_WEIGHTS[2]:g} (order 2) or "
+                   f"{PRIOR_WEIGHTS[1]:g} (order 1), the weights "
                    "benchmarks/cloze_benchmark.py chose on validation "
                    "paragraphs")
     p.set_defaults(func=cmd_fill)

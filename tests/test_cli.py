@@ -186,16 +186,21 @@ def test_fill_with_a_lexicon_writes_real_words(tmp_path):
 
 def test_fill_with_a_word_prior_from_a_corpus(tmp_path):
     """--corpus: its words join the lexicon with their counts; a heavy
-    prior picks the corpus' most frequent fitting word."""
+    prior picks the corpus' most frequent fitting word (--prior-order 1)
+    or the one seen after the previous word (the default, order 2)."""
     need(FILL)
     words = tmp_path / "words.txt"
     words.write_text("casa\ncama\ncala\ncaca\n")
     corpus = tmp_path / "corpus.txt"
-    corpus.write_text("a cava " * 50 + "a casa\n")
-    proc = kzoo("fill", FILL, "Ele mora numa ca_a", "--lexicon", str(words),
-                "--corpus", str(corpus), "--prior-weight", "100")
+    corpus.write_text("a cava " * 50 + "a casa\n" + "numa cama " * 3)
+    common = ("fill", FILL, "Ele mora numa ca_a", "--lexicon", str(words),
+              "--corpus", str(corpus), "--prior-weight", "100")
+    proc = kzoo(*common, "--prior-order", "1")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "Ele mora numa cava"  # a corpus word
+    proc = kzoo(*common)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "Ele mora numa cama"  # after "numa"
     for args, message in (
             (["--corpus", str(corpus)], "give --lexicon"),
             (["--lexicon", str(words), "--corpus", str(tmp_path / "no")],
