@@ -35,6 +35,11 @@ def _form(word):
     return unicodedata.normalize("NFC", word.strip()).lower()
 
 
+def _witten_bell(count, seen, distinct, unigram):
+    """P(w | p) from c(p, w), c(p), T(p) and P(w) (module docstring)."""
+    return (count + distinct * unigram) / (seen + distinct)
+
+
 @kzoo_export("kzoo.data.WordBigram")
 class WordBigram:
     """Word counts of training texts with smoothed unigram and bigram
@@ -81,7 +86,6 @@ class WordBigram:
                                            if _form(w)}
         self.size = len(self.forms)
         self.total = sum(self.unigrams.values())
-        self._log_denominator = np.log(self.total + self.size)
         # c(p) and T(p) of each left word.
         self._context = {p: (sum(after.values()), len(after))
                          for p, after in self.bigrams.items()}
@@ -93,22 +97,20 @@ class WordBigram:
         other.forms = self.forms | {_form(w) for w in vocabulary
                                     if _form(w)}
         other.size = len(other.forms)
-        other._log_denominator = np.log(other.total + other.size)
         return other
 
     def _unigram(self, words):
         return np.array([self.unigrams.get(w, 0) + 1.0 for w in words]) \
-            / np.exp(self._log_denominator)
+            / (self.total + self.size)
 
     def _given(self, words, previous):
         """P(w | previous) of each word (Witten-Bell)."""
         unigram = self._unigram(words)
         if previous not in self._context:
             return unigram
-        seen, distinct = self._context[previous]
         after = self.bigrams[previous]
         counts = np.array([after.get(w, 0) for w in words], np.float64)
-        return (counts + distinct * unigram) / (seen + distinct)
+        return _witten_bell(counts, *self._context[previous], unigram)
 
     def log_prob(self, words, previous=None, following=None):
         """Log-probability of each of `words` in its context.
@@ -134,9 +136,8 @@ class WordBigram:
             unigram = self._unigram([following])[0]
             given = np.empty(len(words))
             for i, w in enumerate(words):
-                seen, distinct = self._context.get(w, (0, 0))
-                given[i] = unigram if not seen else (
-                    (self.bigrams[w].get(following, 0) + distinct * unigram)
-                    / (seen + distinct))
+                given[i] = unigram if w not in self._context else \
+                    _witten_bell(self.bigrams[w].get(following, 0),
+                                 *self._context[w], unigram)
             logp = logp + np.log(given)
         return logp
