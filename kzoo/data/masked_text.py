@@ -29,6 +29,27 @@ MASK_CHAR = "_"
 PAD_ID, UNKNOWN_ID, MASK_ID = 0, 1, 2
 # A word for counting and cloze items: a run of letters (no digits, no `_`).
 LETTER_RUN = re.compile(r"[^\W\d_]+")
+# A word of a text with blanks: a run of letters and `_`.
+BLANKED_WORD = re.compile(r"[^\W\d]+")
+
+
+def word_form(word):
+    """The form a word is counted and looked up under: NFC, stripped,
+    lowercase."""
+    return unicodedata.normalize("NFC", word.strip()).lower()
+
+
+def blank_neighbours(text, start, end):
+    """The words before and after `text[start:end]`, as `word_form`s
+    (`None` where there is none or it still holds blanks): the context a
+    bigram scores a blank's candidates in."""
+    before = BLANKED_WORD.findall(text[:start])
+    after = BLANKED_WORD.search(text, end)
+    previous = before[-1] if before and MASK_CHAR not in before[-1] else None
+    following = (after.group() if after and MASK_CHAR not in after.group()
+                 else None)
+    return (None if previous is None else word_form(previous),
+            None if following is None else word_form(following))
 
 
 def text_words(text):

@@ -23,16 +23,12 @@ bigram is two consecutive words of one text, across punctuation.
 
 import collections
 import copy
-import unicodedata
 
 import numpy as np
 
 from kzoo._api import kzoo_export
 from kzoo.data.masked_text import text_words
-
-
-def _form(word):
-    return unicodedata.normalize("NFC", word.strip()).lower()
+from kzoo.data.masked_text import word_form as _form
 
 
 def _witten_bell(count, seen, distinct, unigram):

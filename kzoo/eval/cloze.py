@@ -16,21 +16,15 @@ frequent after the character before it). Pure Python and NumPy.
 """
 
 import collections
-import re
-import unicodedata
 
 import numpy as np
 
 from kzoo._api import kzoo_export
 from kzoo._checks import check_positive_int
-from kzoo.data.masked_text import LETTER_RUN
-
-_WORD = LETTER_RUN  # letters only
-_TOKEN = re.compile(r"[^\W\d]+")  # letters and blanks
-
-
-def _nfc(text):
-    return " ".join(unicodedata.normalize("NFC", text).split())
+from kzoo.data.masked_text import BLANKED_WORD as _TOKEN
+from kzoo.data.masked_text import LETTER_RUN as _WORD
+from kzoo.data.masked_text import blank_neighbours
+from kzoo.data.masked_text import normalize_blanks as _nfc
 
 
 @kzoo_export("kzoo.eval.cloze_items")
@@ -112,11 +106,9 @@ def cloze_scores(items, filled_texts, lexicon):
 
 
 def _blank_word(text, start):
-    """`(start, end, word, previous word)` of the word at `start`."""
+    """`(start, end, word)` of the word at `start`."""
     m = _TOKEN.match(text, start)
-    before = _WORD.findall(text[:start])
-    return m.start(), m.end(), m.group(), (before[-1].lower() if before
-                                          else None)
+    return m.start(), m.end(), m.group()
 
 
 def _fits(word, pattern):
@@ -173,10 +165,8 @@ class WordNgram:
     def fill(self, text, start):
         """`text` with the word at `start` completed (unchanged if no
         training word fits)."""
-        lo, hi, word, previous = _blank_word(text, start)
-        after = _TOKEN.search(text, hi)
-        following = (after.group().lower() if after and "_" not in
-                     after.group() else None)
+        lo, hi, word = _blank_word(text, start)
+        previous, following = blank_neighbours(text, lo, hi)
         choice = self._choose(word.lower(), previous, following)
         if choice is None:
             return text

@@ -25,19 +25,18 @@ word is only the model's; with `order=2` it is the word bigram model's
 
 import itertools
 import re
-import unicodedata
 
 import keras
 import numpy as np
 
 from kzoo._api import kzoo_export
 from kzoo._checks import check_positive_int
+from kzoo.data.masked_text import BLANKED_WORD as _WORD
 from kzoo.data.masked_text import MASK_CHAR
 from kzoo.data.masked_text import MASK_ID
 from kzoo.data.masked_text import UNKNOWN_ID
-
-# A word: letters and blanks (no digits), as `re`'s \w without digits.
-_WORD = re.compile(r"[^\W\d]+")
+from kzoo.data.masked_text import blank_neighbours
+from kzoo.data.masked_text import word_form
 
 
 @kzoo_export("kzoo.models.Lexicon")
@@ -62,8 +61,7 @@ class Lexicon:
     def __init__(self, words, counts=None):
         from kzoo.data.word_counts import WordBigram
 
-        forms = {unicodedata.normalize("NFC", w.strip()).lower()
-                 for w in words if w.strip()}
+        forms = {word_form(w) for w in words if w.strip()}
         self.counts = None
         self.word_counts = None
         if counts is not None:
@@ -116,12 +114,12 @@ class Lexicon:
         return len(self._set)
 
     def __contains__(self, word):
-        return unicodedata.normalize("NFC", word).lower() in self._set
+        return word_form(word) in self._set
 
     def matching(self, pattern):
         """The words of `len(pattern)` letters agreeing with its visible
         letters (`_` matches any letter), case-insensitively."""
-        pattern = unicodedata.normalize("NFC", pattern).lower()
+        pattern = word_form(pattern)
         words, codes = self._by_length.get(len(pattern), ([], None))
         if not words:
             return []
@@ -149,17 +147,6 @@ def _word_pll(model, ids, positions):
     logp = _log_softmax(_logits(model, batch))
     rows = np.arange(len(positions))
     return float(np.mean(logp[rows, positions, ids[0, positions]]))
-
-
-def _neighbours(text, start, end):
-    """The words before and after `text[start:end]` (`None` where there
-    is none or it still holds blanks): the context of a bigram prior."""
-    before = _WORD.findall(text[:start])
-    after = _WORD.search(text, end)
-    previous = before[-1] if before and MASK_CHAR not in before[-1] else None
-    following = (after.group() if after and MASK_CHAR not in after.group()
-                 else None)
-    return previous, following
 
 
 def _variants(word, free_length, max_extra, limit=256):
@@ -232,7 +219,7 @@ def fill_words(model, text, vocabulary, lexicon, sequence_length=None,
         if found is None:
             break
         start, end, word = found.start(), found.end(), found.group()
-        context = _neighbours(text, start, end)
+        context = blank_neighbours(text, start, end)
         scored = []
         for pattern in _variants(word, free_length, max_extra):
             candidate_text = text[:start] + pattern + text[end:]

@@ -10,6 +10,8 @@ from kzoo.data import (char_vectorizer, char_vocabulary, decode_characters,
                        encode_characters, load_text_entries, mask_characters,
                        normalize_text, split_entries, text_chunks)
 from kzoo.data.masked_text import MASK_ID
+from kzoo.data.masked_text import blank_neighbours
+from kzoo.data.masked_text import word_form
 from tests.conftest import datasets_root
 
 
@@ -17,6 +19,20 @@ def test_normalize_text_nfc_and_blanks():
     decomposed = "a\u0301gua  e\n\tca\u0303o_"
     assert normalize_text(decomposed) == "água e cão"
     assert len(normalize_text("a\u0301")) == 1
+
+
+def test_word_forms_and_the_neighbours_of_a_blank():
+    assert word_form(" A\u0301gua\n") == "água"
+    text = "Deixa O menino pe__r a bola"
+    start = text.index("pe__r")
+    # Words are compared as forms: NFC, lowercase.
+    assert blank_neighbours(text, start, start + 5) == ("menino", "a")
+    # A neighbour still holding blanks is no context; punctuation between
+    # words does not break a bigram; the text's ends give None.
+    text = "m_nino, pe__r"
+    assert blank_neighbours(text, 8, 13) == (None, None)
+    assert blank_neighbours("Deixa, o", 7, 8) == ("deixa", None)
+    assert blank_neighbours("__ bola", 0, 2) == (None, "bola")
 
 
 def test_ids_match_text_vectorization():
