@@ -3,7 +3,7 @@
 Items (`kzoo.eval.cloze_items`): in each of the first `--paragraphs`
 paragraphs of `text/pt_docs/test.txt` (documents never trained on: the
 split is by document), one whole word and one 2-3 letter span inside a
-longer word are hidden, one `_` per letter. Eight fills, each scored by
+longer word are hidden, one `_` per letter. Ten fills, each scored by
 exact recovery of the word and by the share of filled words found in the
 lexicon `text/pt_docs/words.txt` (`kzoo.eval.cloze_scores`):
 
@@ -18,6 +18,9 @@ lexicon `text/pt_docs/words.txt` (`kzoo.eval.cloze_scores`):
   word-bigram probability between its two neighbours, `P(w | previous)
   * P(next | w)`, Witten-Bell smoothed
   (`kzoo.eval.WordNgram(following=True)`);
+- `word_ngram_both_sides_lexicon_only`: the same choosing among the
+  lexicon's words only (`WordNgram(..., candidates=lexicon)`): a training
+  word outside the lexicon (software names, English) is never written;
 - `model`: the masked character model, one letter per blank
   (`kzoo.models.fill_blanks`);
 - `model_lexicon`: the same model choosing among the lexicon's words that
@@ -31,7 +34,10 @@ lexicon `text/pt_docs/words.txt` (`kzoo.eval.cloze_scores`):
 - `model_lexicon_bigram_prior`: the same with the word-bigram prior in
   context, `P(w | previous) * P(next | w)` (`Lexicon.with_counts(texts,
   order=2)`; its weight chosen the same way): the model plus the
-  both-sides n-gram, to be read beside `word_ngram_both_sides`.
+  both-sides n-gram, to be read beside `word_ngram_both_sides`;
+- `model_lexicon_bigram_prior_lexicon_only`: the same with the lexicon's
+  words as the only candidates (`with_counts(..., add_words=False)`), to
+  be read beside `word_ngram_both_sides_lexicon_only`.
 
 The n-gram baselines and the prior learn from `text/pt_docs/train.txt`
 and `text/fortunes_br.txt`. Results go to `--out` (JSON) and the markdown
@@ -74,7 +80,10 @@ def parse_args(argv=None):
                         help="seed of the hidden positions. Default: 0.")
     parser.add_argument("--methods",
                         default=",".join(METHODS),
-                        help="comma-separated fills. Default: all eight.")
+                        help="comma-separated fills. Default: all ten. Rows "
+                        "of --out from a run on the same items that this "
+                        "run does not compute are kept, with that run's "
+                        "command.")
     parser.add_argument("--prior-weights", default="0.5,1,2,4,8,16",
                         help="weights of the word priors tried on "
                         "validation items (the model_lexicon_*prior "
@@ -116,14 +125,26 @@ def markdown(result):
                                       result["course_sentence"].items()),
               "", f"Machine: {result['cpu']}. Command: "
               f"`{result['command']}` ({result['seconds']:.0f} s)."]
+    for run in result.get("earlier_runs", []):
+        lines += ["", "Rows " + ", ".join(run["methods"]) + " from an "
+                  f"earlier run on the same items: `{run['command']}` "
+                  f"({run['seconds']:.0f} s, {run['cpu']})."]
     return "\n".join(lines) + "\n"
 
 
 METHODS = ("char_bigram", "word_unigram", "word_ngram",
-           "word_ngram_both_sides", "model", "model_lexicon",
-           "model_lexicon_prior", "model_lexicon_bigram_prior")
+           "word_ngram_both_sides", "word_ngram_both_sides_lexicon_only",
+           "model", "model_lexicon", "model_lexicon_prior",
+           "model_lexicon_bigram_prior",
+           "model_lexicon_bigram_prior_lexicon_only")
 # The fills with a word prior, and the order of its counts.
-PRIOR_ORDER = {"model_lexicon_prior": 1, "model_lexicon_bigram_prior": 2}
+PRIOR_ORDER = {"model_lexicon_prior": 1, "model_lexicon_bigram_prior": 2,
+               "model_lexicon_bigram_prior_lexicon_only": 2}
+# The fills whose candidates are the lexicon's words only.
+LEXICON_ONLY = ("word_ngram_both_sides_lexicon_only",
+                "model_lexicon_bigram_prior_lexicon_only")
+# What makes two runs' rows comparable (the same items of the same model).
+SAME_ITEMS = ("preset", "paragraphs", "items", "seed")
 
 
 def choose_prior_weight(model, vocabulary, length, counted, paragraphs,
@@ -145,6 +166,41 @@ def choose_prior_weight(model, vocabulary, length, counted, paragraphs,
     chosen = max(sorted(exact), key=lambda w: exact[w])
     return {"chosen": chosen, "validation_items": len(items),
             "validation_exact": {str(w): e for w, e in exact.items()}}
+
+
+def keep_earlier_rows(result, path):
+    """`result` with the rows of the results file at `path` that this run
+    did not compute, when that file scored the same items of the same
+    model (`SAME_ITEMS`); each earlier run's command stays recorded under
+    `"earlier_runs"`. Rows come in `METHODS` order."""
+    if not os.path.isfile(path):
+        return result
+    with open(path, encoding="utf-8") as f:
+        earlier = json.load(f)
+    if any(earlier.get(k) != result[k] for k in SAME_ITEMS):
+        return result
+    kept = [m for m in earlier["scores"] if m not in result["scores"]]
+    if not kept:
+        return result
+    runs = [dict(run, methods=[m for m in run["methods"] if m in kept])
+            for run in earlier.get("earlier_runs", [])]
+    own = [m for m in kept
+           if not any(m in run["methods"] for run in runs)]
+    runs = [run for run in runs + [{
+        "command": earlier["command"], "cpu": earlier["cpu"],
+        "seconds": earlier["seconds"], "methods": own}] if run["methods"]]
+    merged = dict(result, earlier_runs=runs)
+    for key in ("scores", "seconds_per_method", "examples"):
+        both = {**earlier[key], **result[key]}
+        merged[key] = {m: both[m] for m in METHODS if m in both}
+    priors = {**earlier.get("prior_weights", {}),
+              **result.get("prior_weights", {})}
+    if priors:
+        merged["prior_weights"] = {m: priors[m] for m in METHODS
+                                   if m in priors}
+    merged["course_sentence"] = {**earlier["course_sentence"],
+                                 **result["course_sentence"]}
+    return merged
 
 
 def main(argv=None):
@@ -179,7 +235,8 @@ def main(argv=None):
     for method in methods:
         if method not in PRIOR_ORDER:
             continue
-        counted[method] = lexicon.with_counts(train, PRIOR_ORDER[method])
+        counted[method] = lexicon.with_counts(
+            train, PRIOR_ORDER[method], add_words=method not in LEXICON_ONLY)
         priors[method] = choose_prior_weight(
             model, vocabulary, length, counted[method],
             _lines(os.path.join(docs, "valid.txt"))[
@@ -198,6 +255,8 @@ def main(argv=None):
         "word_ngram": kz_eval.WordNgram(train).fill,
         "word_ngram_both_sides": kz_eval.WordNgram(
             train, following=True).fill,
+        "word_ngram_both_sides_lexicon_only": kz_eval.WordNgram(
+            train, following=True, candidates=lexicon).fill,
         "model": lambda text, start: models.fill_blanks(
             model, text, vocabulary, length),
         "model_lexicon": lambda text, start: models.fill_words(
@@ -235,6 +294,7 @@ def main(argv=None):
             model, COURSE, vocabulary, counted[method], free_length=True,
             prior_weight=prior["chosen"])["text"]
     result["seconds"] = round(time.time() - start, 1)
+    result = keep_earlier_rows(result, args.out)
     write_json(args.out, result, ensure_ascii=False)
     md = write_markdown(markdown_path(args.out), markdown(result))
     print(f"wrote {args.out} and {md}")

@@ -25,6 +25,7 @@ from kzoo.data.masked_text import BLANKED_WORD as _TOKEN
 from kzoo.data.masked_text import LETTER_RUN as _WORD
 from kzoo.data.masked_text import blank_neighbours
 from kzoo.data.masked_text import normalize_blanks as _nfc
+from kzoo.data.masked_text import word_form
 
 
 @kzoo_export("kzoo.eval.cloze_items")
@@ -132,19 +133,32 @@ class WordNgram:
             only). Defaults to `2`.
         following: also score the word after the blank (order 2 only).
             Defaults to `False` (the previous word only).
+        candidates: optional iterable of the word forms a fill may write
+            (e.g. a lexicon's; they join the unigram's vocabulary, so a
+            form never seen in training keeps a small probability).
+            Defaults to `None` (the training words).
     """
 
-    def __init__(self, texts, order=2, following=False):
+    def __init__(self, texts, order=2, following=False, candidates=None):
         from kzoo.data.word_counts import WordBigram
 
         if following and order != 2:
             raise ValueError("`following=True` needs `order=2`. Received: "
                              f"order={order!r}")
-        self.counts = WordBigram(texts, order=order)
+        vocabulary = () if candidates is None else candidates
+        self.counts = WordBigram(texts, order=order, vocabulary=vocabulary)
         self.order, self.following = order, following
         self.unigrams, self.bigrams = self.counts.unigrams, self.counts.bigrams
+        if candidates is None:
+            words = [w for w, _ in self.unigrams.most_common()]
+            self._allowed = None
+        else:
+            self._allowed = {word_form(w) for w in candidates} - {""}
+            # By decreasing count, then alphabetically: ties are fixed.
+            words = sorted(self._allowed,
+                           key=lambda w: (-self.unigrams.get(w, 0), w))
         self._by_length = collections.defaultdict(list)
-        for word, count in self.unigrams.most_common():
+        for word in words:
             self._by_length[len(word)].append(word)
 
     def _choose(self, pattern, previous, following):
@@ -156,7 +170,8 @@ class WordNgram:
             logp = self.counts.log_prob(fitting, previous, following)
             return fitting[int(np.argmax(logp))]  # ties: the more frequent
         after = self.bigrams.get(previous, {}) if self.order == 2 else {}
-        fitting = [w for w in after if _fits(w, pattern)]
+        fitting = [w for w in after if _fits(w, pattern) and (
+            self._allowed is None or w in self._allowed)]
         if fitting:
             return max(fitting, key=lambda w: (after[w], self.unigrams[w]))
         return next((w for w in self._by_length[len(pattern)]

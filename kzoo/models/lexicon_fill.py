@@ -47,9 +47,12 @@ class Lexicon:
         words: iterable of word forms (e.g. the lines of
             `text/pt_docs/words.txt`).
         counts: optional mapping word -> count (a corpus' frequencies,
-            see `with_counts`); its words join the forms, and
-            `log_prior` gives their add-one smoothed unigram
-            log-probabilities. Defaults to `None` (no prior).
+            see `with_counts`) or a `kzoo.data.WordBigram`; `log_prior`
+            gives the smoothed log-probabilities of the forms. Defaults
+            to `None` (no prior).
+        add_words: the counted words join the forms (the candidates of
+            `fill_words`); `False` keeps the forms of `words` only, the
+            counts then serving as the prior alone. Defaults to `True`.
 
     Example:
 
@@ -58,7 +61,7 @@ class Lexicon:
     ['aprender', ...]
     """
 
-    def __init__(self, words, counts=None):
+    def __init__(self, words, counts=None, add_words=True):
         from kzoo.data.word_counts import WordBigram
 
         forms = {word_form(w) for w in words if w.strip()}
@@ -68,9 +71,10 @@ class Lexicon:
             if not isinstance(counts, WordBigram):
                 counts = WordBigram(unigrams=counts, order=1)
             self.counts = counts.unigrams
-            forms |= set(self.counts)
             # Smoothed over the lexicon's forms and the counted words.
             self.word_counts = counts.extended(forms)
+            if add_words:
+                forms |= set(self.counts)
         forms = sorted(forms)
         self._set = set(forms)
         self._by_length = {}
@@ -87,16 +91,20 @@ class Lexicon:
         with open(path, encoding="utf-8") as f:
             return cls(f)
 
-    def with_counts(self, texts, order=1):
+    def with_counts(self, texts, order=1, add_words=True):
         """This lexicon plus the words of `texts` (runs of letters,
         lowercased), each counted: a lexicon with a word prior for
         `fill_words(..., prior_weight=...)`. `order=2` also counts the
         word bigrams, and the prior becomes the bigram probability of the
         word between its neighbours (`kzoo.data.WordBigram`). Defaults to
-        `order=1` (the unigram prior)."""
+        `order=1` (the unigram prior). `add_words=False` keeps this
+        lexicon's words as the only candidates (a corpus word outside it
+        is never written; its counts still shape the prior). Defaults to
+        `True`."""
         from kzoo.data.word_counts import WordBigram
 
-        return Lexicon(self._set, WordBigram(texts, order=order))
+        return Lexicon(self._set, WordBigram(texts, order=order),
+                       add_words=add_words)
 
     def log_prior(self, words, previous=None, following=None):
         """The counted prior's log-probability of each word: add-one
@@ -112,6 +120,10 @@ class Lexicon:
 
     def __len__(self):
         return len(self._set)
+
+    def __iter__(self):
+        """The forms, sorted."""
+        return iter(sorted(self._set))
 
     def __contains__(self, word):
         return word_form(word) in self._set

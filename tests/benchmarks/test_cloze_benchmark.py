@@ -58,6 +58,32 @@ def test_a_tiny_benchmark(tmp_path, root, module):
     with pytest.raises(SystemExit, match="unknown --methods"):
         module.main(["--data-dir", root, "--methods", "model,bigram",
                      "--out", out])
+    # A second run of other rows on the same items keeps the first's rows
+    # (in METHODS order) and its command. Lexicon-only fills write a
+    # lexicon word wherever one fits, as model_lexicon does: the same
+    # share of real words.
+    new = ["word_ngram_both_sides_lexicon_only",
+           "model_lexicon_bigram_prior_lexicon_only"]
+    first = r
+    r = module.main(["--data-dir", root, "--paragraphs", "3", "--methods",
+                     ",".join(new), "--prior-weights", "0,1",
+                     "--validation-paragraphs", "2", "--out", out])
+    order = [m for m in module.METHODS if m in methods + new]
+    assert list(r["scores"]) == order
+    assert r["scores"]["word_ngram"] == first["scores"]["word_ngram"]
+    assert [run["methods"] for run in r["earlier_runs"]] == [methods]
+    assert list(r["prior_weights"]) == [
+        "model_lexicon_prior", "model_lexicon_bigram_prior",
+        "model_lexicon_bigram_prior_lexicon_only"]
+    for method in new:
+        assert r["scores"][method]["all"]["real_words"] == first["scores"][
+            "model_lexicon"]["all"]["real_words"]
+    md = open(str(tmp_path / "c.md")).read()
+    assert "from an earlier run on the same items" in md
+    # Other items: nothing is kept.
+    r = module.main(["--data-dir", root, "--paragraphs", "2", "--methods",
+                     "char_bigram", "--out", out])
+    assert list(r["scores"]) == ["char_bigram"] and "earlier_runs" not in r
 
 
 def test_a_run_directory_scores_as_its_model(tmp_path, root, module):

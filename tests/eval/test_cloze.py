@@ -85,6 +85,26 @@ def test_word_ngram_with_the_following_word():
         kzoo.eval.WordNgram(train, order=1, following=True)
 
 
+def test_word_ngram_restricted_to_candidates():
+    # "gato" is the training words' choice; with candidates that exclude
+    # it, the fill writes the best allowed word, even one never seen in
+    # training ("rato", kept by the unigram's smoothing)
+    train = ["o gato dorme", "o gato come", "o pato nada", "um pato nada"]
+    for following in (False, True):
+        ngram = kzoo.eval.WordNgram(train, following=following,
+                                    candidates=["Pato", "rato"])
+        assert ngram.fill("o _ato dorme", 2) == "o pato dorme"
+        assert ngram.fill("o _at_ dorme", 2) == "o pato dorme"
+        rato = kzoo.eval.WordNgram(train, following=following,
+                                   candidates=["rato", "gatos"])
+        assert rato.fill("o _ato", 2) == "o rato"
+        assert rato.fill("o gat_", 2) == "o gat_"  # no candidate fits
+    # the candidates join the unigram's vocabulary: V = 7 training words
+    # + rato
+    counts = kzoo.eval.WordNgram(train, candidates=["rato"]).counts
+    assert counts.size == 8
+
+
 def test_char_bigram_fills_left_to_right():
     bigram = kzoo.eval.CharBigram(["abab abab", "ac"])
     # after "a": b (4) over c (1); after "b": a

@@ -101,6 +101,17 @@ def test_counted_lexicon_priors_are_add_one_smoothed():
     np.testing.assert_allclose(
         lex.log_prior(["Casa", "cama", "gato"]),
         np.log([4 / (total + 6), 1 / (total + 6), 1 / (total + 6)]))
+    # add_words=False: the same prior, the lexicon's words the only forms
+    strict = kzoo.models.Lexicon(["casa", "cama"]).with_counts(
+        ["A casa, a CASA e a mala.", "casa_x 12"], add_words=False)
+    assert len(strict) == 2 and "mala" not in strict and "casa" in strict
+    np.testing.assert_allclose(strict.log_prior(["casa", "mala", "gato"]),
+                               lex.log_prior(["casa", "mala", "gato"]))
+    model = Prefers("x")
+    assert kzoo.models.fill_words(model, "m_la", VOCAB, lex,
+                                  prior_weight=1.0)["text"] == "mala"
+    assert kzoo.models.fill_words(model, "m_la", VOCAB, strict,
+                                  prior_weight=1.0)["fallbacks"] == 1
     with pytest.raises(ValueError, match="no counts"):
         kzoo.models.Lexicon(["casa"]).log_prior(["casa"])
     with pytest.raises(ValueError, match="non-negative"):
