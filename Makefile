@@ -40,7 +40,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) recipes/simclr_cifar.py --dataset digits \
-	    --epochs 15 --batch-size 64 --learning-rate 0.3 --knn-every 5
+	    --epochs 30 --batch-size 64 --learning-rate 0.3 --knn-every 10
 
 test: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=2 KERAS_BACKEND=tensorflow $(PY) -m pytest $(TF_XDIST) $(PYTEST_ARGS)

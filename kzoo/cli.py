@@ -427,9 +427,13 @@ def _draw_points(pixels, points, scale=3):
 
 
 # The prior weights the cloze benchmark chose on pt_docs' validation
-# paragraphs, by the prior's order (benchmarks/results/cloze_benchmark.json,
-# "prior_weights": model_lexicon_prior, model_lexicon_bigram_prior).
-PRIOR_WEIGHTS = {1: 8.0, 2: 16.0}
+# paragraphs, by the prior's order and --lexicon-only
+# (benchmarks/results/cloze_benchmark.json, "prior_weights":
+# model_lexicon_prior, model_lexicon_bigram_prior,
+# model_lexicon_bigram_prior_lexicon_only; order 1 lexicon-only was not
+# measured and takes order 1's weight).
+PRIOR_WEIGHTS = {(1, False): 8.0, (2, False): 64.0, (1, True): 8.0,
+                 (2, True): 8.0}
 
 
 def cmd_fill(args):
@@ -463,14 +467,18 @@ def cmd_fill(args):
             raise CLIError(f"--corpus {args.corpus}: no such file (a text, "
                            "e.g. text/pt_docs/train.txt of the datasets)")
         with open(args.corpus, encoding="utf-8") as f:
-            lexicon = lexicon.with_counts(f, order=args.prior_order)
+            lexicon = lexicon.with_counts(f, order=args.prior_order,
+                                          add_words=not args.lexicon_only)
+    if args.lexicon_only and not args.corpus:
+        raise CLIError("--lexicon-only keeps a corpus' words out of the "
+                       "candidates: give --lexicon and --corpus too")
     if args.prior_weight is not None and (args.prior_weight < 0
                                           or not args.corpus):
         raise CLIError("--prior-weight must be >= 0 and needs --corpus "
                        f"(received {args.prior_weight:g})")
     prior_weight = 0.0
     if args.corpus:
-        prior_weight = (PRIOR_WEIGHTS[args.prior_order]
+        prior_weight = (PRIOR_WEIGHTS[args.prior_order, args.lexicon_only]
                         if args.prior_weight is None else args.prior_weight)
     model = _load(card["name"])
     if lexicon is None:
@@ -595,6 +603,10 @@ def build_parser():
                    help="with --lexicon: a text whose words join the "
                    "lexicon with their frequencies, a word prior on the "
                    "model's choice (e.g. the training text)")
+    p.add_argument("--lexicon-only", action="store_true",
+                   help="with --corpus: write only the lexicon's words (the "
+                   "corpus' other words, e.g. software names, still count "
+                   "in the prior but are never written)")
     p.add_argument("--prior-order", type=int, choices=(1, 2), default=2,
                    help="with --corpus: 2, the word-bigram prior between "
                    "each word's neighbours, or 1, the word frequencies "
@@ -603,8 +615,9 @@ def build_parser():
     p.add_argument("--prior-weight", type=float, default=None,
                    help="with --corpus: weight of that prior "
                    "(kzoo.models.fill_words' prior_weight). Default: "
-                   f"{PRIOR_WEIGHTS[2]:g} (order 2) or "
-                   f"{PRIOR_WEIGHTS[1]:g} (order 1), the weights "
+                   f"{PRIOR_WEIGHTS[2, False]:g} (order 2), "
+                   f"{PRIOR_WEIGHTS[2, True]:g} (order 2, --lexicon-only) "
+                   f"or {PRIOR_WEIGHTS[1, False]:g} (order 1), the weights "
                    "benchmarks/cloze_benchmark.py chose on validation "
                    "paragraphs")
     p.set_defaults(func=cmd_fill)

@@ -184,6 +184,21 @@ def test_fill_with_a_lexicon_writes_real_words(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+def test_fill_prior_weights_are_the_benchmarks_choices():
+    """`kzoo fill`'s default weights are those the cloze benchmark chose
+    on validation paragraphs (its committed results file)."""
+    from kzoo.cli import PRIOR_WEIGHTS
+
+    with open(os.path.join(REPO_ROOT, "benchmarks", "results",
+                           "cloze_benchmark.json"), encoding="utf-8") as f:
+        chosen = {method: p["chosen"]
+                  for method, p in json.load(f)["prior_weights"].items()}
+    assert PRIOR_WEIGHTS[1, False] == chosen["model_lexicon_prior"]
+    assert PRIOR_WEIGHTS[2, False] == chosen["model_lexicon_bigram_prior"]
+    assert PRIOR_WEIGHTS[2, True] == chosen[
+        "model_lexicon_bigram_prior_lexicon_only"]
+
+
 def test_fill_with_a_word_prior_from_a_corpus(tmp_path):
     """--corpus: its words join the lexicon with their counts; a heavy
     prior picks the corpus' most frequent fitting word (--prior-order 1)
@@ -198,6 +213,11 @@ def test_fill_with_a_word_prior_from_a_corpus(tmp_path):
     proc = kzoo(*common, "--prior-order", "1")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "Ele mora numa cava"  # a corpus word
+    # --lexicon-only: "cava" still counts but is never written; the most
+    # frequent lexicon word that fits is "cama" (3 against casa's 1)
+    proc = kzoo(*common, "--prior-order", "1", "--lexicon-only")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "Ele mora numa cama"
     proc = kzoo(*common)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "Ele mora numa cama"  # after "numa"
@@ -206,7 +226,9 @@ def test_fill_with_a_word_prior_from_a_corpus(tmp_path):
             (["--lexicon", str(words), "--corpus", str(tmp_path / "no")],
              "no such file"),
             (["--lexicon", str(words), "--prior-weight", "1"],
-             "needs --corpus")):
+             "needs --corpus"),
+            (["--lexicon", str(words), "--lexicon-only"],
+             "give --lexicon and --corpus")):
         proc = kzoo("fill", FILL, "a ca_a", *args)
         assert proc.returncode != 0 and message in proc.stderr, args
         assert "Traceback" not in proc.stderr
