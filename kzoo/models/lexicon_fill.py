@@ -23,6 +23,7 @@ word is only the model's; with `order=2` it is the word bigram model's
 `kzoo.data.WordBigram`; a neighbour still holding blanks is left out).
 """
 
+import collections
 import itertools
 import re
 
@@ -75,15 +76,16 @@ class Lexicon:
             self.word_counts = counts.extended(forms)
             if add_words:
                 forms |= set(self.counts)
-        forms = sorted(forms)
-        self._set = set(forms)
-        self._by_length = {}
-        for length, group in itertools.groupby(sorted(forms, key=len),
-                                               key=len):
-            group = list(group)
-            self._by_length[length] = (
-                group, np.array([[ord(c) for c in w] for w in group],
-                                np.int32))
+        self._set = forms
+        by_length = collections.defaultdict(list)
+        for word in sorted(forms):
+            by_length[len(word)].append(word)
+        # Each length's words as a [words, length] array of code points.
+        self._by_length = {
+            length: (group, np.frombuffer(
+                "".join(group).encode("utf-32-le"), np.uint32).reshape(
+                    len(group), length).astype(np.int32))
+            for length, group in sorted(by_length.items())}
 
     @classmethod
     def from_file(cls, path):
