@@ -145,15 +145,16 @@ class WordNgram:
         if following and order != 2:
             raise ValueError("`following=True` needs `order=2`. Received: "
                              f"order={order!r}")
-        vocabulary = () if candidates is None else candidates
-        self.counts = WordBigram(texts, order=order, vocabulary=vocabulary)
+        # Read once: `candidates` may be an iterator (a file, a generator).
+        self._allowed = (None if candidates is None else
+                         {word_form(w) for w in candidates} - {""})
+        self.counts = WordBigram(texts, order=order,
+                                 vocabulary=self._allowed or ())
         self.order, self.following = order, following
         self.unigrams, self.bigrams = self.counts.unigrams, self.counts.bigrams
-        if candidates is None:
+        if self._allowed is None:
             words = [w for w, _ in self.unigrams.most_common()]
-            self._allowed = None
         else:
-            self._allowed = {word_form(w) for w in candidates} - {""}
             # By decreasing count, then alphabetically: ties are fixed.
             words = sorted(self._allowed,
                            key=lambda w: (-self.unigrams.get(w, 0), w))

@@ -99,6 +99,10 @@ def test_word_ngram_restricted_to_candidates():
                                    candidates=["rato", "gatos"])
         assert rato.fill("o _ato", 2) == "o rato"
         assert rato.fill("o gat_", 2) == "o gat_"  # no candidate fits
+        # candidates read once: an iterator works as a list does
+        once = kzoo.eval.WordNgram(train, following=following,
+                                   candidates=iter(["Pato", "rato"]))
+        assert once.fill("o _ato dorme", 2) == "o pato dorme"
     # the candidates join the unigram's vocabulary: V = 7 training words
     # + rato
     counts = kzoo.eval.WordNgram(train, candidates=["rato"]).counts
