@@ -25,6 +25,7 @@ from kzoo.data.masked_text import BLANKED_WORD as _TOKEN
 from kzoo.data.masked_text import LETTER_RUN as _WORD
 from kzoo.data.masked_text import blank_neighbours
 from kzoo.data.masked_text import normalize_blanks as _nfc
+from kzoo.data.masked_text import normalize_text
 from kzoo.data.masked_text import word_form
 
 
@@ -33,7 +34,10 @@ def cloze_items(paragraphs, length=128, seed=0, kinds=("word", "span")):
     """The cloze items of `paragraphs` (see the module docstring).
 
     Args:
-        paragraphs: iterable of strings (held-out text).
+        paragraphs: iterable of strings (held-out text), read through
+            `kzoo.data.normalize_text` as the training text is: a `_` of
+            the source becomes a space, so the only blanks are the
+            hidden letters.
         length: characters kept of each paragraph (a model's input length).
             Defaults to `128`.
         seed: seed of the hidden positions. Defaults to `0`.
@@ -48,7 +52,9 @@ def cloze_items(paragraphs, length=128, seed=0, kinds=("word", "span")):
     rng = np.random.default_rng(seed)
     items = []
     for paragraph in paragraphs:
-        text = _nfc(paragraph)
+        # as the training text is: a literal `_` of the source (an
+        # identifier such as "SF_FileSystem") is a space, not a blank
+        text = normalize_text(paragraph)
         if len(text) > length:
             cut = text.rfind(" ", 0, length + 1)
             text = text[:cut if cut > 0 else length]

@@ -234,6 +234,26 @@ def masked_language_model(encoder, vocab_size, name="masked_language_model"):
     return keras.Model(ids, logits, name=name)
 
 
+def predict_logits(model, ids):
+    """`model`'s float64 logits for a batch of ids, through Keras' compiled
+    predict step (`predict_on_batch`: about 3x faster than an eager call
+    for this small model on CPU). Off TensorFlow the batch is padded to a
+    power of two, so a run of varying batch sizes compiles a few shapes,
+    not one per size. A plain callable (no `predict_on_batch`) is called
+    as it is."""
+    ids = np.asarray(ids)
+    if not hasattr(model, "predict_on_batch"):
+        return np.asarray(keras.ops.convert_to_numpy(
+            model(ids, training=False))).astype(np.float64)
+    n = len(ids)
+    if keras.backend.backend() != "tensorflow":
+        size = 1 << max(0, n - 1).bit_length()
+        ids = np.concatenate([ids, np.full((size - n,) + ids.shape[1:],
+                                           PAD_ID, ids.dtype)])
+    return np.asarray(keras.ops.convert_to_numpy(
+        model.predict_on_batch(ids)))[:n].astype(np.float64)
+
+
 def _fill_fixed(model, ids, vocabulary):
     """Fills the mask ids of `ids` (`[1, L]`) most-confident first."""
     special = [PAD_ID, UNKNOWN_ID, MASK_ID]
@@ -242,8 +262,7 @@ def _fill_fixed(model, ids, vocabulary):
         blanks = np.flatnonzero(ids[0] == MASK_ID)
         if not len(blanks):
             return ids
-        logits = np.asarray(keras.ops.convert_to_numpy(
-            model(ids, training=False)))[0, blanks].astype(np.float64)
+        logits = predict_logits(model, ids)[0, blanks]
         logits[:, special] = -np.inf
         probs = np.exp(logits - logits.max(axis=1, keepdims=True))
         probs /= probs.sum(axis=1, keepdims=True)
@@ -259,8 +278,7 @@ def pseudo_log_likelihood(model, ids):
     n = int(np.sum(ids[0] != PAD_ID))
     batch = np.repeat(ids, n, axis=0)
     batch[np.arange(n), np.arange(n)] = MASK_ID
-    logits = np.asarray(keras.ops.convert_to_numpy(
-        model(batch, training=False))).astype(np.float64)
+    logits = predict_logits(model, batch)
     picked = logits[np.arange(n), np.arange(n)]
     log_z = picked.max(1) + np.log(np.exp(
         picked - picked.max(1, keepdims=True)).sum(1))

@@ -27,7 +27,6 @@ import collections
 import itertools
 import re
 
-import keras
 import numpy as np
 
 from kzoo._api import kzoo_export
@@ -38,6 +37,7 @@ from kzoo.data.masked_text import MASK_ID
 from kzoo.data.masked_text import UNKNOWN_ID
 from kzoo.data.masked_text import blank_neighbours
 from kzoo.data.masked_text import word_form
+from kzoo.models.char_transformer import predict_logits
 
 
 @kzoo_export("kzoo.models.Lexicon")
@@ -145,8 +145,7 @@ class Lexicon:
 
 
 def _logits(model, ids):
-    return np.asarray(keras.ops.convert_to_numpy(
-        model(ids, training=False))).astype(np.float64)
+    return predict_logits(model, ids)
 
 
 def _log_softmax(logits):

@@ -80,10 +80,29 @@ def test_a_tiny_benchmark(tmp_path, root, module):
             "model_lexicon"]["all"]["real_words"]
     md = open(str(tmp_path / "c.md")).read()
     assert "from an earlier run on the same items" in md
-    # Other items: nothing is kept.
-    r = module.main(["--data-dir", root, "--paragraphs", "2", "--methods",
+    # Other items (same counts, other texts: the digest differs): nothing
+    # is kept.
+    assert len(r["items_digest"]) == 16
+    earlier = json.load(open(out))
+    earlier["items_digest"] = "0" * 16
+    json.dump(earlier, open(out, "w"))
+    r = module.main(["--data-dir", root, "--paragraphs", "3", "--methods",
                      "char_bigram", "--out", out])
     assert list(r["scores"]) == ["char_bigram"] and "earlier_runs" not in r
+
+
+def test_items_digest_tells_items_apart(module):
+    import kzoo
+
+    paragraphs = ["Use o servico de arquivos para abrir o documento.",
+                  "Outro paragrafo com palavras bastante compridas."]
+    items = kzoo.eval.cloze_items(paragraphs, length=60, seed=0)
+    assert module.items_digest(items) == module.items_digest(
+        kzoo.eval.cloze_items(list(paragraphs), length=60, seed=0))
+    assert module.items_digest(items) != module.items_digest(
+        kzoo.eval.cloze_items(paragraphs, length=60, seed=1))
+    other = [dict(items[0], answer="outra")] + items[1:]
+    assert module.items_digest(items) != module.items_digest(other)
 
 
 def test_a_run_directory_scores_as_its_model(tmp_path, root, module):

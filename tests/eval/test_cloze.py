@@ -31,6 +31,19 @@ def test_items_hide_a_word_and_a_span_one_blank_per_letter():
         kzoo.eval.cloze_items(paragraphs, kinds=("line",))
 
 
+def test_items_blank_only_the_hidden_letters():
+    # a literal `_` of the source is a space (as in the training text),
+    # not a blank every fill would take for a hidden letter
+    paragraphs = ["Use o servico SF_FileSystem para abrir o arquivo."]
+    for seed in range(5):
+        for item in kzoo.eval.cloze_items(paragraphs, length=60, seed=seed):
+            text, start, answer = item["text"], item["start"], item["answer"]
+            end = start + len(answer)
+            assert "_" not in text[:start] + text[end:]
+            assert text[:start] + answer + text[end:] == (
+                "Use o servico SF FileSystem para abrir o arquivo.")
+
+
 def test_scores_by_hand():
     lex = kzoo.models.Lexicon(["gato", "casa"])
     items = [{"text": "o ____", "start": 2, "answer": "gato", "kind": "word"},
