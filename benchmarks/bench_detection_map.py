@@ -21,7 +21,8 @@ reported; ratio = kzoo time / pycocotools time (below 1 kzoo is faster).
 Usage:
 
     .venv/bin/python benchmarks/bench_detection_map.py [--images 500] \\
-        [--detections 100] [--classes 3] [--max-gt 10] [--repeats 3]
+        [--detections 100] [--classes 3] [--max-gt 10] [--repeats 3] \\
+        [--output benchmarks/results/bench_detection_map.json]
 """
 
 import argparse
@@ -119,6 +120,9 @@ def main():
     parser.add_argument("--classes", type=int, default=3)
     parser.add_argument("--max-gt", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--output", default=None,
+                        help="JSON file for the results (with the command, "
+                        "CPU and versions). Default: none.")
     args = parser.parse_args()
 
     gt, dt = synthetic(args.images, args.detections, args.classes, args.max_gt)
@@ -157,6 +161,27 @@ def main():
     print(f"pycocotools {ref_t * 1e3:9.1f} ms")
     print(f"ratio kzoo / pycocotools = {ours_t / ref_t:.3f} "
           f"({ref_t / ours_t:.1f}x faster)")
+    if args.output:
+        from importlib.metadata import version
+
+        from kzoo._machine import cpu_description
+        from kzoo._results import write_json
+
+        write_json(args.output, {
+            "what": __doc__.split("\n")[0],
+            "command": "python benchmarks/bench_detection_map.py " + " ".join(
+                sys.argv[1:]),
+            "cpu": cpu_description(),
+            "pycocotools": version("pycocotools"),
+            "images": args.images, "detections_per_image": args.detections,
+            "classes": args.classes,
+            "ground_truth_boxes": len(dataset["annotations"]),
+            "stats_equal": True, "repeats": args.repeats,
+            "median_ms": {"kzoo": round(ours_t * 1e3, 2),
+                          "pycocotools": round(ref_t * 1e3, 2)},
+            "ratio_kzoo_over_pycocotools": round(ours_t / ref_t, 4),
+            "stats": {key: ours[key] for key in COCO_SUMMARY_KEYS}})
+        print(f"wrote {args.output}")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,11 @@ rest background boxes; score = objectness x class probability), for
   index, then class) and padded to `max_detections` rows, run eagerly;
 * the same loop unrolled inside a `tf.function` (static `B` and `C`: all
   `B x C` kernel calls in one graph, which TensorFlow may run in parallel);
+* `kzoo._nms_ops.batched_nms` inside a `tf.function`: the `keras.ops`
+  implementation that JAX and PyTorch run (a loop of N steps over all
+  images and classes at once), here on TensorFlow, to measure what
+  TensorFlow would lose if it ran that one implementation instead of its
+  kernel;
 * for context only, `tf.image.combined_non_max_suppression` (TensorFlow's
   built-in batched op; it breaks score ties in heap order rather than by box
   index, so it is not guaranteed to keep the same boxes; the script reports
@@ -30,7 +35,8 @@ here): ratios are the result, absolute times only context. Usage:
 
     .venv/bin/python benchmarks/bench_nms.py [--batch-size 16] \\
         [--candidates 2000] [--classes 3] [--max-detections 100] \\
-        [--iou-threshold 0.5] [--score-threshold 0.6] [--repeats 7]
+        [--iou-threshold 0.5] [--score-threshold 0.6] [--repeats 7] \\
+        [--output benchmarks/results/bench_nms.json]
 """
 
 import argparse
@@ -176,6 +182,9 @@ def main():
                         help="timed calls per implementation (the median is "
                         "reported). Default: 7")
     parser.add_argument("--seed", type=int, default=0, help="Default: 0")
+    parser.add_argument("--output", default=None,
+                        help="JSON file for the results (with the command, "
+                        "CPU and versions). Default: none.")
     args = parser.parse_args()
     k, iou, thr = args.max_detections, args.iou_threshold, args.score_threshold
 
@@ -192,6 +201,13 @@ def main():
     layer_fn = tf.function(lambda b, s: layer(b, s), input_signature=unknown)
     graph_ref = tf.function(lambda b, s: reference_graph(b, s, k, iou, thr))
     graph_combined = tf.function(lambda b, s: combined(b, s, k, iou, thr))
+    from kzoo import _nms_ops
+    from kzoo.boxes import _nms_boxes
+
+    ops_fn = tf.function(lambda b, s: {
+        key: value for key, value in _nms_ops.batched_nms(
+            b, _nms_boxes(b, "xyxy"), s, None, iou, thr, k, k).items()
+        if key != "indices"})
     impls = {
         "reference loop (eager)":
             lambda: reference_eager(boxes, scores, k, iou, thr),
@@ -201,6 +217,7 @@ def main():
                 boxes, scores, iou_threshold=iou, score_threshold=thr,
                 max_detections=k),
         "kzoo NonMaxSuppression (tf.function)": lambda: layer_fn(boxes, scores),
+        "kzoo keras.ops NMS (tf.function)": lambda: ops_fn(boxes, scores),
         "tf combined_non_max_suppression": lambda: graph_combined(boxes, scores),
     }
 
@@ -217,6 +234,7 @@ def main():
     for name, fn in impls.items():
         out = fn()
         if name.startswith("tf combined"):
+            same_combined = same(out, ref)
             print(f"tf.image.combined_non_max_suppression keeps the same "
                   f"boxes on this batch: {same(out, ref)} (context only)")
         elif not same(out, ref):
@@ -234,6 +252,31 @@ def main():
     for name in impls:
         print(f"{name:40s} {1000 * median[name]:10.1f} "
               f"{median[name] / base:17.2f}x")
+    if args.output:
+        from kzoo._machine import cpu_description
+        from kzoo._results import write_json
+
+        write_json(args.output, {
+            "what": __doc__.split("\n\n")[0],
+            "command": "python benchmarks/bench_nms.py " + " ".join(
+                sys.argv[1:]),
+            "cpu": cpu_description(), "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "shape": {"batch": args.batch_size, "candidates": args.candidates,
+                      "classes": args.classes, "max_detections": k},
+            "iou_threshold": iou, "score_threshold": thr,
+            "candidates_above_threshold": candidates,
+            "repeats": args.repeats,
+            "median_ms": {name: round(1000 * m, 2)
+                          for name, m in median.items()},
+            "ratio_to_eager_reference": {
+                name: round(m / base, 3) for name, m in median.items()},
+            # every kzoo row was checked equal above (else it raised);
+            # the combined op may break ties otherwise
+            "same_as_reference": {
+                name: same_combined if name.startswith("tf combined")
+                else True for name in impls}})
+        print(f"wrote {args.output}")
 
 
 if __name__ == "__main__":

@@ -432,7 +432,7 @@ def _draw_points(pixels, points, scale=3):
 # model_lexicon_prior, model_lexicon_bigram_prior,
 # model_lexicon_bigram_prior_lexicon_only; order 1 lexicon-only was not
 # measured and takes order 1's weight).
-PRIOR_WEIGHTS = {(1, False): 8.0, (2, False): 64.0, (1, True): 8.0,
+PRIOR_WEIGHTS = {(1, False): 32.0, (2, False): 64.0, (1, True): 32.0,
                  (2, True): 8.0}
 
 
