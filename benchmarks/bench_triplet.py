@@ -24,7 +24,8 @@ is faster. Machines are noisy (2 shared cores here): ratios are the
 result, absolute times only context. Usage (bench-triplet):
 
     .venv/bin/python benchmarks/bench_triplet.py [--batch-size 512] \\
-        [--dim 128] [--classes 32] [--repeats 7] [--distance squared_l2]
+        [--dim 128] [--classes 32] [--repeats 7] [--distance squared_l2] \\
+        [--output benchmarks/results/bench_triplet.json]
 """
 
 import argparse
@@ -115,6 +116,9 @@ def main():
     parser.add_argument("--margin", type=float, default=1.0,
                         help="triplet margin. Default: 1.0")
     parser.add_argument("--seed", type=int, default=0, help="Default: 0")
+    parser.add_argument("--output", default=None,
+                        help="JSON file for the results (with the command, "
+                        "CPU and versions). Default: none.")
     args = parser.parse_args()
     b, dim = args.batch_size, args.dim
     if args.classes < 2 or args.classes > b // 2:
@@ -181,6 +185,29 @@ def main():
             t = median[name, mode]
             ratio = "" if name == "reference" else f"{t / ref:14.2f}x"
             print(f"{name:34s} {mode:12s} {1000 * t:10.1f} {ratio:>15s}")
+    if args.output:
+        from kzoo._machine import cpu_description
+        from kzoo._results import write_json
+
+        write_json(args.output, {
+            "what": __doc__.split("\n\n")[0],
+            "command": "python benchmarks/bench_triplet.py " + " ".join(
+                sys.argv[1:]),
+            "cpu": cpu_description(), "tensorflow": tf.__version__,
+            "keras": keras.__version__, "batch_size": b, "dim": dim,
+            "classes": args.classes, "distance": args.distance,
+            "margin": args.margin, "repeats": args.repeats,
+            "checked_equal": "loss and gradient, kzoo = 0.5 x reference, "
+                             "addons = reference",
+            "median_ms": {mode: {name: round(1000 * median[name, mode], 2)
+                                 for name in impls}
+                          for mode in ("eager", "tf.function")},
+            "ratio_to_reference": {
+                mode: {name: round(median[name, mode]
+                                   / median["reference", mode], 3)
+                       for name in impls}
+                for mode in ("eager", "tf.function")}})
+        print(f"wrote {args.output}")
 
 
 if __name__ == "__main__":
