@@ -521,7 +521,11 @@ def test_preempted_worker_resumes_from_backup_like_an_uninterrupted_run(
     codes, elapsed, _, logs = run("crash", backup, die=True)
     assert codes[1] == 17 and "dying at epoch 2 batch 1" in logs[1]
     assert codes[0] not in (0, None), logs[0][-2000:]
-    assert "stopped sending heartbeats" in logs[0]
+    # TensorFlow notices the dead peer either through the coordination
+    # service's heartbeat or through the collective whose RPC to it fails
+    # first (which one wins is timing: both seen on 2-core machines)
+    assert ("stopped sending heartbeats" in logs[0]
+            or "Collective ops is aborted by" in logs[0]), logs[0][-2000:]
     print(f"survivor failed on its own; both ended in {elapsed:.1f} s")
     codes, _, resumed, logs = run("resume", backup)
     assert codes == [0, 0], (codes, logs[0][-1500:], logs[1][-1500:])
