@@ -131,6 +131,9 @@ def load_encoder(spec, image_shape):
         raise SystemExit(
             f"error: the encoder must output features [N, F]; it outputs "
             f"{backbone.output_shape}. Received: --encoder={spec}")
+    # Fine-tuning trains every layer: a model may have been saved with its
+    # encoder frozen (the SupCon preset's classifier stage freezes it).
+    backbone.trainable = True
     return backbone, what
 
 

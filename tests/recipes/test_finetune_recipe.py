@@ -58,6 +58,20 @@ def test_a_preset_encoder_on_real_cifar10(cifar_dir, tmp_path):
     assert m["probe_accuracy"] > m["random_init_probe_accuracy"] + 0.1
 
 
+def test_a_frozen_preset_encoder_is_fine_tuned_whole(recipe):
+    """The SupCon preset was saved with its encoder frozen (its classifier
+    stage): fine-tuning must still train every encoder weight."""
+    from kzoo import presets
+
+    name = "supcon_resnet20_cifar10"
+    assert not presets.load(name).get_layer(recipe.BACKBONE_LAYER).trainable
+    backbone, _ = recipe.load_encoder(name, (32, 32, 3))
+    assert backbone.trainable
+    trainable = {id(w) for w in backbone.trainable_weights}
+    kernels = [w for w in backbone.weights if "kernel" in w.path]
+    assert kernels and all(id(w) in trainable for w in kernels)
+
+
 def test_defaults_follow_simclr(recipe):
     args = recipe.parse_args(["--label-fraction", "0.01"])
     assert args.epochs == 60 and args.learning_rate == 0.05 * 64 / 256
