@@ -164,15 +164,13 @@ def main():
     if args.output:
         from importlib.metadata import version
 
-        from kzoo._machine import cpu_description
+        from kzoo._results import provenance
         from kzoo._results import write_json
 
         write_json(args.output, {
             "what": __doc__.split("\n")[0],
-            "command": "python benchmarks/bench_detection_map.py " + " ".join(
-                sys.argv[1:]),
-            "cpu": cpu_description(),
-            "pycocotools": version("pycocotools"),
+            **provenance("bench_detection_map.py",
+                         pycocotools=version("pycocotools")),
             "images": args.images, "detections_per_image": args.detections,
             "classes": args.classes,
             "ground_truth_boxes": len(dataset["annotations"]),

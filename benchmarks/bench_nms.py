@@ -253,15 +253,13 @@ def main():
         print(f"{name:40s} {1000 * median[name]:10.1f} "
               f"{median[name] / base:17.2f}x")
     if args.output:
-        from kzoo._machine import cpu_description
+        from kzoo._results import provenance
         from kzoo._results import write_json
 
         write_json(args.output, {
             "what": __doc__.split("\n\n")[0],
-            "command": "python benchmarks/bench_nms.py " + " ".join(
-                sys.argv[1:]),
-            "cpu": cpu_description(), "tensorflow": tf.__version__,
-            "keras": keras.__version__,
+            **provenance("bench_nms.py", tensorflow=tf.__version__,
+                         keras=keras.__version__),
             "shape": {"batch": args.batch_size, "candidates": args.candidates,
                       "classes": args.classes, "max_detections": k},
             "iou_threshold": iou, "score_threshold": thr,

@@ -186,15 +186,14 @@ def main():
             ratio = "" if name == "reference" else f"{t / ref:14.2f}x"
             print(f"{name:34s} {mode:12s} {1000 * t:10.1f} {ratio:>15s}")
     if args.output:
-        from kzoo._machine import cpu_description
+        from kzoo._results import provenance
         from kzoo._results import write_json
 
         write_json(args.output, {
             "what": __doc__.split("\n\n")[0],
-            "command": "python benchmarks/bench_triplet.py " + " ".join(
-                sys.argv[1:]),
-            "cpu": cpu_description(), "tensorflow": tf.__version__,
-            "keras": keras.__version__, "batch_size": b, "dim": dim,
+            **provenance("bench_triplet.py", tensorflow=tf.__version__,
+                         keras=keras.__version__),
+            "batch_size": b, "dim": dim,
             "classes": args.classes, "distance": args.distance,
             "margin": args.margin, "repeats": args.repeats,
             "checked_equal": "loss and gradient, kzoo = 0.5 x reference, "

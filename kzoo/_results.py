@@ -33,3 +33,16 @@ def write_markdown(path, text):
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
     return path
+
+
+def provenance(script, argv=None, **versions):
+    """What a benchmark's results file records of its run: the command as
+    run from the repository root (`python benchmarks/SCRIPT ARGS`), the
+    CPU, and the versions given (e.g. `tensorflow=tf.__version__`)."""
+    import sys
+
+    from kzoo._machine import cpu_description
+
+    args = sys.argv[1:] if argv is None else argv
+    return {"command": " ".join(["python", f"benchmarks/{script}", *args]),
+            "cpu": cpu_description(), **versions}

@@ -144,10 +144,6 @@ class Lexicon:
         return [words[i] for i in np.flatnonzero(keep)]
 
 
-def _logits(model, ids):
-    return predict_logits(model, ids)
-
-
 def _log_softmax(logits):
     top = logits.max(axis=-1, keepdims=True)
     return logits - top - np.log(np.exp(logits - top).sum(-1, keepdims=True))
@@ -157,7 +153,7 @@ def _word_pll(model, ids, positions):
     """Mean over `positions` of `log p(x_i | the rest)`, one batch."""
     batch = np.repeat(ids, len(positions), axis=0)
     batch[np.arange(len(positions)), positions] = MASK_ID
-    logp = _log_softmax(_logits(model, batch))
+    logp = _log_softmax(predict_logits(model, batch))
     rows = np.arange(len(positions))
     return float(np.mean(logp[rows, positions, ids[0, positions]]))
 
@@ -244,7 +240,7 @@ def fill_words(model, text, vocabulary, lexicon, sequence_length=None,
             blanks = np.array([i for i, c in enumerate(pattern)
                                if c == MASK_CHAR])
             ids = encode_characters([candidate_text], vocabulary, length)
-            logp = _log_softmax(_logits(model, ids))[0, start + blanks]
+            logp = _log_softmax(predict_logits(model, ids))[0, start + blanks]
             letters = np.array([[index.get(w[i], UNKNOWN_ID) for i in blanks]
                                 for w in matches])
             score = logp[np.arange(len(blanks))[None, :], letters]
